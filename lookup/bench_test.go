@@ -1,0 +1,87 @@
+package lookup
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"testing"
+
+	"github.com/gaissmai/bart"
+)
+
+// BenchmarkTunnelLookup: n point-to-point tunnels to distinct remotes, all
+// with this node's local address, plus the fallback; probes cycle through
+// the remotes so the map is exercised, not one hot key.
+func BenchmarkTunnelLookup(b *testing.B) {
+	for _, n := range []int{1, 1000, 10000} {
+		b.Run(fmt.Sprintf("tunnels=%d", n), func(b *testing.B) {
+			table, srcs := manyTunnels(b, n)
+			dst := addr32(D)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if table.Lookup(srcs[i&(len(srcs)-1)], dst, eth0) == None {
+					b.Fatal("no tunnel")
+				}
+			}
+		})
+	}
+}
+
+// manyTunnels returns a table of n tunnels and a power-of-two list of
+// sources that each select one.
+func manyTunnels(tb testing.TB, n int) (*TunnelTable, []uint32) {
+	tunnels := []Tunnel{tunl0}
+	for i := 0; i < n; i++ {
+		tunnels = append(tunnels, Tunnel{Name: fmt.Sprint("t", i), Local: D, Remote: AddrFromNumber(0x0a000000 + uint32(i) + 1)})
+	}
+	table, err := NewTunnelTable(tunnels)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	srcs := make([]uint32, 1024)
+	for i := range srcs {
+		srcs[i] = 0x0a000000 + uint32(i%n) + 1
+	}
+	return table, srcs
+}
+
+// BenchmarkRouteLookup compares the table ipipd uses (bart.Fast) with
+// bart.Table, its smaller sibling, in the same run: the ratio is what
+// decides, not either figure alone.
+func BenchmarkRouteLookup(b *testing.B) {
+	for _, n := range []int{10, 10000, 100000} {
+		rng := rand.New(rand.NewPCG(7, 8))
+		routes := randomRoutes(rng, n, 1)
+		probes := make([]netip.Addr, 4096)
+		for i := range probes { // half inside a prefix, half random
+			if i%2 == 0 {
+				probes[i] = routes[rng.IntN(len(routes))].To.Addr().Next()
+			} else {
+				probes[i] = AddrFromNumber(rng.Uint32())
+			}
+		}
+		b.Run(fmt.Sprintf("prefixes=%d/bart.Fast", n), func(b *testing.B) {
+			table, err := NewRouteTable(routes, []Tunnel{{Name: "a"}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				table.Lookup(probes[i&(len(probes)-1)])
+			}
+		})
+		b.Run(fmt.Sprintf("prefixes=%d/bart.Table", n), func(b *testing.B) {
+			table := new(bart.Table[hop])
+			for _, r := range routes {
+				table.Insert(r.To, hop{dst: addr32(r.Via)})
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				table.Lookup(probes[i&(len(probes)-1)])
+			}
+		})
+	}
+}

@@ -1,0 +1,158 @@
+package lookup
+
+import (
+	"math/rand/v2"
+	"net/netip"
+	"strings"
+	"testing"
+)
+
+func TestRouteNextHop(t *testing.T) {
+	tunnels := []Tunnel{
+		{Name: "tunl0"},
+		{Name: "ipiptun", Local: netip.MustParseAddr("10.3.3.3"), Remote: netip.MustParseAddr("10.4.4.4")},
+	}
+	routes := []Route{
+		{To: netip.MustParsePrefix("192.168.42.0/24"), Via: netip.MustParseAddr("10.245.1.3"), Tunnel: 0},
+		{To: netip.MustParsePrefix("192.168.43.0/24"), Via: netip.MustParseAddr("10.245.1.4"), Tunnel: 0},
+		{To: netip.MustParsePrefix("192.168.43.128/25"), Via: netip.MustParseAddr("10.245.1.5"), Tunnel: 0},
+		{To: netip.MustParsePrefix("10.9.9.9/32"), Tunnel: 0},
+		{To: netip.MustParsePrefix("172.16.9.0/24"), Tunnel: 1},
+		{To: netip.MustParsePrefix("172.16.10.0/24"), Via: netip.MustParseAddr("10.7.7.7"), Tunnel: 1},
+	}
+	table, err := NewRouteTable(routes, tunnels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		dst, wantDst string
+		wantTunnel   int
+	}{
+		{"192.168.42.0", "10.245.1.3", 0},   // via … dev tunl0 onlink
+		{"192.168.43.1", "10.245.1.4", 0},   // the /24
+		{"192.168.43.200", "10.245.1.5", 0}, // the longer /25 wins
+		{"10.9.9.9", "10.9.9.9", 0},         // NBMA without gateway: the inner destination itself
+		{"172.16.9.7", "10.4.4.4", 1},       // no via: the tunnel's remote
+		{"172.16.10.1", "10.4.4.4", 1},      // a connected tunnel ignores the gateway
+		{"8.8.8.8", "", None},               // no route
+		{"192.168.44.1", "", None},          // no route
+		{"192.168.42.255", "10.245.1.3", 0}, // last address of the /24
+		{"192.168.41.255", "", None},        // just before it
+		{"10.9.9.8", "", None},              // beside the /32
+		{"172.16.9.255", "10.4.4.4", 1},     // broadcast of the /24 is still routed
+		{"192.168.43.127", "10.245.1.4", 0}, // just below the /25
+		{"192.168.43.128", "10.245.1.5", 0}, // first of the /25
+		{"172.16.10.255", "10.4.4.4", 1},    // /24 end
+		{"172.16.11.0", "", None},           // past it
+		{"192.168.42.1", "10.245.1.3", 0},   // inside
+		{"10.9.9.10", "", None},             // past the /32
+		{"192.168.43.0", "10.245.1.4", 0},   // network address
+		{"172.16.8.255", "", None},          // before 172.16.9.0/24
+	}
+	for _, tt := range tests {
+		next, ok := table.Lookup(netip.MustParseAddr(tt.dst))
+		if ok != (tt.wantTunnel != None) || next.Tunnel != tt.wantTunnel {
+			t.Errorf("%s: tunnel %d (ok %v), want %d", tt.dst, next.Tunnel, ok, tt.wantTunnel)
+			continue
+		}
+		if ok && AddrFromNumber(next.Dst).String() != tt.wantDst {
+			t.Errorf("%s: outer destination %s, want %s", tt.dst, AddrFromNumber(next.Dst), tt.wantDst)
+		}
+	}
+}
+
+func TestRouteTableRefusals(t *testing.T) {
+	tunnels := []Tunnel{{Name: "a"}, {Name: "b", Local: D}}
+	tests := []struct {
+		routes []Route
+		want   string
+	}{
+		{[]Route{{To: netip.MustParsePrefix("10.0.0.0/8")}, {To: netip.MustParsePrefix("10.1.0.0/8"), Tunnel: 1}}, `10.0.0.0/8 is given twice (tunnels "a" and "b")`},
+		{[]Route{{To: netip.MustParsePrefix("2001:db8::/32")}}, "want an IPv4 prefix"},
+		{[]Route{{To: netip.MustParsePrefix("10.0.0.0/8"), Tunnel: 2}}, "tunnel index 2 out of range"},
+	}
+	for _, tt := range tests {
+		_, err := NewRouteTable(tt.routes, tunnels)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("err = %v, want it to say %q", err, tt.want)
+		}
+	}
+}
+
+// slowRoutes is the oracle: test every prefix, keep the longest.
+func slowRoutes(routes []Route, dst netip.Addr) int {
+	best, bestBits := None, -1
+	for i, r := range routes {
+		if r.To.Contains(dst) && r.To.Bits() > bestBits {
+			best, bestBits = i, r.To.Bits()
+		}
+	}
+	return best
+}
+
+func randomRoutes(rng *rand.Rand, n, tunnels int) []Route {
+	seen := map[netip.Prefix]bool{}
+	routes := make([]Route, 0, n)
+	for len(routes) < n {
+		var a [4]byte
+		v := rng.Uint32()
+		a[0], a[1], a[2], a[3] = byte(v>>24), byte(v>>16), byte(v>>8), byte(v)
+		pfx := netip.PrefixFrom(netip.AddrFrom4(a), 8+rng.IntN(25)).Masked()
+		if seen[pfx] {
+			continue
+		}
+		seen[pfx] = true
+		routes = append(routes, Route{To: pfx, Via: netip.AddrFrom4(a), Tunnel: rng.IntN(tunnels)})
+	}
+	return routes
+}
+
+func TestRoutesAgainstOracle(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	tunnels := []Tunnel{{Name: "a"}, {Name: "b", Local: D}, {Name: "c", Remote: S}}
+	routes := randomRoutes(rng, 2000, len(tunnels))
+	table, err := NewRouteTable(routes, tunnels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 50000; i++ {
+		var dst netip.Addr
+		if i%2 == 0 { // inside a known prefix, so most probes hit
+			r := routes[rng.IntN(len(routes))].To
+			a := r.Addr().As4()
+			host := rng.Uint32() & (1<<(32-r.Bits()) - 1)
+			v := addr32(r.Addr()) | host
+			a[0], a[1], a[2], a[3] = byte(v>>24), byte(v>>16), byte(v>>8), byte(v)
+			dst = netip.AddrFrom4(a)
+		} else {
+			dst = AddrFromNumber(rng.Uint32())
+		}
+		want := slowRoutes(routes, dst)
+		next, ok := table.Lookup(dst)
+		if want == None {
+			if ok {
+				t.Fatalf("%s: got tunnel %d, oracle has no route", dst, next.Tunnel)
+			}
+			continue
+		}
+		r := routes[want]
+		wantDst := addr32(r.Via)
+		if tunnels[r.Tunnel].Remote.IsValid() {
+			wantDst = addr32(tunnels[r.Tunnel].Remote)
+		}
+		if !ok || next.Tunnel != r.Tunnel || next.Dst != wantDst {
+			t.Fatalf("%s: got %+v ok=%v, oracle route %v via %s", dst, next, ok, r.To, r.Via)
+		}
+	}
+}
+
+func TestRouteLookupAllocatesNothing(t *testing.T) {
+	table, err := NewRouteTable(randomRoutes(rand.New(rand.NewPCG(5, 6)), 1000, 1), []Tunnel{{Name: "a"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := netip.MustParseAddr("192.168.42.7")
+	if allocs := testing.AllocsPerRun(1000, func() { table.Lookup(dst) }); allocs != 0 {
+		t.Errorf("Lookup allocates %.1f times per run, want 0", allocs)
+	}
+}
