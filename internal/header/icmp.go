@@ -42,7 +42,7 @@ type ICMPError struct {
 // header, the ICMP header and ICMPErrorMinQuote, or offending is shorter than
 // its own header: there is nothing worth sending then.
 func BuildICMPError(out []byte, offending []byte, e *ICMPError) int {
-	if len(offending) < MinSize {
+	if len(offending) < MinSize || !MayAnswer(IPv4(offending)) {
 		return 0
 	}
 	quote := len(offending)
@@ -73,4 +73,31 @@ func BuildICMPError(out []byte, offending []byte, e *ICMPError) int {
 		Dst:         e.Dst,
 	})
 	return total
+}
+
+// MayAnswer applies the rules icmp_send follows before it answers a packet
+// with an error (RFC 1122 3.2.2): never about a non-first fragment, never
+// about an ICMP error, never to a source that is unspecified, multicast or
+// the limited broadcast.
+func MayAnswer(offending IPv4) bool {
+	if len(offending) < MinSize || offending.FlagsFragmentOffset()&fragOffsetMask != 0 {
+		return false
+	}
+	src := offending.Src()
+	if src == 0 || IsMulticast(src) || src == 0xffffffff {
+		return false
+	}
+	if offending.Protocol() == ProtocolICMP {
+		hlen := offending.HeaderLength()
+		if hlen >= MinSize && len(offending) > hlen && isICMPError(offending[hlen]) {
+			return false
+		}
+	}
+	return true
+}
+
+// isICMPError reports the ICMP types that are errors: destination
+// unreachable, source quench, redirect, time exceeded, parameter problem.
+func isICMPError(t uint8) bool {
+	return t == 3 || t == 4 || t == 5 || t == 11 || t == 12
 }

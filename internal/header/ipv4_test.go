@@ -93,3 +93,26 @@ func TestBuildICMPError(t *testing.T) {
 		t.Fatal("built an error for a 10-byte offending packet")
 	}
 }
+
+func TestMayAnswer(t *testing.T) {
+	mk := func(f func(IPv4)) IPv4 { b := packet(84); f(b); return b }
+	tests := []struct {
+		name string
+		pkt  IPv4
+		want bool
+	}{
+		{"echo request", mk(func(b IPv4) { b.Payload()[0] = 8 }), true},
+		{"ICMP port unreachable", mk(func(b IPv4) { b.Payload()[0] = 3 }), false},
+		{"ICMP time exceeded", mk(func(b IPv4) { b.Payload()[0] = 11 }), false},
+		{"non-first fragment", mk(func(b IPv4) { b.SetFlagsFragmentOffset(10) }), false},
+		{"first fragment", mk(func(b IPv4) { b.SetFlagsFragmentOffset(FlagMF); b.Payload()[0] = 8 }), true},
+		{"source 0.0.0.0", mk(func(b IPv4) { b.SetSrc(0) }), false},
+		{"multicast source", mk(func(b IPv4) { b.SetSrc(0xe0000001) }), false},
+		{"broadcast source", mk(func(b IPv4) { b.SetSrc(0xffffffff) }), false},
+	}
+	for _, tt := range tests {
+		if got := MayAnswer(tt.pkt); got != tt.want {
+			t.Errorf("%s: MayAnswer = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}

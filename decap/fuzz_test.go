@@ -1,0 +1,96 @@
+package decap
+
+import (
+	"bytes"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"testing"
+	"unsafe"
+
+	"github.com/ipipd/ipipd/internal/header"
+	"github.com/ipipd/ipipd/internal/hexfile"
+	"github.com/ipipd/ipipd/lookup"
+)
+
+// addSeeds adds every commented hex packet under testdata/seeds; each file
+// says in its comment what it exercises.
+func addSeeds(f *testing.F, add func(pkt []byte)) {
+	files, err := filepath.Glob("testdata/seeds/*.hex")
+	if err != nil || len(files) == 0 {
+		f.Fatalf("no seeds under testdata/seeds: %v", err)
+	}
+	for _, name := range files {
+		text, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		pkt, err := hexfile.Parse(string(text))
+		if err != nil {
+			f.Fatalf("%s: %v", name, err)
+		}
+		add(pkt)
+	}
+}
+
+// FuzzDecap: on any bytes and link, Decap must not panic, must not write
+// outside the packet or anywhere but the inner TOS and checksum, must
+// return an inner packet that lies inside the input and is valid IPv4, and
+// must agree with IsValid about the outer header.
+func FuzzDecap(f *testing.F) {
+	addSeeds(f, func(pkt []byte) { f.Add(pkt, uint8(2)) })
+	tunnels, err := lookup.NewTunnelTable([]lookup.Tunnel{
+		{Name: "tunl0"},
+		{Name: "p2p", Local: netip.MustParseAddr("10.245.1.2"), Remote: netip.MustParseAddr("10.245.1.3"), Link: 2},
+		{Name: "local", Local: netip.MustParseAddr("10.245.1.4")},
+		{Name: "group", Remote: netip.MustParseAddr("239.1.1.1")},
+		{Name: "mpls", Local: netip.MustParseAddr("10.245.1.2"), Remote: netip.MustParseAddr("10.245.1.9"), Mode: 137},
+	})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, data []byte, link uint8) {
+		const guard = 16
+		buf := make([]byte, len(data)+guard)
+		copy(buf, data)
+		for i := len(data); i < len(buf); i++ {
+			buf[i] = 0xa5
+		}
+		before := bytes.Clone(buf)
+		r := Decap(buf[:len(data)], len(data), int(link), tunnels)
+
+		if !bytes.Equal(buf[len(data):], before[len(data):]) {
+			t.Fatal("wrote past the packet")
+		}
+		outerValid := header.IPv4(data).IsValid(len(data))
+		if !outerValid && (r.Verdict != Drop || r.Reason != BadOuter) {
+			t.Fatalf("invalid outer header, verdict %v/%v", r.Verdict, r.Reason)
+		}
+		if r.Verdict != Deliver {
+			if r.Inner != nil {
+				t.Fatal("inner packet returned with a non-deliver verdict")
+			}
+			if r.Reason != ECNDrop && !bytes.Equal(buf, before) {
+				t.Fatalf("%v/%v changed the packet", r.Verdict, r.Reason)
+			}
+			return
+		}
+		start := int(uintptr(unsafe.Pointer(unsafe.SliceData(r.Inner))) - uintptr(unsafe.Pointer(&buf[0])))
+		if start < header.MinSize || start+len(r.Inner) > len(data) {
+			t.Fatalf("inner [%d:%d] outside the packet of %d bytes", start, start+len(r.Inner), len(data))
+		}
+		if !header.IPv4(r.Inner).IsValid(len(r.Inner)) || int(header.IPv4(r.Inner).TotalLength()) != len(r.Inner) {
+			t.Fatal("delivered an invalid inner packet")
+		}
+		for i := range data {
+			if buf[i] != before[i] && i != start+1 && i != start+10 && i != start+11 {
+				t.Fatalf("byte %d changed; only the inner TOS and checksum may", i)
+			}
+		}
+		if r.ECN == ECNSetCE || r.ECN == ECNSetECT1 {
+			if header.IPv4(r.Inner).HeaderChecksumValid() != header.IPv4(before[start:]).HeaderChecksumValid() {
+				t.Fatal("the incremental checksum update broke a valid checksum, or fixed a broken one")
+			}
+		}
+	})
+}

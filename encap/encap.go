@@ -1,0 +1,87 @@
+package encap
+
+import (
+	"encoding/binary"
+
+	"github.com/ipipd/ipipd/internal/header"
+)
+
+// Encap wraps the inner packet at buf[Headroom:Headroom+n] for the outer
+// destination dst (the route's answer, as the header carries it), on a path
+// whose MTU is pathMTU (the underlay MTU, or a lower one learned from ICMP).
+// It writes the outer header into buf[:Headroom] and returns the verdict;
+// for Send and Fragment, Result.Packet is buf[:Headroom+n'] where n' is the
+// inner total length (trailing bytes past it are not sent).
+//
+// The caller owns buf; Encap keeps no reference to it.
+func (t *Tunnel) Encap(buf []byte, n int, dst uint32, ids *IDs, pathMTU int) Result {
+	if n < 1 || len(buf) < Headroom+n {
+		return Result{Verdict: Drop, Reason: BadHeader}
+	}
+	inner := header.IPv4(buf[Headroom : Headroom+n])
+	switch inner.Check(n) {
+	case header.Valid:
+	case header.NotVersion4:
+		return Result{Verdict: Drop, Reason: NotIPv4}
+	default:
+		return Result{Verdict: Drop, Reason: BadHeader}
+	}
+	innerLen := int(inner.TotalLength())
+	innerDF := inner.DontFragment()
+
+	// tnl_update_pmtu: with outer DF the usable MTU is the path's minus
+	// our header; only an inner DF packet earns an ICMP.
+	mtu := pathMTU - Overhead
+	df := t.df || innerDF
+	verdict := Send
+	if innerLen > mtu {
+		switch {
+		case innerDF:
+			return Result{Verdict: FragNeeded, MTU: mtu}
+		case df:
+			return Result{Verdict: Drop, Reason: TooBig, MTU: mtu}
+		default:
+			verdict = Fragment
+		}
+	}
+
+	tos := t.tos
+	if t.inheritTOS {
+		tos = inner.TOS()
+	}
+	tos = tos&^header.ECNMask | uint8(t.encapECN(header.ECNOf(inner.TOS())))
+	ttl := t.ttl
+	if ttl == 0 {
+		ttl = inner.TTL()
+	}
+	var flags uint16
+	if df {
+		flags = header.FlagDF
+	}
+	total := uint16(Headroom + innerLen)
+	id := ids.Next(t.src, dst)
+
+	// The sum of the variable words plus the tunnel's precomputed constant
+	// part: the header is written once and never re-read for its checksum.
+	sum := uint64(t.partial) + uint64(0x4500|uint16(tos)) + uint64(total) + uint64(id) +
+		uint64(flags) + uint64(dst>>16) + uint64(dst&0xffff)
+	if t.ttl == 0 {
+		sum += uint64(ttl)<<8 | header.ProtocolIPIP
+	}
+	h := buf[:Headroom]
+	binary.BigEndian.PutUint64(h[0:], uint64(0x45)<<56|uint64(tos)<<48|uint64(total)<<32|uint64(id)<<16|uint64(flags))
+	binary.BigEndian.PutUint32(h[8:], uint32(ttl)<<24|header.ProtocolIPIP<<16|uint32(^header.Fold(sum)))
+	binary.BigEndian.PutUint32(h[12:], t.src)
+	binary.BigEndian.PutUint32(h[16:], dst)
+	return Result{Verdict: verdict, Packet: buf[:Headroom+innerLen]}
+}
+
+// encapECN is INET_ECN_encapsulate's ECN part: the outer field copies the
+// inner one, except that the kernel turns CE into ECT(0) (RFC 3168 9.1.1)
+// where RFC 6040 normal mode keeps CE.
+func (t *Tunnel) encapECN(inner header.ECN) header.ECN {
+	if inner == header.CE && t.ecn == ECNKernel {
+		return header.ECT0
+	}
+	return inner
+}

@@ -1,0 +1,100 @@
+package encap
+
+import (
+	"bytes"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/ipipd/ipipd/internal/header"
+	"github.com/ipipd/ipipd/internal/hexfile"
+)
+
+func addSeeds(f *testing.F, add func(pkt []byte)) {
+	files, err := filepath.Glob("testdata/seeds/*.hex")
+	if err != nil || len(files) == 0 {
+		f.Fatalf("no seeds under testdata/seeds: %v", err)
+	}
+	for _, name := range files {
+		text, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		pkt, err := hexfile.Parse(string(text))
+		if err != nil {
+			f.Fatalf("%s: %v", name, err)
+		}
+		add(pkt)
+	}
+}
+
+// FuzzEncap: on any inner bytes and tunnel settings, Encap must not panic,
+// must write only the 20 bytes of headroom, must drop exactly the packets
+// that fail the IPv4 check, and what it sends must be a valid IPIP packet
+// whose fragments (when it asks for them) reassemble to it.
+func FuzzEncap(f *testing.F) {
+	addSeeds(f, func(pkt []byte) {
+		f.Add(pkt, uint8(0), uint8(0), false, true, uint16(1500))    // tunl0-like: inherit, no pmtudisc
+		f.Add(pkt, uint8(64), uint8(0xb8), false, true, uint16(576)) // fixed TTL and TOS, small path
+		f.Add(pkt, uint8(0), uint8(1), true, false, uint16(68))      // inherit TOS, pmtudisc, minimum MTU
+	})
+	f.Fuzz(func(t *testing.T, inner []byte, ttl, tos uint8, inheritTOS, pmtudisc bool, pathMTU uint16) {
+		const guard = 16
+		n := len(inner)
+		buf := make([]byte, Headroom+n+guard)
+		copy(buf[Headroom:], inner)
+		for i := Headroom + n; i < len(buf); i++ {
+			buf[i] = 0x5a
+		}
+		tu := NewTunnel(Params{Local: netip.MustParseAddr("10.245.1.2"), TTL: ttl, TOS: tos, InheritTOS: inheritTOS, PMTUDisc: pmtudisc})
+		r := tu.Encap(buf[:Headroom+n], n, 0x0af50103, NewIDs(1), int(pathMTU))
+
+		if !bytes.Equal(buf[Headroom:Headroom+n], inner) {
+			t.Fatal("the inner packet changed")
+		}
+		for i := Headroom + n; i < len(buf); i++ {
+			if buf[i] != 0x5a {
+				t.Fatal("wrote past the packet")
+			}
+		}
+		valid := header.IPv4(inner).IsValid(n)
+		if valid != (r.Verdict != Drop || r.Reason == TooBig) {
+			t.Fatalf("inner valid=%v but verdict %v/%v", valid, r.Verdict, r.Reason)
+		}
+		switch r.Verdict {
+		case Send, Fragment:
+			out := header.IPv4(r.Packet)
+			if !out.IsValid(len(r.Packet)) || !out.HeaderChecksumValid() || out.Protocol() != header.ProtocolIPIP ||
+				int(out.TotalLength()) != len(r.Packet) || out.ID() == 0 {
+				t.Fatalf("bad outer header % x", r.Packet[:Headroom])
+			}
+			if r.Verdict == Send && len(r.Packet) > int(pathMTU) {
+				t.Fatalf("sent %d bytes on a %d-byte path", len(r.Packet), pathMTU)
+			}
+			if r.Verdict == Fragment {
+				frags := make([][]byte, len(r.Packet)/max(1, (int(pathMTU)-Headroom)&^7)+1)
+				for i := range frags {
+					frags[i] = make([]byte, int(pathMTU))
+				}
+				sizes := make([]int, len(frags))
+				count := FragmentPacket(r.Packet, int(pathMTU), frags, sizes)
+				var payload []byte
+				for i := 0; i < count; i++ {
+					f := header.IPv4(frags[i][:sizes[i]])
+					if sizes[i] > int(pathMTU) || !f.HeaderChecksumValid() {
+						t.Fatalf("fragment %d of %d bytes on a %d-byte path", i, sizes[i], pathMTU)
+					}
+					payload = append(payload, f.Payload()...)
+				}
+				if count > 0 && !bytes.Equal(payload, r.Packet[Headroom:]) {
+					t.Fatal("fragments do not reassemble to the packet")
+				}
+			}
+		case FragNeeded:
+			if !header.IPv4(inner).DontFragment() || r.MTU != int(pathMTU)-Overhead {
+				t.Fatalf("frag needed without inner DF, or MTU %d on a %d path", r.MTU, pathMTU)
+			}
+		}
+	})
+}

@@ -1,0 +1,57 @@
+package encap
+
+// Verdict is what the transmit path does with a packet.
+type Verdict uint8
+
+const (
+	// Send: Result.Packet is the outer packet, ready for the raw socket.
+	Send Verdict = iota
+	// Fragment: Result.Packet is the outer packet, DF clear, larger than
+	// the path MTU; split it with FragmentPacket before sending, as the kernel's
+	// IP output would (a raw socket does not).
+	Fragment
+	// FragNeeded: the inner packet has DF and does not fit; answer its
+	// sender with ICMP 3/4 advertising Result.MTU (BuildFragNeeded)
+	// and drop it, counting tx_errors (tnl_update_pmtu returns -E2BIG).
+	FragNeeded
+	// Drop: count Result.Reason and free the buffer.
+	Drop
+)
+
+var verdictNames = [...]string{"send", "fragment", "frag_needed", "drop"}
+
+func (v Verdict) String() string { return verdictNames[v] }
+
+// Reason names why a packet was dropped; each is a counter.
+type Reason uint8
+
+const (
+	NoReason Reason = iota
+	// NotIPv4: the TUN handed over something else, IPv6 most often; the
+	// kernel's ipip_tunnel_xmit refuses it (tx_errors).
+	NotIPv4
+	// BadHeader: an IPv4 header whose length fields disagree with the
+	// packet read (tx_errors).
+	BadHeader
+	// TooBig: no DF on the inner packet, DF forced on the outer one, and it
+	// does not fit the path; the kernel's IP output refuses it (tx_dropped).
+	TooBig
+	// NoRoute: no route for the inner destination (tx_carrier_errors in the
+	// kernel, where the route lookup fails).
+	NoRoute
+)
+
+var reasonNames = [...]string{"", "not_ipv4", "bad_header", "too_big", "no_route"}
+
+func (r Reason) String() string { return reasonNames[r] }
+
+// Result is the outcome of Encap.
+type Result struct {
+	Verdict Verdict
+	Reason  Reason
+	// Packet is the outer packet for Send and Fragment: a sub-slice of the
+	// buffer given to Encap, starting where the header was written.
+	Packet []byte
+	// MTU is the inner MTU to advertise with FragNeeded.
+	MTU int
+}
