@@ -1,0 +1,123 @@
+package config
+
+import (
+	"fmt"
+	"net/netip"
+)
+
+// crossCheck runs the checks that involve more than one tunnel: device
+// names, identities and routes must each be unique in the file. Tunnels and
+// routes whose own fields were bad take part with what could be read, so
+// one typo does not hide a conflict elsewhere, nor cause a false one.
+func (p *parser) crossCheck() {
+	p.uniqueNames()
+	p.uniqueIdentities()
+	p.uniqueRoutes()
+}
+
+// label names a tunnel and its line in a message about another one.
+func (t *tunnelSource) label() string {
+	return fmt.Sprintf("%s (line %d)", t.short(), t.Line)
+}
+
+// short names a tunnel by its name, or its place when it has none.
+func (t *tunnelSource) short() string {
+	if t.Name != "" {
+		return fmt.Sprintf("tunnel %q", t.Name)
+	}
+	return t.field
+}
+
+// uniqueNames refuses two tunnels with one device name, and a dev that
+// names one of the file's own TUN devices: the outer packets would go back
+// into a tunnel (the kernel's loop guard drops them, counting collisions).
+func (p *parser) uniqueNames() {
+	byName := make(map[string]*tunnelSource)
+	for _, t := range p.tunnels {
+		if t.name == nil {
+			continue
+		}
+		if first, dup := byName[t.Name]; dup {
+			p.errorf(t.name, t.field+".name", "device %q is already the name of %s; want a different name for each tunnel", t.Name, first.label())
+			continue
+		}
+		byName[t.Name] = t
+	}
+	for _, t := range p.tunnels {
+		if t.dev == nil {
+			continue
+		}
+		if owner, ours := byName[t.Dev]; ours {
+			p.errorf(t.dev, t.field+".dev", "%q is the TUN device of %s; want the underlay interface the outer packets leave by, like eth0", t.Dev, owner.label())
+		}
+	}
+}
+
+// identity is what the kernel keeps unique among tunnels of a netns
+// (ip_tunnel_find: local, remote, link).
+type identity struct {
+	local, remote netip.Addr
+	dev           string
+}
+
+func (id identity) String() string {
+	return fmt.Sprintf("local %s, remote %s, dev %s", anyAddr(id.local), anyAddr(id.remote), orNone(id.dev))
+}
+
+func anyAddr(a netip.Addr) string {
+	if !a.IsValid() {
+		return "any"
+	}
+	return a.String()
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+// uniqueIdentities refuses two tunnels the kernel could not both create:
+// ip_tunnel_newlink and ip_tunnel_ctl answer EEXIST. Two fallbacks are the
+// common case: "ip link add x type ipip" conflicts with tunl0.
+func (p *parser) uniqueIdentities() {
+	byIdentity := make(map[identity]*tunnelSource)
+	for _, t := range p.tunnels {
+		if !t.identityOK {
+			continue
+		}
+		id := identity{t.Local, t.Remote, t.Dev}
+		first, dup := byIdentity[id]
+		if !dup {
+			byIdentity[id] = t
+			continue
+		}
+		if t.IsFallback() {
+			p.errorf(t.node, t.field, "%s and %s are both the fallback tunnel (no local, no remote, no dev), like a second tunl0; the kernel refuses it (EEXIST); want one fallback: give this one a local, remote or dev", first.label(), t.label())
+			continue
+		}
+		p.errorf(t.node, t.field, "%s has the same identity (%s) as %s; the kernel refuses a second tunnel of one identity (ip_tunnel_find: EEXIST); want a different local, remote or dev", t.label(), id, first.label())
+	}
+}
+
+// uniqueRoutes refuses a prefix routed twice in the file: which tunnel would
+// carry it would be ambiguous, and the kernel refuses the second
+// "ip route add" (EEXIST).
+func (p *parser) uniqueRoutes() {
+	type owner struct {
+		t *tunnelSource
+		r routeSource
+	}
+	byPrefix := make(map[netip.Prefix]owner)
+	for _, t := range p.tunnels {
+		for _, r := range t.routes {
+			first, dup := byPrefix[r.route.To]
+			if !dup {
+				byPrefix[r.route.To] = owner{t, r}
+				continue
+			}
+			p.errorf(r.to, r.field+".to", "%s is already routed at line %d, through %s; want each prefix once in the file, else which tunnel carries it is ambiguous", r.route.To, first.r.route.Line, first.t.short())
+		}
+	}
+}

@@ -1,0 +1,71 @@
+package netsetup
+
+import (
+	"net/netip"
+
+	"github.com/vishvananda/netlink"
+)
+
+// defaultUnderlayMTU is what the kernel assumes when a tunnel has neither a
+// route to its remote nor a bound device: ETH_DATA_LEN, in ip_tunnel_bind_dev.
+const defaultUnderlayMTU = 1500
+
+// maxIPv4PacketLen is IP_MAX_MTU, the largest IPv4 total length.
+const maxIPv4PacketLen = 65535
+
+// DefaultTunnelMTU is the tunnel MTU the kernel would give an ipip device
+// over an underlay of that MTU (ip_tunnel_bind_dev): the underlay MTU, at
+// most 65535, less the 20-byte outer header, and at least MinMTU.
+func DefaultTunnelMTU(underlay int) int {
+	mtu := min(underlay, maxIPv4PacketLen) - outerHeaderLen
+	return max(mtu, MinMTU)
+}
+
+// UnderlayMTU returns the MTU of the device the tunnel's outer packets would
+// leave by, as the kernel picks it in ip_tunnel_bind_dev:
+//
+//  1. when dst (the tunnel's remote) is a valid IPv4 address and the kernel
+//     has a route to it, the MTU of that route's device, the route looked up
+//     through dev when dev is given (ip route get DST [oif DEV]);
+//  2. otherwise, when dev is given and exists, dev's MTU (ip link show DEV);
+//  3. otherwise 1500.
+//
+// Like the kernel's, it uses the device MTU, not a route's mtu metric. It
+// returns a number in all cases, because the daemon only needs a default; a
+// device or route that is missing just moves on to the next rule. Pass the
+// zero netip.Addr for no remote (the fallback tunnel) and "" for no device.
+func UnderlayMTU(dst netip.Addr, dev string) int {
+	devIndex, devMTU := 0, 0
+	if dev != "" {
+		if link, err := netlink.LinkByName(dev); err == nil {
+			devIndex, devMTU = link.Attrs().Index, link.Attrs().MTU
+		}
+	}
+	dst = dst.Unmap()
+	if dst.Is4() && !dst.IsUnspecified() {
+		if mtu := routeDeviceMTU(dst, devIndex); mtu > 0 {
+			return mtu
+		}
+	}
+	if devMTU > 0 {
+		return devMTU
+	}
+	return defaultUnderlayMTU
+}
+
+// routeDeviceMTU is the MTU of the device the route to dst goes out of, or 0
+// when there is no such route.
+//
+// Equivalent to: `ip route get $dst [oif $dev]`, then `ip link show` of its
+// device
+func routeDeviceMTU(dst netip.Addr, oifIndex int) int {
+	routes, err := netlink.RouteGetWithOptions(dst.AsSlice(), &netlink.RouteGetOptions{OifIndex: oifIndex})
+	if err != nil || len(routes) == 0 || routes[0].LinkIndex <= 0 {
+		return 0
+	}
+	link, err := netlink.LinkByIndex(routes[0].LinkIndex)
+	if err != nil {
+		return 0
+	}
+	return link.Attrs().MTU
+}

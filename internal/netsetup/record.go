@@ -1,0 +1,117 @@
+package netsetup
+
+import (
+	"errors"
+	"net/netip"
+	"os"
+	"slices"
+
+	"github.com/vishvananda/netlink"
+)
+
+// The steps of Apply, Update and Remove, each recorded in the Applied as it
+// succeeds, so that what is recorded is always what is in the kernel.
+
+// setSysctl sets one of the device's sysctls and records the old value, the
+// first time only, so that Remove puts back the value from before Apply.
+func (a *Applied) setSysctl(s sysctl, value string) error {
+	change, err := setSysctl(s, value)
+	if err != nil || change == nil {
+		return err
+	}
+	recorded := slices.ContainsFunc(a.sysctls, func(c sysctlChange) bool { return c.setting == s })
+	if !recorded {
+		a.sysctls = append(a.sysctls, *change)
+	}
+	return nil
+}
+
+// disableIPv6 turns IPv6 off on the device. A device without IPv6 settings
+// has no IPv6 to turn off: the kernel was built or booted without IPv6, or
+// the device MTU is below 1280, the IPv6 minimum, for which the kernel takes
+// IPv6 off the device altogether.
+func (a *Applied) disableIPv6() error {
+	err := a.setSysctl(sysctl{"ipv6", a.name, "disable_ipv6"}, "1")
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
+// setMTU sets the MTU if it differs and records it.
+//
+// Raising the MTU from below 1280 to 1280 or more makes the kernel give the
+// device IPv6 again, with the default settings (addrconf_notify,
+// NETDEV_CHANGEMTU), so setMTU turns IPv6 off again afterwards.
+func (a *Applied) setMTU(link netlink.Link, mtu int) error {
+	if mtu == a.mtu {
+		return nil
+	}
+	if err := setMTU(link, a.name, mtu); err != nil {
+		return err
+	}
+	a.mtu = mtu
+	return a.disableIPv6()
+}
+
+// addAddresses adds those of want not yet recorded, recording each.
+func (a *Applied) addAddresses(link netlink.Link, want []netip.Prefix) error {
+	for _, p := range want {
+		if slices.Contains(a.addresses, p) {
+			continue
+		}
+		if err := addAddress(link, a.name, p); err != nil {
+			return err
+		}
+		a.addresses = append(a.addresses, p)
+	}
+	return nil
+}
+
+// addRoutes adds those of want not yet recorded, recording each.
+func (a *Applied) addRoutes(link netlink.Link, want []netip.Prefix) error {
+	for _, p := range want {
+		if slices.Contains(a.routes, p) {
+			continue
+		}
+		if err := addRoute(link, a.name, p); err != nil {
+			return err
+		}
+		a.routes = append(a.routes, p)
+	}
+	return nil
+}
+
+// deleteRoutesExcept deletes the recorded routes not in keep, newest first,
+// and carries on past failures, which stay recorded.
+func (a *Applied) deleteRoutesExcept(link netlink.Link, keep []netip.Prefix) error {
+	var errs error
+	for i := len(a.routes) - 1; i >= 0; i-- {
+		if slices.Contains(keep, a.routes[i]) {
+			continue
+		}
+		if err := deleteRoute(link, a.name, a.routes[i]); err != nil {
+			errs = errors.Join(errs, err)
+			continue
+		}
+		a.routes = slices.Delete(a.routes, i, i+1)
+	}
+	return errs
+}
+
+// deleteAddressesExcept deletes the recorded addresses not in keep, newest
+// first, and carries on past failures, which stay recorded.
+func (a *Applied) deleteAddressesExcept(link netlink.Link, keep []netip.Prefix) error {
+	var errs error
+	for i := len(a.addresses) - 1; i >= 0; i-- {
+		if slices.Contains(keep, a.addresses[i]) {
+			continue
+		}
+		if err := deleteAddress(link, a.name, a.addresses[i]); err != nil {
+			errs = errors.Join(errs, err)
+			continue
+		}
+		a.addresses = slices.Delete(a.addresses, i, i+1)
+	}
+	return errs
+}

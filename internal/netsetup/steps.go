@@ -1,0 +1,112 @@
+package netsetup
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// The netlink steps. Each returns an error that names the step and the
+// object, e.g. "add route 192.168.42.0/24 dev tunl0: file exists", and wraps
+// the kernel's errno so callers can test it with errors.Is.
+
+// setMTU sets the device MTU.
+//
+// Equivalent to: `ip link set dev $name mtu $mtu`
+func setMTU(link netlink.Link, name string, mtu int) error {
+	if err := netlink.LinkSetMTU(link, mtu); err != nil {
+		return fmt.Errorf("set mtu %d dev %s: %w", mtu, name, err)
+	}
+	return nil
+}
+
+// setUp brings the device up.
+//
+// Equivalent to: `ip link set dev $name up`
+func setUp(link netlink.Link, name string) error {
+	if err := netlink.LinkSetUp(link); err != nil {
+		return fmt.Errorf("set link %s up: %w", name, err)
+	}
+	return nil
+}
+
+// setDown takes the device down.
+//
+// Equivalent to: `ip link set dev $name down`
+func setDown(link netlink.Link, name string) error {
+	if err := netlink.LinkSetDown(link); err != nil {
+		return fmt.Errorf("set link %s down: %w", name, err)
+	}
+	return nil
+}
+
+// addAddress adds an IPv4 address with its prefix length.
+//
+// Equivalent to: `ip addr add $prefix dev $name`
+func addAddress(link netlink.Link, name string, p netip.Prefix) error {
+	if err := netlink.AddrAdd(link, netlinkAddr(p)); err != nil {
+		return fmt.Errorf("add address %s dev %s: %w", p, name, err)
+	}
+	return nil
+}
+
+// deleteAddress deletes an address; one that is already gone counts as
+// deleted.
+//
+// Equivalent to: `ip addr del $prefix dev $name`
+func deleteAddress(link netlink.Link, name string, p netip.Prefix) error {
+	err := netlink.AddrDel(link, netlinkAddr(p))
+	if err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
+		return fmt.Errorf("delete address %s dev %s: %w", p, name, err)
+	}
+	return nil
+}
+
+// addRoute routes p into the device, with no gateway.
+//
+// Equivalent to: `ip route add $prefix dev $name` (which iproute2 gives
+// scope link, as here)
+func addRoute(link netlink.Link, name string, p netip.Prefix) error {
+	if err := netlink.RouteAdd(deviceRoute(link, p)); err != nil {
+		return fmt.Errorf("add route %s dev %s: %w", p, name, err)
+	}
+	return nil
+}
+
+// deleteRoute deletes the route addRoute added (same prefix, device and
+// scope, main table); one that is already gone counts as deleted.
+//
+// Equivalent to: `ip route del $prefix dev $name scope link`
+func deleteRoute(link netlink.Link, name string, p netip.Prefix) error {
+	err := netlink.RouteDel(deviceRoute(link, p))
+	if err != nil && !errors.Is(err, unix.ESRCH) {
+		return fmt.Errorf("delete route %s dev %s: %w", p, name, err)
+	}
+	return nil
+}
+
+// netlinkAddr converts an address prefix for netlink. The broadcast address
+// IPv4zero tells netlink to send none, as `ip addr add` without `brd`; left
+// nil, netlink would compute one and the kernel would add a broadcast route.
+func netlinkAddr(p netip.Prefix) *netlink.Addr {
+	return &netlink.Addr{
+		IPNet:     &net.IPNet{IP: net.IP(p.Addr().AsSlice()), Mask: net.CIDRMask(p.Bits(), 32)},
+		Broadcast: net.IPv4zero,
+	}
+}
+
+// deviceRoute is a main-table route to p through the device, scope link: the
+// destination is "directly" on the device, since the TUN has no next hops.
+// The scope must be given on delete too, because netlink sends it as a match.
+func deviceRoute(link netlink.Link, p netip.Prefix) *netlink.Route {
+	m := p.Masked()
+	return &netlink.Route{
+		LinkIndex: link.Attrs().Index,
+		Dst:       &net.IPNet{IP: net.IP(m.Addr().AsSlice()), Mask: net.CIDRMask(m.Bits(), 32)},
+		Scope:     netlink.SCOPE_LINK,
+	}
+}

@@ -1,0 +1,67 @@
+package netsetup
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+)
+
+// Update moves the device from the applied configuration to l, for a
+// reload, adding before it deletes so that traffic never loses its route:
+//
+//  1. ip link set dev NAME mtu MTU, if the MTU changed
+//  2. ip addr add ADDRESS dev NAME, for each new address
+//  3. ip route add ROUTE dev NAME, for each new route
+//  4. ip route del ROUTE dev NAME scope link, for each route gone
+//  5. ip addr del ADDRESS dev NAME, for each address gone
+//
+// A route or address in both configurations is left alone.
+//
+// If a step of 1-3 fails, Update undoes this update's steps, so the applied
+// configuration stays whole as it was, and returns the error. If a deletion
+// of 4-5 fails, the new configuration is in place; what could not be deleted
+// stays recorded for Remove, and Update returns the error.
+//
+// The device cannot change: l.Name must be the applied name.
+func (a *Applied) Update(l Link) error {
+	if err := l.Validate(); err != nil {
+		return err
+	}
+	if l.Name != a.name {
+		return fmt.Errorf("update %s: the new configuration is for device %s; Update cannot move to another device, Remove this one and Apply the other", a.name, l.Name)
+	}
+	if a.removed {
+		return fmt.Errorf("update %s: its configuration was removed; Apply it again instead", a.name)
+	}
+	link, err := a.link()
+	if err != nil {
+		return fmt.Errorf("update %s: %w", a.name, err)
+	}
+	oldMTU := a.mtu
+	oldAddresses := slices.Clone(a.addresses)
+	oldRoutes := slices.Clone(a.routes)
+
+	err = a.setMTU(link, l.MTU)
+	if err == nil {
+		err = a.addAddresses(link, l.Addresses)
+	}
+	if err == nil {
+		err = a.addRoutes(link, l.Routes)
+	}
+	if err != nil {
+		undoErr := errors.Join(
+			a.deleteRoutesExcept(link, oldRoutes),
+			a.deleteAddressesExcept(link, oldAddresses),
+			a.setMTU(link, oldMTU),
+		)
+		if undoErr != nil {
+			return errors.Join(err, fmt.Errorf("undoing the update also failed, so %s has parts of both configurations: %w", a.name, undoErr))
+		}
+		return err
+	}
+
+	return errors.Join(
+		a.deleteRoutesExcept(link, l.Routes),
+		a.deleteAddressesExcept(link, l.Addresses),
+	)
+}
