@@ -55,3 +55,6 @@ type Result struct {
 	// MTU is the inner MTU to advertise with FragNeeded.
 	MTU int
 }
+
+// Reasons is the number of reasons, for counter arrays indexed by Reason.
+const Reasons = len(reasonNames)

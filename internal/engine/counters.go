@@ -1,0 +1,94 @@
+package engine
+
+import (
+	"sync/atomic"
+
+	"github.com/ipipd/ipipd/decap"
+	"github.com/ipipd/ipipd/encap"
+)
+
+// Counters are one tunnel's statistics, named as the kernel's device
+// statistics (`ip -s link show`), plus a drop counter per named reason.
+// Receive counters are written only by the receive loop and transmit
+// counters only by the tunnel's transmit loop; the padding keeps the two
+// on separate cache lines so the loops do not slow each other down.
+type Counters struct {
+	RxPackets      atomic.Uint64 // inner packets written into the TUN
+	RxBytes        atomic.Uint64 // their inner IP length
+	RxErrors       atomic.Uint64 // bad inner header or ECN drop, as the kernel counts
+	RxLengthErrors atomic.Uint64 // inner header invalid
+	RxFrameErrors  atomic.Uint64 // outer CE over inner Not-ECT
+	RxDropped      atomic.Uint64 // the TUN refused the write
+	Multicast      atomic.Uint64 // outer destination was multicast
+	RxDrops        [decap.Reasons]atomic.Uint64
+	_              [64]byte
+
+	TxPackets atomic.Uint64 // outer packets handed to the raw socket (fragments count once)
+	TxBytes   atomic.Uint64 // their inner IP length
+	TxErrors  atomic.Uint64 // not IPv4, bad header, or answered with frag-needed
+	TxDropped atomic.Uint64 // too big for the path, or the raw socket refused it
+	// TxCarrierErrors: the raw socket could not route the packet (the
+	// kernel's ip_route_output_key failure).
+	TxCarrierErrors atomic.Uint64
+	TxDrops         [encap.Reasons]atomic.Uint64
+	// ICMPSent counts ICMP errors written back into the TUN (frag needed).
+	ICMPSent atomic.Uint64
+}
+
+// Stats is a plain copy of Counters for display and the control socket.
+type Stats struct {
+	RxPackets, RxBytes, RxErrors, RxLengthErrors, RxFrameErrors, RxDropped, Multicast uint64
+	TxPackets, TxBytes, TxErrors, TxDropped, TxCarrierErrors, ICMPSent                uint64
+	// Drops maps a reason name to its count, only non-zero ones.
+	Drops map[string]uint64
+}
+
+// Stats reads the counters.
+func (c *Counters) Stats() Stats {
+	s := Stats{
+		RxPackets: c.RxPackets.Load(), RxBytes: c.RxBytes.Load(), RxErrors: c.RxErrors.Load(),
+		RxLengthErrors: c.RxLengthErrors.Load(), RxFrameErrors: c.RxFrameErrors.Load(),
+		RxDropped: c.RxDropped.Load(), Multicast: c.Multicast.Load(),
+		TxPackets: c.TxPackets.Load(), TxBytes: c.TxBytes.Load(), TxErrors: c.TxErrors.Load(),
+		TxDropped: c.TxDropped.Load(), TxCarrierErrors: c.TxCarrierErrors.Load(), ICMPSent: c.ICMPSent.Load(),
+		Drops: map[string]uint64{},
+	}
+	for r := range c.RxDrops {
+		if v := c.RxDrops[r].Load(); v != 0 {
+			s.Drops[decap.Reason(r).String()] = v
+		}
+	}
+	for r := range c.TxDrops {
+		if v := c.TxDrops[r].Load(); v != 0 {
+			s.Drops[encap.Reason(r).String()] = v
+		}
+	}
+	return s
+}
+
+// Global counts packets that never reached a tunnel: dropped before the
+// lookup, or matched by none (those get ICMP port unreachable).
+type Global struct {
+	Drops            [decap.Reasons]atomic.Uint64
+	PortUnreachables atomic.Uint64 // ICMP 3/3 sent
+	RateLimited      atomic.Uint64 // ICMP 3/3 withheld by the rate limit
+	ReceiveErrors    atomic.Uint64 // errors from the raw socket
+}
+
+// GlobalStats is a plain copy of Global.
+type GlobalStats struct {
+	Drops                                        map[string]uint64
+	PortUnreachables, RateLimited, ReceiveErrors uint64
+}
+
+// Stats reads the counters.
+func (g *Global) Stats() GlobalStats {
+	s := GlobalStats{Drops: map[string]uint64{}, PortUnreachables: g.PortUnreachables.Load(),
+		RateLimited: g.RateLimited.Load(), ReceiveErrors: g.ReceiveErrors.Load()}
+	for r := range g.Drops {
+		if v := g.Drops[r].Load(); v != 0 {
+			s.Drops[decap.Reason(r).String()] = v
+		}
+	}
+	return s
+}

@@ -1,0 +1,230 @@
+package engine
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ipipd/ipipd/internal/config"
+	"github.com/ipipd/ipipd/internal/netsetup"
+	"github.com/ipipd/ipipd/internal/rawsock"
+	"github.com/ipipd/ipipd/tun"
+)
+
+// Options configure an Engine. The zero value is usable.
+type Options struct {
+	Logger *slog.Logger
+	// ICMPRateLimit is the per-destination interval of ICMP port
+	// unreachables, as net.ipv4.icmp_ratelimit (default 1 s; negative: off).
+	ICMPRateLimit time.Duration
+	// ReceiveBatch is the most packets one raw-socket read returns.
+	ReceiveBatch int
+}
+
+// Engine is the running datapath.
+type Engine struct {
+	log    *slog.Logger
+	opts   Options
+	state  atomic.Pointer[state]
+	global Global
+
+	mu       sync.Mutex // serialises Apply and Close: the control plane only
+	runtimes map[string]*runtime
+	recv     *rawsock.Receiver
+	icmp     *rawsock.Sender
+	recvDone chan struct{}
+	closed   bool
+
+	limitMu  sync.Mutex
+	lastLogs map[string]time.Time
+
+	// newSender opens a transmit socket; tests and benchmarks replace it.
+	newSender func(tunnel, dev string) Sender
+}
+
+// New opens the raw sockets and starts the receive loop with an empty
+// state: no tunnel, so every packet is answered with ICMP port unreachable
+// until Apply installs a config.
+func New(opts Options) (*Engine, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.ICMPRateLimit == 0 {
+		opts.ICMPRateLimit = time.Second
+	}
+	if opts.ReceiveBatch == 0 {
+		opts.ReceiveBatch = rawsock.DefaultBatchSize
+	}
+	e := &Engine{log: opts.Logger, opts: opts, runtimes: map[string]*runtime{}, lastLogs: map[string]time.Time{}}
+	e.newSender = e.openSender
+	empty, err := compile(&config.Config{})
+	if err != nil {
+		return nil, err
+	}
+	e.state.Store(&state{tables: empty.tables, index: map[*runtime]int{}})
+	if e.recv, err = rawsock.NewReceiver(rawsock.ReceiverOptions{}); err != nil {
+		return nil, fmt.Errorf("open the raw socket for IP protocol 4: %w (ipipd needs root or CAP_NET_RAW)", err)
+	}
+	if e.icmp, err = rawsock.NewSender(rawsock.SenderOptions{}); err != nil {
+		e.recv.Close()
+		return nil, fmt.Errorf("open the raw socket for sending: %w", err)
+	}
+	if loaded, why := netsetup.KernelIPIPLoaded(); loaded {
+		e.log.Warn("the kernel's own ipip module is active here: it also processes every IPIP packet and may answer ICMP port unreachable or decapsulate duplicates; unload it (modprobe -r ipip) or keep tunl0 down", "evidence", why)
+	}
+	e.recvDone = make(chan struct{})
+	go func() {
+		defer close(e.recvDone)
+		e.receive(e.recv, e.icmp, newReceiveBuffers(opts.ReceiveBatch, opts.ICMPRateLimit))
+	}()
+	return e, nil
+}
+
+// Apply installs cfg: the first call creates every tunnel, later calls
+// (reloads) create, change and remove tunnels by name. Either all of cfg
+// takes effect or, on error, the running config stays as it was.
+func (e *Engine) Apply(cfg *config.Config) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return errors.New("engine is closed")
+	}
+	p, err := compile(cfg)
+	if err != nil {
+		return err
+	}
+	wanted := map[string]bool{}
+	var created []*runtime
+	undo := func() {
+		for _, rt := range created {
+			rt.setup.Remove()
+			rt.dev.Close()
+		}
+	}
+	// Create what is new and update what stays, before the swap, so that a
+	// failure leaves the running config untouched.
+	for i := range p.tunnels {
+		name := p.tunnels[i].config.Name
+		wanted[name] = true
+		if rt, ok := e.runtimes[name]; ok {
+			if err := rt.setup.Update(p.link(i)); err != nil {
+				undo()
+				return fmt.Errorf("tunnel %q: %w", name, err)
+			}
+			p.tunnels[i].rt = rt
+			continue
+		}
+		rt, err := e.create(p, i)
+		if err != nil {
+			undo()
+			return err
+		}
+		created = append(created, rt)
+		p.tunnels[i].rt = rt
+	}
+	next := &state{tables: p.tables, tunnels: p.tunnels, index: make(map[*runtime]int, len(p.tunnels))}
+	for i := range p.tunnels {
+		next.index[p.tunnels[i].rt] = i
+	}
+	e.state.Store(next)
+
+	for _, rt := range created {
+		e.runtimes[rt.name] = rt
+		go e.transmit(rt, newTransmitBuffers(rt.dev.BatchSize(), randomSeed()))
+	}
+	for name, rt := range e.runtimes {
+		if !wanted[name] {
+			e.destroy(rt)
+			delete(e.runtimes, name)
+		}
+	}
+	return nil
+}
+
+// create opens tunnel i's TUN and sets it up in the kernel.
+func (e *Engine) create(p *plan, i int) (*runtime, error) {
+	t := &p.tunnels[i].config
+	dev, err := tun.OpenWater(t.Name)
+	if err != nil {
+		return nil, fmt.Errorf("tunnel %q: %w", t.Name, err)
+	}
+	setup, err := netsetup.Apply(p.link(i))
+	if err != nil {
+		dev.Close()
+		return nil, fmt.Errorf("tunnel %q: %w", t.Name, err)
+	}
+	for _, w := range setup.Warnings() {
+		e.log.Warn(w, "tunnel", t.Name)
+	}
+	return &runtime{name: t.Name, dev: dev, setup: setup, counters: new(Counters), done: make(chan struct{})}, nil
+}
+
+// openSender opens the raw socket a transmit loop sends on, bound to dev
+// when it is not empty. A failure is logged and the loop falls back to the
+// unbound ICMP socket rather than dropping everything.
+func (e *Engine) openSender(tunnel, dev string) Sender {
+	s, err := rawsock.NewSender(rawsock.SenderOptions{Dev: dev})
+	if err != nil {
+		e.log.Error("opening the tunnel's raw socket failed; sending unbound", "tunnel", tunnel, "dev", dev, "err", err)
+		return e.icmp
+	}
+	return s
+}
+
+// destroy stops a tunnel's loop and removes its device and set-up.
+func (e *Engine) destroy(rt *runtime) {
+	if err := rt.setup.Remove(); err != nil {
+		e.log.Warn("removing the tunnel's addresses and routes", "tunnel", rt.name, "err", err)
+	}
+	rt.dev.Close()
+	select {
+	case <-rt.done:
+	case <-time.After(5 * time.Second):
+		e.log.Warn("transmit loop did not stop", "tunnel", rt.name)
+	}
+}
+
+// Close stops every loop and removes every device, address and route the
+// engine created.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return nil
+	}
+	e.closed = true
+	for name, rt := range e.runtimes {
+		e.destroy(rt)
+		delete(e.runtimes, name)
+	}
+	e.recv.Close()
+	<-e.recvDone
+	return e.icmp.Close()
+}
+
+// logLimited logs a per-packet condition at most once a second per message,
+// so a flood cannot fill the log (tailscale's tstun does the same).
+func (e *Engine) logLimited(msg string, args ...any) {
+	now := time.Now()
+	e.limitMu.Lock()
+	last := e.lastLogs[msg]
+	ok := now.Sub(last) >= time.Second
+	if ok {
+		e.lastLogs[msg] = now
+	}
+	e.limitMu.Unlock()
+	if ok {
+		e.log.Warn(msg, args...)
+	}
+}
+
+func randomSeed() uint64 {
+	var b [8]byte
+	rand.Read(b[:])
+	return binary.LittleEndian.Uint64(b[:])
+}

@@ -1,0 +1,158 @@
+package engine
+
+import (
+	"errors"
+	"net"
+	"time"
+
+	"github.com/ipipd/ipipd/decap"
+	"github.com/ipipd/ipipd/internal/header"
+	"github.com/ipipd/ipipd/internal/rawsock"
+	"github.com/ipipd/ipipd/lookup"
+)
+
+// The receive loop, once per batch:
+//
+//  1. read a batch of protocol-4 packets, outer header included, with the
+//     ingress link of each (tunnel4_rcv's input);
+//  2. load the current state once;
+//  3. per packet: decap (validate, tunnel lookup, ECN) and count;
+//  4. delivered inner packets are written into their tunnel's TUN in runs
+//     of one tunnel each; unmatched ones earn an ICMP port unreachable
+//     toward the outer source, rate-limited as the kernel does.
+
+// Receiver reads batches of outer packets; rawsock.Receiver is the real one.
+type Receiver interface {
+	Read(b *rawsock.Batch) (int, error)
+}
+
+// receiveBuffers is everything the receive loop allocates, once.
+type receiveBuffers struct {
+	batch     *rawsock.Batch
+	deliver   [][]byte
+	tunnels   []int
+	icmp      []byte
+	icmpBatch [][]byte
+	limiter   *icmpLimiter
+	icmpID    uint16
+}
+
+func newReceiveBuffers(batch int, rateLimit time.Duration) *receiveBuffers {
+	return &receiveBuffers{
+		batch:     rawsock.NewBatch(batch, rawsock.MaxPacketSize),
+		deliver:   make([][]byte, 0, batch),
+		tunnels:   make([]int, 0, batch),
+		icmp:      make([]byte, header.ICMPErrorMaxSize),
+		icmpBatch: make([][]byte, 1),
+		limiter:   newICMPLimiter(rateLimit),
+	}
+}
+
+// receive runs the loop until the socket is closed.
+func (e *Engine) receive(recv Receiver, icmp Sender, b *receiveBuffers) {
+	for {
+		n, err := recv.Read(b.batch)
+		if n > 0 {
+			e.receiveBatch(icmp, b, n)
+		}
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			e.global.ReceiveErrors.Add(1)
+			e.logLimited("raw receive failed", "err", err)
+		}
+	}
+}
+
+// receiveBatch handles the n packets of one read.
+func (e *Engine) receiveBatch(icmp Sender, b *receiveBuffers, n int) {
+	st := e.state.Load()
+	b.deliver, b.tunnels = b.deliver[:0], b.tunnels[:0]
+	var now time.Time
+	for p := 0; p < n; p++ {
+		pkt := b.batch.Bufs[p][:b.batch.Sizes[p]]
+		r := decap.Decap(pkt, len(pkt), b.batch.Links[p], st.tables.Tunnels)
+		if r.Tunnel == lookup.None {
+			e.global.Drops[r.Reason].Add(1)
+			if r.Verdict == decap.NoTunnel {
+				if now.IsZero() {
+					now = time.Now()
+				}
+				e.answerPortUnreachable(icmp, b, pkt, now)
+			}
+			continue
+		}
+		c := st.tunnels[r.Tunnel].rt.counters
+		if r.Multicast {
+			c.Multicast.Add(1)
+		}
+		switch r.Verdict {
+		case decap.Deliver:
+			b.deliver = append(b.deliver, r.Inner)
+			b.tunnels = append(b.tunnels, r.Tunnel)
+		case decap.Drop:
+			c.RxDrops[r.Reason].Add(1)
+			switch r.Reason {
+			case decap.BadInner:
+				c.RxErrors.Add(1)
+				c.RxLengthErrors.Add(1)
+			case decap.ECNDrop:
+				c.RxErrors.Add(1)
+				c.RxFrameErrors.Add(1)
+			}
+		}
+		if r.ECN == decap.ECNLogged || r.ECN == decap.ECNDropped {
+			outer := header.IPv4(pkt)
+			e.logLimited("non-ECT packet under an ECN-marked outer header", "from", outer.SrcAddr(), "tos", outer.TOS(), "tunnel", st.tunnels[r.Tunnel].config.Name)
+		}
+	}
+	e.deliver(st, b)
+}
+
+// deliver writes the delivered packets into their TUNs, one Write per run
+// of packets for the same tunnel.
+func (e *Engine) deliver(st *state, b *receiveBuffers) {
+	for start := 0; start < len(b.deliver); {
+		t := b.tunnels[start]
+		end := start + 1
+		for end < len(b.deliver) && b.tunnels[end] == t {
+			end++
+		}
+		rt := st.tunnels[t].rt
+		run := b.deliver[start:end]
+		written, err := rt.dev.Write(run, 0)
+		for _, inner := range run[:written] {
+			rt.counters.RxPackets.Add(1)
+			rt.counters.RxBytes.Add(uint64(len(inner)))
+		}
+		if written < len(run) {
+			rt.counters.RxDropped.Add(uint64(len(run) - written))
+			if err != nil {
+				e.logLimited("tun write failed", "tunnel", rt.name, "err", err)
+			}
+		}
+		start = end
+	}
+}
+
+// answerPortUnreachable is tunnel4_rcv's icmp_send(ICMP_DEST_UNREACH,
+// ICMP_PORT_UNREACH) for a packet no tunnel took.
+func (e *Engine) answerPortUnreachable(icmp Sender, b *receiveBuffers, pkt []byte, now time.Time) {
+	outer := header.IPv4(pkt)
+	if !b.limiter.allow(outer.Src(), now) {
+		e.global.RateLimited.Add(1)
+		return
+	}
+	b.icmpID++
+	n := decap.BuildPortUnreachable(b.icmp, pkt, b.icmpID)
+	if n == 0 {
+		return
+	}
+	b.icmpBatch[0] = b.icmp[:n]
+	if _, err := icmp.Write(b.icmpBatch); err != nil {
+		e.logLimited("sending ICMP port unreachable failed", "to", outer.SrcAddr(), "err", err)
+		return
+	}
+	e.global.PortUnreachables.Add(1)
+}

@@ -1,0 +1,26 @@
+package engine
+
+import (
+	"github.com/ipipd/ipipd/internal/netsetup"
+	"github.com/ipipd/ipipd/tun"
+)
+
+// runtime is what lives as long as a tunnel's name stays in the config:
+// its TUN device, its kernel set-up, its counters and its transmit loop.
+// Reloads that keep the name keep the runtime, so counters and the device
+// survive them.
+type runtime struct {
+	name     string
+	dev      tun.Device
+	setup    *netsetup.Applied
+	counters *Counters
+	// done is closed when the transmit loop has returned.
+	done chan struct{}
+}
+
+// Sender sends complete IPv4 packets; rawsock.Sender is the real one, and
+// benchmarks use an in-memory fake. On error, packets [0,sent) went out and
+// pkts[sent] failed with err; the caller counts it and goes on.
+type Sender interface {
+	Write(pkts [][]byte) (sent int, err error)
+}

@@ -1,0 +1,105 @@
+package engine
+
+import (
+	"fmt"
+	"net/netip"
+
+	"github.com/ipipd/ipipd/encap"
+	"github.com/ipipd/ipipd/internal/config"
+	"github.com/ipipd/ipipd/internal/header"
+	"github.com/ipipd/ipipd/internal/netsetup"
+	"github.com/ipipd/ipipd/lookup"
+)
+
+// state is one generation of everything the datapath reads: the lookup
+// tables and, at the same index as the tables' tunnels, what transmit
+// needs of each tunnel. It is never changed after it is published.
+type state struct {
+	tables  *lookup.Snapshot
+	tunnels []tunnelState
+	index   map[*runtime]int
+}
+
+// tunnelState is one tunnel as the datapath sees it in one generation.
+type tunnelState struct {
+	config config.Tunnel
+	rt     *runtime
+	encap  *encap.Tunnel
+	// remote is the outer destination of a point-to-point tunnel; 0 for
+	// NBMA tunnels, whose destination comes from the route table.
+	remote uint32
+	// pathMTU is the underlay MTU toward the remote (or of dev, or 1500):
+	// tnl_update_pmtu's dst_mtu of the outer route.
+	pathMTU int
+	// tunMTU is the TUN device's MTU.
+	tunMTU int
+	// icmpSource is the source of ICMP errors written into the TUN: the
+	// tunnel's first address, as the kernel's icmp_send would pick one of
+	// the device's addresses; 0 when it has none (the inner destination is
+	// used then).
+	icmpSource uint32
+}
+
+// plan is a config compiled and checked, before any device is touched.
+type plan struct {
+	tables  *lookup.Snapshot
+	tunnels []tunnelState
+}
+
+// compile checks what only the running system can check (dev names) and
+// builds the tables; it changes nothing.
+func compile(cfg *config.Config) (*plan, error) {
+	tunnels := make([]lookup.Tunnel, len(cfg.Tunnels))
+	var routes []lookup.Route
+	p := &plan{tunnels: make([]tunnelState, len(cfg.Tunnels))}
+	for i, t := range cfg.Tunnels {
+		link := 0
+		if t.Dev != "" {
+			var err error
+			if link, err = netsetup.LinkIndex(t.Dev); err != nil {
+				return nil, fmt.Errorf("%s:%d: tunnel %q: dev: %w", cfg.Path, t.Line, t.Name, err)
+			}
+		}
+		tunnels[i] = lookup.Tunnel{Name: t.Name, Local: t.Local, Remote: t.Remote, Link: link, Mode: header.ProtocolIPIP}
+		for _, r := range t.Routes {
+			routes = append(routes, lookup.Route{To: r.To, Via: r.Via, Tunnel: i})
+		}
+		underlay := netsetup.UnderlayMTU(t.Remote, t.Dev)
+		tunMTU := t.MTU
+		if tunMTU == 0 {
+			tunMTU = netsetup.DefaultTunnelMTU(underlay)
+		}
+		ecn := encap.ECNKernel
+		if t.ECN == config.ECNRFC6040 {
+			ecn = encap.ECNNormal
+		}
+		p.tunnels[i] = tunnelState{
+			config: t,
+			encap: encap.NewTunnel(encap.Params{
+				Local: t.Local, TTL: t.TTL, TOS: t.TOS, InheritTOS: t.TOSInherit, PMTUDisc: t.PMTUDisc, ECN: ecn,
+			}),
+			remote:  header.Addr4(t.Remote),
+			pathMTU: underlay,
+			tunMTU:  tunMTU,
+		}
+		if len(t.Addresses) > 0 {
+			p.tunnels[i].icmpSource = header.Addr4(t.Addresses[0].Addr())
+		}
+	}
+	tables, err := lookup.NewSnapshot(tunnels, routes)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", cfg.Path, err)
+	}
+	p.tables = tables
+	return p, nil
+}
+
+// link is the kernel set-up of tunnel i of the plan.
+func (p *plan) link(i int) netsetup.Link {
+	t := &p.tunnels[i]
+	routes := make([]netip.Prefix, len(t.config.Routes))
+	for j, r := range t.config.Routes {
+		routes[j] = r.To
+	}
+	return netsetup.Link{Name: t.config.Name, MTU: t.tunMTU, Addresses: t.config.Addresses, Routes: routes}
+}

@@ -1,0 +1,211 @@
+package engine
+
+import (
+	"errors"
+	"syscall"
+
+	"github.com/ipipd/ipipd/encap"
+	"github.com/ipipd/ipipd/internal/header"
+	"github.com/ipipd/ipipd/lookup"
+	"github.com/ipipd/ipipd/tun"
+)
+
+// The transmit loop of one tunnel, once per batch:
+//
+//  1. read a batch from the TUN, each packet at encap.Headroom;
+//  2. load the current state once, find this tunnel in it;
+//  3. per packet: outer destination (the remote, or the route's next hop,
+//     or the inner destination itself: ip_tunnel_xmit), then encap;
+//  4. by verdict: queue for sending, fragment into the fragment buffers,
+//     write ICMP frag-needed back into the TUN, or count the drop;
+//  5. send the queue with one batched raw-socket write.
+
+// maxFragments bounds the fragments of one packet: a 65535-byte packet on
+// a 576-byte path needs 119.
+const maxFragments = 128
+
+// transmitBuffers is everything one transmit loop allocates, once.
+type transmitBuffers struct {
+	bufs      [][]byte
+	sizes     []int
+	queue     [][]byte
+	innerLens []int
+	fragSlab  []byte
+	fragBufs  [][]byte
+	fragSizes []int
+	icmp      []byte
+	icmpBatch [][]byte
+	ids       *encap.IDs
+	// senders holds one raw socket per underlay dev the tunnel has been
+	// bound to, opened on first use, so a reload that changes dev needs no
+	// restart of the loop.
+	senders map[string]Sender
+}
+
+func newTransmitBuffers(batch int, seed uint64) *transmitBuffers {
+	b := &transmitBuffers{
+		bufs:      make([][]byte, batch),
+		sizes:     make([]int, batch),
+		queue:     make([][]byte, 0, batch*4),
+		innerLens: make([]int, 0, batch*4),
+		fragSlab:  make([]byte, 2*header.MaxTotalLength),
+		fragBufs:  make([][]byte, maxFragments),
+		fragSizes: make([]int, maxFragments),
+		icmp:      make([]byte, header.ICMPErrorMaxSize),
+		icmpBatch: make([][]byte, 1),
+		ids:       encap.NewIDs(seed),
+		senders:   map[string]Sender{},
+	}
+	for i := range b.bufs {
+		b.bufs[i] = make([]byte, encap.Headroom+header.MaxTotalLength)
+	}
+	return b
+}
+
+// transmit runs the loop until the device is closed.
+func (e *Engine) transmit(rt *runtime, b *transmitBuffers) {
+	defer close(rt.done)
+	defer func() {
+		for _, s := range b.senders {
+			if c, ok := s.(interface{ Close() error }); ok && s != Sender(e.icmp) {
+				c.Close()
+			}
+		}
+	}()
+	for {
+		n, err := rt.dev.Read(b.bufs, b.sizes, encap.Headroom)
+		if n > 0 {
+			e.transmitBatch(rt, b, n)
+		}
+		if err != nil {
+			if tun.IsClosed(err) {
+				return
+			}
+			e.log.Warn("tun read failed", "tunnel", rt.name, "err", err)
+		}
+	}
+}
+
+// transmitBatch handles the n packets of one read.
+func (e *Engine) transmitBatch(rt *runtime, b *transmitBuffers, n int) {
+	st := e.state.Load()
+	i, ok := st.index[rt]
+	c := rt.counters
+	if !ok { // the tunnel is being removed
+		c.TxDropped.Add(uint64(n))
+		return
+	}
+	ts := &st.tunnels[i]
+	send, ok := b.senders[ts.config.Dev]
+	if !ok {
+		send = e.newSender(rt.name, ts.config.Dev)
+		b.senders[ts.config.Dev] = send
+	}
+	b.queue, b.innerLens = b.queue[:0], b.innerLens[:0]
+	slab := b.fragSlab
+	for p := 0; p < n; p++ {
+		buf, size := b.bufs[p], b.sizes[p]
+		dst := ts.remote
+		if dst == 0 && size >= header.MinSize {
+			dst = nextHop(st.tables.Routes, i, header.IPv4(buf[encap.Headroom:]))
+		}
+		r := ts.encap.Encap(buf, size, dst, b.ids, ts.pathMTU)
+		switch r.Verdict {
+		case encap.Send:
+			b.queue = append(b.queue, r.Packet)
+			b.innerLens = append(b.innerLens, len(r.Packet)-encap.Headroom)
+		case encap.Fragment:
+			if len(slab) < 2*len(r.Packet) {
+				// The slab is spent for this batch: send what is queued first.
+				e.flush(ts, send, b)
+				slab = b.fragSlab
+			}
+			for f := range b.fragBufs {
+				b.fragBufs[f] = slab[min(f*ts.pathMTU, len(slab)):min((f+1)*ts.pathMTU, len(slab))]
+			}
+			count := encap.FragmentPacket(r.Packet, ts.pathMTU, b.fragBufs, b.fragSizes)
+			if count == 0 {
+				c.TxDropped.Add(1)
+				c.TxDrops[encap.TooBig].Add(1)
+				continue
+			}
+			for f := 0; f < count; f++ {
+				b.queue = append(b.queue, b.fragBufs[f][:b.fragSizes[f]])
+				b.innerLens = append(b.innerLens, 0) // the packet is counted once, with its last fragment
+			}
+			b.innerLens[len(b.innerLens)-1] = len(r.Packet) - encap.Headroom
+			slab = slab[count*ts.pathMTU:]
+		case encap.FragNeeded:
+			c.TxErrors.Add(1)
+			e.answerFragNeeded(rt, ts, b, buf[encap.Headroom:encap.Headroom+size], r.MTU)
+		case encap.Drop:
+			c.TxDrops[r.Reason].Add(1)
+			if r.Reason == encap.TooBig {
+				c.TxDropped.Add(1)
+			} else {
+				c.TxErrors.Add(1)
+			}
+		}
+	}
+	e.flush(ts, send, b)
+}
+
+// nextHop is the outer destination of an NBMA tunnel (ip_tunnel_xmit with
+// no remote): the gateway of the route that sent the packet here, or the
+// inner destination itself when that route has none. A kernel route into
+// this TUN that the config does not list also has no gateway for us.
+func nextHop(routes *lookup.RouteTable, tunnel int, inner header.IPv4) uint32 {
+	dst := inner.DstAddr()
+	if next, ok := routes.Lookup(dst); ok && next.Tunnel == tunnel {
+		return next.Dst
+	}
+	return inner.Dst()
+}
+
+// flush sends the queue, counting what went out and what the socket
+// refused, one packet at a time past each refusal.
+func (e *Engine) flush(ts *tunnelState, send Sender, b *transmitBuffers) {
+	c := ts.rt.counters
+	queue, lens := b.queue, b.innerLens
+	for len(queue) > 0 {
+		sent, err := send.Write(queue)
+		for k := 0; k < sent; k++ {
+			if lens[k] > 0 {
+				c.TxPackets.Add(1)
+				c.TxBytes.Add(uint64(lens[k]))
+			}
+		}
+		if err == nil {
+			break
+		}
+		// pkts[sent] failed: count it and carry on after it.
+		if errors.Is(err, syscall.ENETUNREACH) || errors.Is(err, syscall.EHOSTUNREACH) {
+			c.TxCarrierErrors.Add(1)
+			c.TxErrors.Add(1)
+		} else {
+			c.TxDropped.Add(1)
+		}
+		e.logLimited("raw send failed", "tunnel", ts.rt.name, "err", err)
+		queue, lens = queue[sent+1:], lens[sent+1:]
+	}
+	b.queue, b.innerLens = b.queue[:0], b.innerLens[:0]
+}
+
+// answerFragNeeded writes ICMP 3/4 into the TUN for an inner DF packet
+// too big for the path (tnl_update_pmtu → icmp_ndo_send).
+func (e *Engine) answerFragNeeded(rt *runtime, ts *tunnelState, b *transmitBuffers, inner []byte, mtu int) {
+	src := ts.icmpSource
+	if src == 0 {
+		src = header.IPv4(inner).Dst()
+	}
+	n := encap.BuildFragNeeded(b.icmp, inner, mtu, src, b.ids.Next(src, header.IPv4(inner).Src()))
+	if n == 0 {
+		return
+	}
+	b.icmpBatch[0] = b.icmp[:n]
+	if _, err := rt.dev.Write(b.icmpBatch, 0); err != nil {
+		e.logLimited("writing ICMP frag-needed into the TUN failed", "tunnel", rt.name, "err", err)
+		return
+	}
+	rt.counters.ICMPSent.Add(1)
+}
