@@ -1,0 +1,50 @@
+# ipipd: the two commands a new machine needs are `make demo` and `make test`;
+# both install what they use (Debian packages, as root).
+
+GO        ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
+BIN       := bin/ipipd
+FUZZTIME  ?= 10s
+# Packages with fuzz targets, and the targets, run for FUZZTIME each by `make test`.
+FUZZ      := ./decap:FuzzDecap ./encap:FuzzEncap ./internal/config:FuzzParse ./internal/rawsock:FuzzIngressIfindex
+BENCHTIME ?= 1s
+BENCHCOUNT ?= 6
+
+.PHONY: all build deps demo test vet fuzz unit bench clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/ipipd
+
+# deps installs the system tools the demo and the end-to-end tests drive:
+# ip (iproute2), ping (iputils-ping), iperf3 and tcpdump for the benchmarks.
+deps:
+	@bash scripts/deps.sh
+
+demo: deps build
+	./$(BIN) demo
+
+vet:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted"; exit 1; fi
+	$(GO) vet ./...
+
+# unit runs every test, the end-to-end ones in namespaces included (they
+# skip loudly without root, and fail instead when IPIPD_E2E_REQUIRED=1).
+unit:
+	$(GO) test -count=1 -timeout 15m ./...
+
+fuzz:
+	@for t in $(FUZZ); do pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$name ($$pkg) for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	done
+
+test: deps vet unit fuzz
+
+# bench runs the datapath micro-benchmarks; see docs/performance.md.
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./encap ./decap ./lookup | tee bench/results/micro-latest.txt
+
+clean:
+	rm -rf bin

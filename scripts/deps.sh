@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs the system tools ipipd's demo, tests and benchmarks use, if any is
+# missing: ip (iproute2), ping (iputils-ping), iperf3, tcpdump. Debian/Ubuntu.
+set -euo pipefail
+need=()
+command -v ip >/dev/null || need+=(iproute2)
+command -v ping >/dev/null || need+=(iputils-ping)
+command -v iperf3 >/dev/null || need+=(iperf3)
+command -v tcpdump >/dev/null || need+=(tcpdump)
+[ ${#need[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+  echo "missing: ${need[*]}; install them (as root: apt-get install ${need[*]})" >&2
+  exit 1
+fi
+if ! command -v apt-get >/dev/null; then
+  echo "missing: ${need[*]}, and no apt-get here to install them; install them with your package manager" >&2
+  exit 1
+fi
+echo "installing ${need[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
