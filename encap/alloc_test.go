@@ -17,7 +17,7 @@ func TestEncapAllocatesNothing(t *testing.T) {
 	allocs := testing.AllocsPerRun(1000, func() {
 		tu.Encap(buf, 1400, remote, ids, 1500)
 		r := frag.Encap(big, 3000, remote, ids, 1500)
-		FragmentPacket(r.Packet, 1500, out, sizes)
+		FragmentPacket(r.Packet(big), 1500, out, sizes)
 		BuildFragNeeded(icmp, buf[Headroom:], 1480, 1, 1)
 	})
 	if allocs != 0 {

@@ -10,8 +10,9 @@ import (
 // destination dst (the route's answer, as the header carries it), on a path
 // whose MTU is pathMTU (the underlay MTU, or a lower one learned from ICMP).
 // It writes the outer header into buf[:Headroom] and returns the verdict;
-// for Send and Fragment, Result.Packet is buf[:Headroom+n'] where n' is the
-// inner total length (trailing bytes past it are not sent).
+// for Send and Fragment, the outer packet is buf[:Result.Length], the header
+// and the inner packet up to its total length (trailing bytes past it, such
+// as padding, are not sent).
 //
 // The caller owns buf; Encap keeps no reference to it.
 func (t *Tunnel) Encap(buf []byte, n int, dst uint32, ids *IDs, pathMTU int) Result {
@@ -31,15 +32,15 @@ func (t *Tunnel) Encap(buf []byte, n int, dst uint32, ids *IDs, pathMTU int) Res
 
 	// tnl_update_pmtu: with outer DF the usable MTU is the path's minus
 	// our header; only an inner DF packet earns an ICMP.
-	mtu := pathMTU - Overhead
+	mtu := max(pathMTU-Overhead, 0)
 	df := t.df || innerDF
 	verdict := Send
 	if innerLen > mtu {
 		switch {
 		case innerDF:
-			return Result{Verdict: FragNeeded, MTU: mtu}
+			return Result{Verdict: FragNeeded, MTU: uint16(mtu)}
 		case df:
-			return Result{Verdict: Drop, Reason: TooBig, MTU: mtu}
+			return Result{Verdict: Drop, Reason: TooBig, MTU: uint16(mtu)}
 		default:
 			verdict = Fragment
 		}
@@ -70,10 +71,18 @@ func (t *Tunnel) Encap(buf []byte, n int, dst uint32, ids *IDs, pathMTU int) Res
 	}
 	h := buf[:Headroom]
 	binary.BigEndian.PutUint64(h[0:], uint64(0x45)<<56|uint64(tos)<<48|uint64(total)<<32|uint64(id)<<16|uint64(flags))
-	binary.BigEndian.PutUint32(h[8:], uint32(ttl)<<24|header.ProtocolIPIP<<16|uint32(^header.Fold(sum)))
+	binary.BigEndian.PutUint32(h[8:], uint32(ttl)<<24|header.ProtocolIPIP<<16|uint32(^fold(sum)))
 	binary.BigEndian.PutUint32(h[12:], t.src)
 	binary.BigEndian.PutUint32(h[16:], dst)
-	return Result{Verdict: verdict, Packet: buf[:Headroom+innerLen]}
+	return Result{Verdict: verdict, Length: int32(total)}
+}
+
+// fold reduces the sum of at most a dozen 16-bit words (below 2^20) to 16
+// bits: two rounds suffice where header.Fold's general case needs four.
+func fold(sum uint64) uint16 {
+	sum = sum>>16 + sum&0xffff
+	sum = sum>>16 + sum&0xffff
+	return uint16(sum)
 }
 
 // encapECN is INET_ECN_encapsulate's ECN part: the outer field copies the

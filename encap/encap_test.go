@@ -72,7 +72,7 @@ func TestECNEncapVectors(t *testing.T) {
 			if r.Verdict != Send {
 				t.Fatalf("verdict %v", r.Verdict)
 			}
-			got := header.IPv4(r.Packet).TOS()
+			got := header.IPv4(r.Packet(buf)).TOS()
 			wantTOS := base&0xfc | uint8(want)
 			if !inherit {
 				wantTOS = base&0xfc | uint8(want)
@@ -80,7 +80,7 @@ func TestECNEncapVectors(t *testing.T) {
 			if got != wantTOS {
 				t.Errorf("inner %s, tos base %#x, inherit %v: outer TOS %#x, want %#x", v.Inner, base, inherit, got, wantTOS)
 			}
-			outer, _ := decodeOuter(t, r.Packet)
+			outer, _ := decodeOuter(t, r.Packet(buf))
 			if outer.TOS != wantTOS {
 				t.Errorf("gopacket reads TOS %#x, want %#x", outer.TOS, wantTOS)
 			}
@@ -93,8 +93,8 @@ func TestECNEncapVectors(t *testing.T) {
 	// RFC 6040 normal mode differs in one cell: CE stays CE.
 	tu := NewTunnel(Params{ECN: ECNNormal})
 	buf := innerPacket(84, uint8(header.CE), 64, false)
-	if r := tu.Encap(buf, 84, remote, NewIDs(1), 1500); header.ECNOf(header.IPv4(r.Packet).TOS()) != header.CE {
-		t.Errorf("normal mode turned CE into %v", header.ECNOf(header.IPv4(r.Packet).TOS()))
+	if r := tu.Encap(buf, 84, remote, NewIDs(1), 1500); header.ECNOf(header.IPv4(r.Packet(buf)).TOS()) != header.CE {
+		t.Errorf("normal mode turned CE into %v", header.ECNOf(header.IPv4(r.Packet(buf)).TOS()))
 	}
 }
 
@@ -115,7 +115,7 @@ func TestTTLTOSDFMatrix(t *testing.T) {
 						if r.Verdict != Send {
 							t.Fatalf("%+v: verdict %v", p, r.Verdict)
 						}
-						outer, inner := decodeOuter(t, r.Packet)
+						outer, inner := decodeOuter(t, r.Packet(buf))
 						wantTTL := ttl
 						if ttl == 0 {
 							wantTTL = innerTTL
@@ -178,14 +178,14 @@ func TestOversizeMatrix(t *testing.T) {
 		}
 		switch r.Verdict {
 		case FragNeeded, Drop:
-			if r.MTU != M-20 {
+			if int(r.MTU) != M-20 {
 				t.Errorf("%s: MTU %d, want %d", tt.name, r.MTU, M-20)
 			}
 		case Send, Fragment:
-			if header.IPv4(r.Packet).DontFragment() != tt.wantDF {
+			if header.IPv4(r.Packet(buf)).DontFragment() != tt.wantDF {
 				t.Errorf("%s: DF %v, want %v", tt.name, !tt.wantDF, tt.wantDF)
 			}
-			decodeOuter(t, r.Packet)
+			decodeOuter(t, r.Packet(buf))
 		}
 	}
 }
@@ -217,16 +217,17 @@ func TestBadInnerPackets(t *testing.T) {
 	}
 	for _, tt := range tests {
 		r := tu.Encap(tt.buf, tt.n, remote, ids, 1500)
-		if r.Verdict != tt.want || r.Reason != tt.reason || len(r.Packet) != tt.length {
-			t.Errorf("%s: %v/%v len %d, want %v/%v len %d", tt.name, r.Verdict, r.Reason, len(r.Packet), tt.want, tt.reason, tt.length)
+		if r.Verdict != tt.want || r.Reason != tt.reason || len(r.Packet(tt.buf)) != tt.length {
+			t.Errorf("%s: %v/%v len %d, want %v/%v len %d", tt.name, r.Verdict, r.Reason, len(r.Packet(tt.buf)), tt.want, tt.reason, tt.length)
 		}
 	}
 }
 
 func TestNoLocalLeavesSourceForTheKernel(t *testing.T) {
 	tu := NewTunnel(Params{})
-	r := tu.Encap(innerPacket(84, 0, 64, false), 84, remote, NewIDs(1), 1500)
-	outer, _ := decodeOuter(t, r.Packet)
+	buf := innerPacket(84, 0, 64, false)
+	r := tu.Encap(buf, 84, remote, NewIDs(1), 1500)
+	outer, _ := decodeOuter(t, r.Packet(buf))
 	if !outer.SrcIP.Equal([]byte{0, 0, 0, 0}) {
 		t.Fatalf("source %v, want 0.0.0.0 (filled in by the raw socket)", outer.SrcIP)
 	}

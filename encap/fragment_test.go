@@ -26,12 +26,12 @@ func TestFragmentPacketReassembles(t *testing.T) {
 				out[i] = make([]byte, mtu)
 			}
 			sizes := make([]int, len(out))
-			count := FragmentPacket(r.Packet, mtu, out, sizes)
+			count := FragmentPacket(r.Packet(buf), mtu, out, sizes)
 			if count == 0 {
 				t.Fatalf("n=%d mtu=%d: no fragments", n, mtu)
 			}
 			var payload []byte
-			id := header.IPv4(r.Packet).ID()
+			id := header.IPv4(r.Packet(buf)).ID()
 			for i := 0; i < count; i++ {
 				f := out[i][:sizes[i]]
 				if len(f) > mtu {
@@ -53,7 +53,7 @@ func TestFragmentPacketReassembles(t *testing.T) {
 				}
 				payload = append(payload, f[20:]...)
 			}
-			if !bytes.Equal(payload, r.Packet[20:]) {
+			if !bytes.Equal(payload, r.Packet(buf)[20:]) {
 				t.Fatalf("n=%d mtu=%d: reassembled payload differs", n, mtu)
 			}
 		}

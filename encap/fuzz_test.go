@@ -64,21 +64,21 @@ func FuzzEncap(f *testing.F) {
 		}
 		switch r.Verdict {
 		case Send, Fragment:
-			out := header.IPv4(r.Packet)
-			if !out.IsValid(len(r.Packet)) || !out.HeaderChecksumValid() || out.Protocol() != header.ProtocolIPIP ||
-				int(out.TotalLength()) != len(r.Packet) || out.ID() == 0 {
-				t.Fatalf("bad outer header % x", r.Packet[:Headroom])
+			out := header.IPv4(r.Packet(buf))
+			if !out.IsValid(len(r.Packet(buf))) || !out.HeaderChecksumValid() || out.Protocol() != header.ProtocolIPIP ||
+				int(out.TotalLength()) != len(r.Packet(buf)) || out.ID() == 0 {
+				t.Fatalf("bad outer header % x", r.Packet(buf)[:Headroom])
 			}
-			if r.Verdict == Send && len(r.Packet) > int(pathMTU) {
-				t.Fatalf("sent %d bytes on a %d-byte path", len(r.Packet), pathMTU)
+			if r.Verdict == Send && len(r.Packet(buf)) > int(pathMTU) {
+				t.Fatalf("sent %d bytes on a %d-byte path", len(r.Packet(buf)), pathMTU)
 			}
 			if r.Verdict == Fragment {
-				frags := make([][]byte, len(r.Packet)/max(1, (int(pathMTU)-Headroom)&^7)+1)
+				frags := make([][]byte, len(r.Packet(buf))/max(1, (int(pathMTU)-Headroom)&^7)+1)
 				for i := range frags {
 					frags[i] = make([]byte, int(pathMTU))
 				}
 				sizes := make([]int, len(frags))
-				count := FragmentPacket(r.Packet, int(pathMTU), frags, sizes)
+				count := FragmentPacket(r.Packet(buf), int(pathMTU), frags, sizes)
 				var payload []byte
 				for i := 0; i < count; i++ {
 					f := header.IPv4(frags[i][:sizes[i]])
@@ -87,12 +87,12 @@ func FuzzEncap(f *testing.F) {
 					}
 					payload = append(payload, f.Payload()...)
 				}
-				if count > 0 && !bytes.Equal(payload, r.Packet[Headroom:]) {
+				if count > 0 && !bytes.Equal(payload, r.Packet(buf)[Headroom:]) {
 					t.Fatal("fragments do not reassemble to the packet")
 				}
 			}
 		case FragNeeded:
-			if !header.IPv4(inner).DontFragment() || r.MTU != int(pathMTU)-Overhead {
+			if !header.IPv4(inner).DontFragment() || int(r.MTU) != max(int(pathMTU)-Overhead, 0) {
 				t.Fatalf("frag needed without inner DF, or MTU %d on a %d path", r.MTU, pathMTU)
 			}
 		}

@@ -4,9 +4,9 @@ package encap
 type Verdict uint8
 
 const (
-	// Send: Result.Packet is the outer packet, ready for the raw socket.
+	// Send: buf[:Result.Length] is the outer packet, ready for the raw socket.
 	Send Verdict = iota
-	// Fragment: Result.Packet is the outer packet, DF clear, larger than
+	// Fragment: buf[:Result.Length] is the outer packet, DF clear, larger than
 	// the path MTU; split it with FragmentPacket before sending, as the kernel's
 	// IP output would (a raw socket does not).
 	Fragment
@@ -45,16 +45,21 @@ var reasonNames = [...]string{"", "not_ipv4", "bad_header", "too_big", "no_route
 
 func (r Reason) String() string { return reasonNames[r] }
 
-// Result is the outcome of Encap.
+// Result is the outcome of Encap. It is 8 bytes, returned in a register:
+// the packet is not repeated as a slice, the caller has the buffer.
 type Result struct {
 	Verdict Verdict
 	Reason  Reason
-	// Packet is the outer packet for Send and Fragment: a sub-slice of the
-	// buffer given to Encap, starting where the header was written.
-	Packet []byte
-	// MTU is the inner MTU to advertise with FragNeeded.
-	MTU int
+	// MTU is the inner MTU to advertise with FragNeeded (and the one that
+	// was exceeded with TooBig).
+	MTU uint16
+	// Length is the outer packet's length for Send and Fragment: the packet
+	// is buf[:Length] of the buffer given to Encap.
+	Length int32
 }
+
+// Packet returns the outer packet in buf, the buffer given to Encap.
+func (r Result) Packet(buf []byte) []byte { return buf[:r.Length] }
 
 // Reasons is the number of reasons, for counter arrays indexed by Reason.
 const Reasons = len(reasonNames)

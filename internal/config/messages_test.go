@@ -15,6 +15,13 @@ func TestErrors(t *testing.T) {
 		want []string
 	}{
 		{
+			name: "via on a tunnel with a remote would be ignored by the kernel",
+			yaml: "tunnels:\n  - {name: t, remote: 10.4.4.4, routes: [{to: 10.9.0.0/16, via: 10.4.4.5}]}\n",
+			want: []string{
+				`f.yaml:2:65: tunnels[0].routes[0].via: tunnel "t" has remote 10.4.4.4 and sends every packet there, as the kernel ignores a route's gateway on a tunnel with a remote; leave via out, or use a tunnel without remote to route by gateway`,
+			},
+		},
+		{
 			name: "syntax: yaml's line",
 			yaml: "tunnels:\n  - name: a\n    ttl: 64: 3\n",
 			want: []string{

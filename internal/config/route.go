@@ -7,6 +7,7 @@ import "gopkg.in/yaml.v3"
 type routeSource struct {
 	field string
 	to    *yaml.Node
+	via   *yaml.Node
 	route Route
 }
 
@@ -66,7 +67,7 @@ func (p *parser) route(field string, n *yaml.Node) (routeSource, bool) {
 				p.errorf(v, f, "%s cannot be a next hop; want a unicast IPv4 address of a peer, like 10.245.1.3, or leave via out for the tunnel's remote (or, without one, the inner destination)", a)
 				good = false
 			default:
-				r.route.Via = a
+				r.route.Via, r.via = a, v
 			}
 		}
 	}

@@ -13,6 +13,24 @@ func (p *parser) crossCheck() {
 	p.uniqueNames()
 	p.uniqueIdentities()
 	p.uniqueRoutes()
+	p.noGatewayOnConnected()
+}
+
+// noGatewayOnConnected refuses a route's via on a tunnel with a remote:
+// ip_tunnel_xmit sends every packet of a connected tunnel to its remote and
+// never reads the route's gateway, so the via would be silently ignored.
+// A via equal to the remote says nothing new and is accepted.
+func (p *parser) noGatewayOnConnected() {
+	for _, t := range p.tunnels {
+		if !t.Remote.IsValid() {
+			continue
+		}
+		for _, r := range t.routes {
+			if r.route.Via.IsValid() && r.route.Via != t.Remote && r.via != nil {
+				p.errorf(r.via, r.field+".via", "%s has remote %s and sends every packet there, as the kernel ignores a route's gateway on a tunnel with a remote; leave via out, or use a tunnel without remote to route by gateway", t.short(), t.Remote)
+			}
+		}
+	}
 }
 
 // label names a tunnel and its line in a message about another one.

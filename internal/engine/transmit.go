@@ -112,10 +112,10 @@ func (e *Engine) transmitBatch(rt *runtime, b *transmitBuffers, n int) {
 		r := ts.encap.Encap(buf, size, dst, b.ids, ts.pathMTU)
 		switch r.Verdict {
 		case encap.Send:
-			b.queue = append(b.queue, r.Packet)
-			b.innerLens = append(b.innerLens, len(r.Packet)-encap.Headroom)
+			b.queue = append(b.queue, r.Packet(buf))
+			b.innerLens = append(b.innerLens, len(r.Packet(buf))-encap.Headroom)
 		case encap.Fragment:
-			if len(slab) < 2*len(r.Packet) {
+			if len(slab) < 2*len(r.Packet(buf)) {
 				// The slab is spent for this batch: send what is queued first.
 				e.flush(ts, send, b)
 				slab = b.fragSlab
@@ -123,7 +123,7 @@ func (e *Engine) transmitBatch(rt *runtime, b *transmitBuffers, n int) {
 			for f := range b.fragBufs {
 				b.fragBufs[f] = slab[min(f*ts.pathMTU, len(slab)):min((f+1)*ts.pathMTU, len(slab))]
 			}
-			count := encap.FragmentPacket(r.Packet, ts.pathMTU, b.fragBufs, b.fragSizes)
+			count := encap.FragmentPacket(r.Packet(buf), ts.pathMTU, b.fragBufs, b.fragSizes)
 			if count == 0 {
 				c.TxDropped.Add(1)
 				c.TxDrops[encap.TooBig].Add(1)
@@ -133,11 +133,11 @@ func (e *Engine) transmitBatch(rt *runtime, b *transmitBuffers, n int) {
 				b.queue = append(b.queue, b.fragBufs[f][:b.fragSizes[f]])
 				b.innerLens = append(b.innerLens, 0) // the packet is counted once, with its last fragment
 			}
-			b.innerLens[len(b.innerLens)-1] = len(r.Packet) - encap.Headroom
+			b.innerLens[len(b.innerLens)-1] = len(r.Packet(buf)) - encap.Headroom
 			slab = slab[count*ts.pathMTU:]
 		case encap.FragNeeded:
 			c.TxErrors.Add(1)
-			e.answerFragNeeded(rt, ts, b, buf[encap.Headroom:encap.Headroom+size], r.MTU)
+			e.answerFragNeeded(rt, ts, b, buf[encap.Headroom:encap.Headroom+size], int(r.MTU))
 		case encap.Drop:
 			c.TxDrops[r.Reason].Add(1)
 			if r.Reason == encap.TooBig {
