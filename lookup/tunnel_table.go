@@ -27,10 +27,10 @@ const None = -1
 // one when no tunnel is bound to the packet's ingress link.
 type TunnelTable struct {
 	tunnels  []Tunnel
-	exact    map[uint64]phase // phase 1, keyed by (remote, local)
-	remote   map[uint32]phase // phase 2, keyed by remote
-	local    map[uint32]phase // phase 3, keyed by local or multicast remote
-	wildcard phase            // phase 4
+	exact    flatTable // phase 1, keyed by (remote, local)
+	remote   flatTable // phase 2, keyed by remote
+	local    flatTable // phase 3, keyed by local or multicast remote
+	wildcard phase     // phase 4
 	fallback int
 	external int // phase 6, the collect_md tunnel
 	// links holds every link some up tunnel is bound to. A packet from any
@@ -59,9 +59,6 @@ var emptyPhase = phase{candidate: None}
 func NewTunnelTable(tunnels []Tunnel) (*TunnelTable, error) {
 	t := &TunnelTable{
 		tunnels:  tunnels,
-		exact:    map[uint64]phase{},
-		remote:   map[uint32]phase{},
-		local:    map[uint32]phase{},
 		wildcard: emptyPhase,
 		fallback: None,
 		external: None,
@@ -90,10 +87,19 @@ func NewTunnelTable(tunnels []Tunnel) (*TunnelTable, error) {
 		}
 		seen[id] = i
 	}
+	b := builder{exact: map[uint64]phase{}, remote: map[uint32]phase{}, local: map[uint32]phase{}}
 	for _, i := range listOrder(tunnels) {
-		t.add(i)
+		t.add(&b, i)
 	}
+	t.exact, t.remote, t.local = newFlatTable(b.exact), newFlatTable(b.remote), newFlatTable(b.local)
 	return t, nil
+}
+
+// builder collects the phases in maps before they are laid out flat.
+type builder struct {
+	exact  map[uint64]phase
+	remote map[uint32]phase
+	local  map[uint32]phase
 }
 
 // listOrder returns tunnel indexes newest first, the fallback last.
@@ -114,7 +120,7 @@ func listOrder(tunnels []Tunnel) []int {
 }
 
 // add files tunnel i under the phase it qualifies for; called in list order.
-func (t *TunnelTable) add(i int) {
+func (t *TunnelTable) add(b *builder, i int) {
 	tu := &t.tunnels[i]
 	if tu.Down {
 		return
@@ -133,13 +139,13 @@ func (t *TunnelTable) add(i int) {
 		// link it can only be that phase's candidate when it is the only
 		// one, and then phase 6 returns it all the same.
 	case remote != 0 && !isMulticast(remote) && local != 0:
-		addTo(t.exact, pairKey(remote, local), i, tu.Link, true)
+		addTo(b.exact, pairKey(remote, local), i, tu.Link, true)
 	case remote != 0 && !isMulticast(remote):
-		addTo(t.remote, remote, i, tu.Link, false)
+		addTo(b.remote, remote, i, tu.Link, false)
 	case remote != 0: // multicast: matched when D is the group, local ignored
-		addTo(t.local, remote, i, tu.Link, false)
+		addTo(b.local, remote, i, tu.Link, false)
 	case local != 0:
-		addTo(t.local, local, i, tu.Link, false)
+		addTo(b.local, local, i, tu.Link, false)
 	default:
 		t.wildcard = t.wildcard.with(i, tu.Link, false)
 	}
@@ -165,26 +171,19 @@ func (t *TunnelTable) Lookup(src, dst uint32, link int) int {
 		return t.firstCandidate(src, dst)
 	}
 	candidate := None
-	if p, ok := t.exact[pairKey(src, dst)]; ok {
-		if i := p.boundTo(link); i != None {
-			return i
+	for _, probe := range [3]struct {
+		table *flatTable
+		key   uint64
+	}{{&t.exact, pairKey(src, dst)}, {&t.remote, uint64(src)}, {&t.local, uint64(dst)}} {
+		s := probe.table.find(probe.key)
+		if s == nil {
+			continue
 		}
-		candidate = p.candidate
-	}
-	if p, ok := t.remote[src]; ok {
-		if i := p.boundTo(link); i != None {
-			return i
-		}
-		if candidate == None {
-			candidate = p.candidate
-		}
-	}
-	if p, ok := t.local[dst]; ok {
-		if i := p.boundTo(link); i != None {
+		if i := probe.table.phases[s.phase].boundTo(link); i != None {
 			return i
 		}
 		if candidate == None {
-			candidate = p.candidate
+			candidate = int(s.candidate)
 		}
 	}
 	if i := t.wildcard.boundTo(link); i != None {
@@ -209,14 +208,14 @@ func (t *TunnelTable) last() int {
 
 // firstCandidate is Lookup for a packet whose link no tunnel is bound to.
 func (t *TunnelTable) firstCandidate(src, dst uint32) int {
-	if p, ok := t.exact[pairKey(src, dst)]; ok {
-		return p.candidate
+	if s := t.exact.find(pairKey(src, dst)); s != nil {
+		return int(s.candidate)
 	}
-	if p, ok := t.remote[src]; ok {
-		return p.candidate
+	if s := t.remote.find(uint64(src)); s != nil {
+		return int(s.candidate)
 	}
-	if p, ok := t.local[dst]; ok {
-		return p.candidate
+	if s := t.local.find(uint64(dst)); s != nil {
+		return int(s.candidate)
 	}
 	if t.wildcard.candidate != None {
 		return t.wildcard.candidate
