@@ -1,0 +1,61 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/ipipd/ipipd/internal/config"
+)
+
+const checkUsage = `usage: ipipd check -c FILE
+
+Validates a config file without touching the system: prints every error with
+its line and what would be accepted, and exits 2 if there is any.`
+
+func checkCommand(args []string) int {
+	fs := newFlags("check", checkUsage)
+	path := fs.String("c", "", "config file")
+	if code := parse(fs, checkUsage, args); code >= 0 {
+		return code
+	}
+	if *path == "" {
+		fmt.Fprintf(os.Stderr, "ipipd check: -c FILE is required\n%s\n", checkUsage)
+		return exitUsage
+	}
+	cfg, code := loadConfig(*path)
+	if cfg == nil {
+		return code
+	}
+	fmt.Printf("%s: ok, %d tunnel(s)\n", *path, len(cfg.Tunnels))
+	for _, t := range cfg.Tunnels {
+		kind := "point-to-point"
+		switch {
+		case t.IsFallback():
+			kind = "fallback (like tunl0)"
+		case !t.Remote.IsValid():
+			kind = "one-to-many"
+		}
+		fmt.Printf("  %s: %s, %d address(es), %d route(s)\n", t.Name, kind, len(t.Addresses), len(t.Routes))
+	}
+	return exitOK
+}
+
+// loadConfig loads and validates path; on error it prints every problem
+// and returns a nil config with the exit code.
+func loadConfig(path string) (*config.Config, int) {
+	cfg, err := config.Load(path)
+	if err == nil {
+		return cfg, exitOK
+	}
+	var errs config.Errors
+	if errors.As(err, &errs) {
+		for _, e := range errs {
+			fmt.Fprintln(os.Stderr, e)
+		}
+		fmt.Fprintf(os.Stderr, "%s: %d error(s)\n", path, len(errs))
+		return nil, exitUsage
+	}
+	fmt.Fprintf(os.Stderr, "ipipd: %v\n", err)
+	return nil, exitUsage
+}

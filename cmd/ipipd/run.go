@@ -1,0 +1,124 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/ipipd/ipipd/internal/config"
+	"github.com/ipipd/ipipd/internal/control"
+	"github.com/ipipd/ipipd/internal/engine"
+)
+
+const runUsage = `usage: ipipd run -c FILE [--control PATH] [--log-level debug|info|warn|error] [--log-format text|json]
+
+Creates the TUN device of every tunnel in FILE with its MTU, addresses and
+routes, and runs the datapath in the foreground.
+  SIGHUP           reload FILE; a bad file keeps the running config and logs why
+  SIGTERM, SIGINT  stop, removing every device, address and route ipipd created
+--control PATH     the control socket for ipipd show (default ` + control.DefaultPath + `)`
+
+func runCommand(args []string) int {
+	fs := newFlags("run", runUsage)
+	path := fs.String("c", "", "config file")
+	socket := fs.String("control", control.DefaultPath, "control socket")
+	level := fs.String("log-level", "info", "log level")
+	format := fs.String("log-format", "text", "log format")
+	if code := parse(fs, runUsage, args); code >= 0 {
+		return code
+	}
+	if *path == "" {
+		fmt.Fprintf(os.Stderr, "ipipd run: -c FILE is required\n%s\n", runUsage)
+		return exitUsage
+	}
+	log, err := newLogger(*level, *format)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "ipipd run: %v\n", err)
+		return exitUsage
+	}
+	cfg, code := loadConfig(*path)
+	if cfg == nil {
+		return code
+	}
+
+	eng, err := engine.New(engine.Options{Logger: log})
+	if err != nil {
+		log.Error("cannot start", "err", err)
+		return exitFailure
+	}
+	defer eng.Close()
+	if err := eng.Apply(cfg); err != nil {
+		log.Error("cannot install the config", "file", *path, "err", err)
+		return exitFailure
+	}
+	srv, err := control.Listen(*socket, func(cmd string) (any, error) {
+		if cmd == "show" {
+			return eng.Status(), nil
+		}
+		return nil, fmt.Errorf("unknown command %q; want show", cmd)
+	})
+	if err != nil {
+		log.Error("cannot start", "err", err)
+		return exitFailure
+	}
+	defer srv.Close()
+	log.Info("ipipd running", "config", *path, "tunnels", tunnelNames(cfg), "control", *socket)
+
+	signals := make(chan os.Signal, 4)
+	signal.Notify(signals, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	for sig := range signals {
+		if sig != syscall.SIGHUP {
+			log.Info("stopping", "signal", sig.String())
+			return exitOK
+		}
+		reload(log, eng, *path)
+	}
+	return exitOK
+}
+
+// reload applies the file again; any problem keeps the running config.
+func reload(log *slog.Logger, eng *engine.Engine, path string) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		var errs config.Errors
+		if errors.As(err, &errs) {
+			for _, e := range errs {
+				log.Error("reload refused: keeping the running config", "error", e.Error())
+			}
+			return
+		}
+		log.Error("reload refused: keeping the running config", "err", err)
+		return
+	}
+	if err := eng.Apply(cfg); err != nil {
+		log.Error("reload refused: keeping the running config", "err", err)
+		return
+	}
+	log.Info("reloaded", "config", path, "tunnels", tunnelNames(cfg))
+}
+
+func tunnelNames(cfg *config.Config) []string {
+	names := make([]string, len(cfg.Tunnels))
+	for i, t := range cfg.Tunnels {
+		names[i] = t.Name
+	}
+	return names
+}
+
+func newLogger(level, format string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: l}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/ipipd/ipipd/internal/control"
+	"github.com/ipipd/ipipd/internal/engine"
+)
+
+const showUsage = `usage: ipipd show [-s] [--json] [--control PATH]
+
+Lists the tunnels of a running ipipd as ip tunnel show does; -s adds the
+counters (as ip -s tunnel show) and the drops by reason; --json prints
+everything as JSON.`
+
+func showCommand(args []string) int {
+	fs := newFlags("show", showUsage)
+	stats := fs.Bool("s", false, "counters")
+	asJSON := fs.Bool("json", false, "JSON")
+	socket := fs.String("control", control.DefaultPath, "control socket")
+	if code := parse(fs, showUsage, args); code >= 0 {
+		return code
+	}
+	var st engine.Status
+	if err := control.Ask(*socket, "show", &st); err != nil {
+		fmt.Fprintf(os.Stderr, "ipipd show: %v\n", err)
+		return exitFailure
+	}
+	if *asJSON {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(st)
+		return exitOK
+	}
+	printStatus(os.Stdout, st, *stats)
+	return exitOK
+}
+
+func printStatus(w io.Writer, st engine.Status, stats bool) {
+	for _, t := range st.Tunnels {
+		fmt.Fprintf(w, "%s: ip/ip remote %s local %s", t.Name, t.Remote, t.Local)
+		if t.Dev != "" {
+			fmt.Fprintf(w, " dev %s", t.Dev)
+		}
+		if t.TTL == 0 {
+			fmt.Fprint(w, " ttl inherit")
+		} else {
+			fmt.Fprintf(w, " ttl %d", t.TTL)
+		}
+		if t.TOSInherit {
+			fmt.Fprint(w, " tos inherit")
+		} else if t.TOS != 0 {
+			fmt.Fprintf(w, " tos %#x", t.TOS)
+		}
+		if !t.PMTUDisc {
+			fmt.Fprint(w, " nopmtudisc")
+		}
+		fmt.Fprintf(w, " mtu %d", t.MTU)
+		if t.Fallback {
+			fmt.Fprint(w, " (fallback)")
+		}
+		fmt.Fprintln(w)
+		if !stats {
+			continue
+		}
+		s := t.Stats
+		fmt.Fprintf(w, "    RX: %-10s %-12s %-8s %-9s %-9s %-8s %s\n", "Packets", "Bytes", "Errors", "LenErrs", "FrameErr", "Dropped", "Mcasts")
+		fmt.Fprintf(w, "        %-10d %-12d %-8d %-9d %-9d %-8d %d\n", s.RxPackets, s.RxBytes, s.RxErrors, s.RxLengthErrors, s.RxFrameErrors, s.RxDropped, s.Multicast)
+		fmt.Fprintf(w, "    TX: %-10s %-12s %-8s %-9s %-9s %s\n", "Packets", "Bytes", "Errors", "Dropped", "Carrier", "ICMPsent")
+		fmt.Fprintf(w, "        %-10d %-12d %-8d %-9d %-9d %d\n", s.TxPackets, s.TxBytes, s.TxErrors, s.TxDropped, s.TxCarrierErrors, s.ICMPSent)
+		if len(s.Drops) > 0 {
+			fmt.Fprintf(w, "    drops: %s\n", formatDrops(s.Drops))
+		}
+	}
+	if stats {
+		g := st.Global
+		fmt.Fprintf(w, "no tunnel: ICMP port unreachable sent %d, rate-limited %d; raw receive errors %d", g.PortUnreachables, g.RateLimited, g.ReceiveErrors)
+		if len(g.Drops) > 0 {
+			fmt.Fprintf(w, "; drops: %s", formatDrops(g.Drops))
+		}
+		fmt.Fprintln(w)
+	}
+}
+
+func formatDrops(drops map[string]uint64) string {
+	keys := make([]string, 0, len(drops))
+	for k := range drops {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s %d", k, drops[k])
+	}
+	return strings.Join(parts, ", ")
+}

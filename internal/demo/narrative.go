@@ -1,0 +1,70 @@
+package demo
+
+import (
+	"fmt"
+	"net/netip"
+	"path/filepath"
+	"strings"
+)
+
+// printTopology shows what was built and where.
+func (d *demo) printTopology() {
+	d.printf("Topology (all of it inside new namespaces; this host's own network is untouched):\n")
+	d.printf("  %-6s %-26s bridge %s, one port per node\n", "hub", d.topo.Hub, bridgeName)
+	for _, n := range d.topo.Nodes {
+		d.printf("  %-6s %-26s %s %-15s %s %s (after ipipd starts)\n", n.Name, n.NS,
+			n.Link, netip.PrefixFrom(n.Underlay, underlayBits), tunnelDev, netip.PrefixFrom(n.Tunnel, 32))
+	}
+}
+
+// printPlan tells what the kernel would do and that ipipd does it instead.
+func (d *demo) printPlan() {
+	n1 := d.topo.Nodes[0]
+	d.printf("\nThe plan. With the kernel's ipip module, each node would run (%s shown):\n", n1.Name)
+	for _, c := range kernelCommands(n1, d.topo.Nodes) {
+		d.printf("    %s\n", c)
+	}
+	d.printf("and the others the same with their own address and routes. tunl0 has no local\n" +
+		"and no remote: it is the one-to-many fallback tunnel, and each route's `via`\n" +
+		"names the peer's underlay address, the outer destination.\n\n")
+	d.printf("ipipd does this in userspace, no ipip module needed: `ipipd run` creates tunl0\n"+
+		"as a TUN device, puts the address and routes on it, wraps what the kernel routes\n"+
+		"into tunl0 in an outer IPv4 header (protocol 4) to the route's `via`, and unwraps\n"+
+		"the protocol-4 packets that arrive. %s's config file (%s):\n",
+		n1.Name, filepath.Join(d.dir, n1.Name+".yaml"))
+	d.printf("%s\n\n", indent(trimNewlines(string(nodeConfig(n1, d.topo.Nodes))), "    "))
+}
+
+// printKeep says what was left running and how to explore and remove it.
+func (d *demo) printKeep() {
+	t := d.topo
+	if len(t.created) == 0 {
+		return
+	}
+	n1, n2 := t.Nodes[0], t.Nodes[1]
+	d.printf("\nKept for exploration: the namespaces, the daemons and their files (%s).\n", d.dir)
+	d.printf("  enter a node:     ip netns exec %s bash\n", n1.NS)
+	d.printf("  ping across:      ip netns exec %s ping -c 3 -I %s %s\n", n1.NS, n1.Tunnel, n2.Tunnel)
+	d.printf("  counters:         ip netns exec %s %s show -s --control %s\n", n1.NS, d.o.Binary, filepath.Join(d.dir, n1.Name+".sock"))
+	d.printf("  watch the wire:   ip netns exec %s tcpdump -vni %s ip proto 4\n", n2.NS, n2.Link)
+	d.printf("To clean up (SIGTERM first, so each daemon removes what it created):\n")
+	var pids []string
+	for _, dm := range d.daemons {
+		if dm.pid() != 0 && !dm.hasExited() {
+			pids = append(pids, fmt.Sprint(dm.pid()))
+		}
+	}
+	if len(pids) > 0 {
+		d.printf("  kill %s; sleep 1\n", strings.Join(pids, " "))
+	}
+	d.printf("  for ns in %s; do ip netns pids $ns | xargs -r kill -9; ip netns delete $ns; done\n", strings.Join(t.created, " "))
+	d.printf("  rm -rf %s\n", d.dir)
+}
+
+// indent puts prefix before every line of s.
+func indent(s, prefix string) string {
+	return prefix + strings.ReplaceAll(s, "\n", "\n"+prefix)
+}
+
+// trimNewlines drops trailing newlines, so indent adds no empty last line.
+func trimNewlines(s string) string { return strings.TrimRight(s, "\n") }
