@@ -6,8 +6,8 @@ BIN       := bin/ipipd
 FUZZTIME  ?= 10s
 # Packages with fuzz targets, and the targets, run for FUZZTIME each by `make test`.
 FUZZ      := ./decap:FuzzDecap ./encap:FuzzEncap ./internal/config:FuzzParse ./internal/rawsock:FuzzIngressIfindex
-BENCHTIME ?= 1s
-BENCHCOUNT ?= 6
+BENCHTIME ?= 300ms
+BENCHCOUNT ?= 10
 
 .PHONY: all build deps demo test vet fuzz unit bench clean
 
@@ -44,7 +44,7 @@ test: deps vet unit fuzz
 
 # bench runs the datapath micro-benchmarks; see docs/performance.md.
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./encap ./decap ./lookup | tee bench/results/micro-latest.txt
+	COUNT=$(BENCHCOUNT) BENCHTIME=$(BENCHTIME) GO=$(GO) bench/micro.sh
 
 clean:
 	rm -rf bin
