@@ -26,6 +26,10 @@ type Receiver interface {
 	Read(b *rawsock.Batch) (int, error)
 }
 
+// deliverOffset is the headroom in front of each inner packet written into
+// a TUN: the outer header's minimum size, which is always there to reuse.
+const deliverOffset = header.MinSize
+
 // receiveBuffers is everything the receive loop allocates, once.
 type receiveBuffers struct {
 	batch     *rawsock.Batch
@@ -89,7 +93,11 @@ func (e *Engine) receiveBatch(icmp Sender, b *receiveBuffers, n int) {
 		}
 		switch r.Verdict {
 		case decap.Deliver:
-			b.deliver = append(b.deliver, r.Inner)
+			// Hand the TUN the inner packet with the 20 bytes in front of
+			// it (the end of the outer header, whatever its IHL): a TUN
+			// with offloads writes its virtio-net header there.
+			start := header.IPv4(pkt).HeaderLength()
+			b.deliver = append(b.deliver, pkt[start-deliverOffset:start+len(r.Inner)])
 			b.tunnels = append(b.tunnels, r.Tunnel)
 		case decap.Drop:
 			c.RxDrops[r.Reason].Add(1)
@@ -121,11 +129,13 @@ func (e *Engine) deliver(st *state, b *receiveBuffers) {
 		}
 		rt := st.tunnels[t].rt
 		run := b.deliver[start:end]
-		written, err := rt.dev.Write(run, 0)
-		for _, inner := range run[:written] {
-			rt.counters.RxPackets.Add(1)
-			rt.counters.RxBytes.Add(uint64(len(inner)))
+		written, err := rt.dev.Write(run, deliverOffset)
+		var bytes uint64
+		for _, buf := range run[:written] {
+			bytes += uint64(len(buf) - deliverOffset)
 		}
+		rt.counters.RxPackets.Add(uint64(written))
+		rt.counters.RxBytes.Add(bytes)
 		if written < len(run) {
 			rt.counters.RxDropped.Add(uint64(len(run) - written))
 			if err != nil {

@@ -169,12 +169,15 @@ func (e *Engine) flush(ts *tunnelState, send Sender, b *transmitBuffers) {
 	queue, lens := b.queue, b.innerLens
 	for len(queue) > 0 {
 		sent, err := send.Write(queue)
-		for k := 0; k < sent; k++ {
-			if lens[k] > 0 {
-				c.TxPackets.Add(1)
-				c.TxBytes.Add(uint64(lens[k]))
+		var packets, bytes uint64
+		for _, l := range lens[:sent] {
+			if l > 0 {
+				packets++
+				bytes += uint64(l)
 			}
 		}
+		c.TxPackets.Add(packets) // one atomic add per batch, not per packet
+		c.TxBytes.Add(bytes)
 		if err == nil {
 			break
 		}
