@@ -1,0 +1,200 @@
+package e2e
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ipipd/ipipd/internal/engine"
+	"github.com/ipipd/ipipd/internal/testnet"
+)
+
+// Bounds of the daemon helpers.
+const (
+	readyTimeout  = 10 * time.Second // from start to `show` answering
+	reloadTimeout = 5 * time.Second  // from SIGHUP to "reloaded" or "reload refused" in the log
+	showTimeout   = 5 * time.Second  // one `ipipd show`
+)
+
+// daemon is one `ipipd run` inside a node's namespace.
+type daemon struct {
+	ns      *testnet.NS
+	name    string
+	config  string // its config file
+	control string // its control socket
+	proc    *testnet.Process
+}
+
+// startDaemon writes cfg to a file and runs `ipipd run -c FILE --control
+// SOCK` inside ns, then waits until `ipipd show` answers, which the daemon
+// does only once the whole config is installed (engine.Apply comes before
+// control.Listen). testnet stops the process at the end of the test.
+func startDaemon(t *testing.T, ns *testnet.NS, name, cfg string) *daemon {
+	t.Helper()
+	dir := t.TempDir()
+	d := &daemon{
+		ns:      ns,
+		name:    name,
+		config:  filepath.Join(dir, name+".yaml"),
+		control: filepath.Join(dir, name+".sock"),
+	}
+	if len(d.control) > 100 { // sun_path holds 108 bytes
+		t.Fatalf("control socket path %q is too long for a unix socket", d.control)
+	}
+	d.write(t, cfg)
+	d.proc = ns.Start(t, ipipdBin, "run", "-c", d.config, "--control", d.control)
+	d.waitReady(t)
+	return d
+}
+
+func (d *daemon) write(t *testing.T, cfg string) {
+	t.Helper()
+	if err := os.WriteFile(d.config, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// exited reports whether the daemon process has ended.
+func (d *daemon) exited() bool {
+	return !errors.Is(d.proc.Wait(0), testnet.ErrStillRunning)
+}
+
+func (d *daemon) waitReady(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(readyTimeout)
+	for {
+		if d.exited() {
+			t.Fatalf("%s: ipipd exited during start-up (%v); its output:\n%s", d.name, d.proc.Wait(0), d.proc.Output())
+		}
+		_, err := d.tryShow()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: ipipd not ready after %v (last show: %v); its output:\n%s", d.name, readyTimeout, err, d.proc.Output())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// tryShow runs `ipipd show --json --control SOCK` and decodes it.
+func (d *daemon) tryShow() (engine.Status, error) {
+	var st engine.Status
+	out, err := runBinary(showTimeout, "show", "--json", "--control", d.control)
+	if err != nil {
+		return st, fmt.Errorf("ipipd show: %v: %s", err, out)
+	}
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		return st, fmt.Errorf("ipipd show --json: %v in %q", err, out)
+	}
+	return st, nil
+}
+
+// show is tryShow failing the test on error.
+func (d *daemon) show(t *testing.T) engine.Status {
+	t.Helper()
+	st, err := d.tryShow()
+	if err != nil {
+		t.Fatalf("%s: %v", d.name, err)
+	}
+	return st
+}
+
+// tunnel returns the status of one tunnel, failing the test if the daemon
+// does not list it.
+func (d *daemon) tunnel(t *testing.T, name string) engine.TunnelStatus {
+	t.Helper()
+	st := d.show(t)
+	for _, ts := range st.Tunnels {
+		if ts.Name == name {
+			return ts
+		}
+	}
+	t.Fatalf("%s: ipipd show lists no tunnel %q: %+v", d.name, name, st.Tunnels)
+	return engine.TunnelStatus{}
+}
+
+// stats returns one tunnel's counters.
+func (d *daemon) stats(t *testing.T, name string) engine.Stats {
+	t.Helper()
+	return d.tunnel(t, name).Stats
+}
+
+// reload writes cfg and sends SIGHUP, then waits for the daemon to log the
+// outcome. It returns true for "reloaded", false for "reload refused".
+func (d *daemon) reload(t *testing.T, cfg string) bool {
+	t.Helper()
+	before := d.proc.Output()
+	reloaded, refused := strings.Count(before, "msg=reloaded"), strings.Count(before, "reload refused")
+	d.write(t, cfg)
+	if err := d.proc.Signal(syscall.SIGHUP); err != nil {
+		t.Fatalf("%s: SIGHUP: %v", d.name, err)
+	}
+	deadline := time.Now().Add(reloadTimeout)
+	for {
+		out := d.proc.Output()
+		switch {
+		case strings.Count(out, "msg=reloaded") > reloaded:
+			return true
+		case strings.Count(out, "reload refused") > refused:
+			return false
+		case d.exited():
+			t.Fatalf("%s: ipipd exited after SIGHUP (%v); its output:\n%s", d.name, d.proc.Wait(0), out)
+		case time.Now().After(deadline):
+			t.Fatalf("%s: no \"reloaded\" or \"reload refused\" in the log %v after SIGHUP; its output:\n%s", d.name, reloadTimeout, out)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// mustReload is reload that fails the test unless the file was accepted.
+func (d *daemon) mustReload(t *testing.T, cfg string) {
+	t.Helper()
+	if !d.reload(t, cfg) {
+		t.Fatalf("%s: reload refused; its output:\n%s", d.name, d.proc.Output())
+	}
+}
+
+// stop sends SIGTERM and waits for the exit; it fails the test unless the
+// daemon exits 0 in time.
+func (d *daemon) stop(t *testing.T) {
+	t.Helper()
+	if err := d.proc.Stop(); err != nil {
+		t.Fatalf("%s: ipipd did not exit 0 on SIGTERM: %v; its output:\n%s", d.name, err, d.proc.Output())
+	}
+}
+
+// runBinary runs the ipipd binary in the host namespace (the control socket
+// is a file, reachable from any namespace) and returns its combined output.
+func runBinary(timeout time.Duration, args ...string) (string, error) {
+	out, _, err := runBinarySplit(timeout, args...)
+	return out, err
+}
+
+// runBinarySplit runs the binary and returns stdout and stderr apart; err
+// is an *exec.ExitError for a non-zero exit.
+func runBinarySplit(timeout time.Duration, args ...string) (stdout, stderr string, err error) {
+	cmd := exec.Command(ipipdBin, args...)
+	var o, e strings.Builder
+	cmd.Stdout, cmd.Stderr = &o, &e
+	if err := cmd.Start(); err != nil {
+		return "", "", err
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err = <-done:
+	case <-time.After(timeout):
+		cmd.Process.Kill()
+		<-done
+		err = fmt.Errorf("ipipd %s: timed out after %v", strings.Join(args, " "), timeout)
+	}
+	return o.String(), e.String(), err
+}
