@@ -14,7 +14,9 @@ func Decap(pkt []byte, n int, link int, tunnels *lookup.TunnelTable) Result {
 		n = len(pkt)
 	}
 	outer := header.IPv4(pkt[:n])
-	if !outer.IsValid(n) || outer.IsFragment() {
+	// IP input drops fragments (after reassembly only whole packets reach
+	// a raw socket) and martian 0.0.0.0 addresses (ip_route_input_slow).
+	if !outer.IsValid(n) || outer.IsFragment() || outer.Src() == 0 || outer.Dst() == 0 {
 		return Result{Verdict: Drop, Reason: BadOuter, Tunnel: lookup.None}
 	}
 	if outer.Protocol() != header.ProtocolIPIP {

@@ -124,6 +124,8 @@ func TestVerdicts(t *testing.T) {
 		{"outer version 6", []lookup.Tunnel{fallback}, mutate(func(b []byte) []byte { b[0] = 0x65; return b }), Drop, BadOuter, ""},
 		{"outer total length past the read", []lookup.Tunnel{fallback}, good()[:100], Drop, BadOuter, ""},
 		{"outer fragment", []lookup.Tunnel{fallback}, mutate(func(b []byte) []byte { header.IPv4(b).SetFlagsFragmentOffset(header.FlagMF); return b }), Drop, BadOuter, ""},
+		{"outer source 0.0.0.0 (martian)", []lookup.Tunnel{fallback}, outerPacket(netip.MustParseAddr("0.0.0.0"), self, 0, 0, 84), Drop, BadOuter, ""},
+		{"outer destination 0.0.0.0 (martian)", []lookup.Tunnel{fallback}, outerPacket(peer, netip.MustParseAddr("0.0.0.0"), 0, 0, 84), Drop, BadOuter, ""},
 		{"outer protocol 41", []lookup.Tunnel{fallback}, mutate(func(b []byte) []byte { b[9] = 41; return b }), Drop, NotIPIP, ""},
 		{"19 inner bytes", []lookup.Tunnel{fallback}, mutate(func(b []byte) []byte { header.IPv4(b).SetTotalLength(39); return b[:39] }), Drop, ShortInner, ""},
 		{"inner version 6", []lookup.Tunnel{fallback}, mutate(func(b []byte) []byte { b[20] = 0x60; return b }), Drop, BadInner, "tunl0"},

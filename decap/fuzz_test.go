@@ -62,7 +62,7 @@ func FuzzDecap(f *testing.F) {
 		if !bytes.Equal(buf[len(data):], before[len(data):]) {
 			t.Fatal("wrote past the packet")
 		}
-		outerValid := header.IPv4(data).IsValid(len(data))
+		outerValid := header.IPv4(data).IsValid(len(data)) && header.IPv4(data).Src() != 0 && header.IPv4(data).Dst() != 0
 		if !outerValid && (r.Verdict != Drop || r.Reason != BadOuter) {
 			t.Fatalf("invalid outer header, verdict %v/%v", r.Verdict, r.Reason)
 		}

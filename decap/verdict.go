@@ -23,8 +23,9 @@ type Reason uint8
 
 const (
 	NoReason Reason = iota
-	// BadOuter: the outer header is not valid IPv4, or is a fragment
-	// (IP input drops these before any tunnel code; no tunnel counter).
+	// BadOuter: the outer header is not valid IPv4, is a fragment, or has
+	// a 0.0.0.0 address (IP input drops these before any tunnel code; no
+	// tunnel counter).
 	BadOuter
 	// NotIPIP: the outer protocol is not 4 (a raw protocol-4 socket never
 	// sees one; offline input might).

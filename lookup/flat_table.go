@@ -42,8 +42,12 @@ func (t *flatTable) home(key uint64) int {
 	return int((key * 0x9e3779b97f4a7c15) >> t.shift)
 }
 
-// find returns the slot of key, or nil.
+// find returns the slot of key, or nil. Key 0 is never stored (it marks
+// empty slots), but packets can carry it: a source of 0.0.0.0.
 func (t *flatTable) find(key uint64) *slot {
+	if key == 0 {
+		return nil
+	}
 	mask := len(t.slots) - 1
 	for i := t.home(key); ; i = (i + 1) & mask {
 		s := &t.slots[i]

@@ -165,7 +165,10 @@ func (p phase) with(i, link int, keepLast bool) phase {
 
 // Lookup returns the index of the tunnel that receives an outer packet from
 // src to dst (addresses as the header carries them) that arrived on ingress
-// link, or None.
+// link, or None. src and dst are not 0.0.0.0: IP input drops such martian
+// packets before the tunnel code, and so does decap. (Were they 0, the
+// kernel's phases would compare them with unset addresses; this table only
+// guarantees it does not fail.)
 func (t *TunnelTable) Lookup(src, dst uint32, link int) int {
 	if len(t.links) == 0 || !t.links[link] {
 		return t.firstCandidate(src, dst)
