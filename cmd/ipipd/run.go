@@ -13,13 +13,14 @@ import (
 	"github.com/ipipd/ipipd/internal/engine"
 )
 
-const runUsage = `usage: ipipd run -c FILE [--control PATH] [--log-level debug|info|warn|error] [--log-format text|json]
+const runUsage = `usage: ipipd run -c FILE [--control PATH] [--log-level debug|info|warn|error] [--log-format text|json] [--cpuprofile FILE]
 
 Creates the TUN device of every tunnel in FILE with its MTU, addresses and
 routes, and runs the datapath in the foreground.
   SIGHUP           reload FILE; a bad file keeps the running config and logs why
   SIGTERM, SIGINT  stop, removing every device, address and route ipipd created
---control PATH     the control socket for ipipd show (default ` + control.DefaultPath + `)`
+--control PATH     the control socket for ipipd show (default ` + control.DefaultPath + `)
+--cpuprofile FILE  write a CPU profile of the whole run to FILE, for go tool pprof`
 
 func runCommand(args []string) int {
 	fs := newFlags("run", runUsage)
@@ -27,8 +28,17 @@ func runCommand(args []string) int {
 	socket := fs.String("control", control.DefaultPath, "control socket")
 	level := fs.String("log-level", "info", "log level")
 	format := fs.String("log-format", "text", "log format")
+	cpuprofile := fs.String("cpuprofile", "", "CPU profile file")
 	if code := parse(fs, runUsage, args); code >= 0 {
 		return code
+	}
+	if *cpuprofile != "" {
+		stop, err := startCPUProfile(*cpuprofile)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "ipipd run: --cpuprofile: %v\n", err)
+			return exitUsage
+		}
+		defer stop()
 	}
 	if *path == "" {
 		fmt.Fprintf(os.Stderr, "ipipd run: -c FILE is required\n%s\n", runUsage)
