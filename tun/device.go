@@ -2,11 +2,18 @@
 // devices, in batches.
 //
 // The Device contract is wireguard-go's tun.Device (Read at an offset into a
-// batch of buffers, Write a batch, BatchSize), so that a backend with kernel
-// offloads (golang.zx2c4.com/wireguard/tun) can be added behind it later
-// without touching the datapath. Today there is one backend, a plain TUN
-// opened through github.com/songgao/water; it is a batch of one, not a
-// separate code path.
+// batch of buffers, Write a batch, BatchSize), so that backends differ only
+// in how many packets a call moves. There are two:
+//
+//   - OpenWater: a plain TUN opened through github.com/songgao/water; a batch
+//     of one, not a separate code path.
+//   - OpenOffload: a TUN with the virtio-net header and the kernel's TSO, USO
+//     and checksum offloads, through golang.zx2c4.com/wireguard/tun. A Read
+//     returns the segments of a GSO super-packet of up to 64 KiB, and Write
+//     coalesces segments of a TCP or UDP flow (GRO), up to 128 packets per
+//     call. It needs OffloadWriteHeadroom bytes in front of each packet it
+//     writes, OffloadReadRoom bytes in each buffer it reads into, and it
+//     changes the buffers it writes, headroom included (see OpenOffload).
 package tun
 
 import (
@@ -16,11 +23,15 @@ import (
 
 // Device is a TUN device that moves packets in batches.
 //
-// Buffers belong to the caller. Read fills bufs[i][offset:] and Write sends
-// bufs[i][offset:]; neither touches bufs[i][:offset] (the room the caller keeps
-// in front of each packet, for example for an outer header built in place),
-// and neither keeps a reference to any buffer after it returns, so the caller
-// may reuse them at once.
+// Buffers belong to the caller, and neither Read nor Write keeps a
+// reference to one after it returns, so the caller may reuse them at once.
+// Read fills bufs[i][offset:] and leaves bufs[i][:offset] alone (the room
+// the caller keeps for an outer header built in place). Write sends
+// bufs[i][offset:] but may use the headroom and change the packets: the
+// offload backend writes a virtio-net header into the Headroom bytes before
+// each packet and coalesces packets in place, so after Write the buffers'
+// contents are undefined. Callers give Write an offset of at least
+// WriteHeadroom.
 //
 // Read and Write may run at the same time from different goroutines. Calls of
 // Read with Read, or of Write with Write, are allowed but serialize.
@@ -59,6 +70,10 @@ type Device interface {
 	// calls return what the first returned.
 	Close() error
 }
+
+// WriteHeadroom is the smallest offset every backend's Write accepts: room
+// for the offload backend's virtio-net header.
+const WriteHeadroom = OffloadWriteHeadroom
 
 // IsClosed reports whether err means that the device is closed or gone, so
 // that a read or write loop should stop rather than retry. Such errors wrap

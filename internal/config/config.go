@@ -74,7 +74,9 @@ type Tunnel struct {
 	PMTUDisc bool
 	// ECN selects how the inner ECN field is encapsulated; default ECNKernel.
 	ECN ECNMode
-	// TUN is the TUN backend: TUNWater (default) or TUNOffload.
+	// TUN is the TUN backend: TUNOffload (default: batched reads and writes
+	// with the kernel's segmentation offloads) or TUNWater (one packet per
+	// syscall, the simple portable backend).
 	TUN string
 
 	// Addresses are put on the TUN device ("ip addr add A dev NAME"); IPv4
@@ -134,6 +136,6 @@ func (m ECNMode) String() string {
 
 // TUN backends accepted in a tunnel's "tun" key.
 const (
-	TUNWater   = "water"   // songgao/water, one packet per read; the default
-	TUNOffload = "offload" // the offload-capable backend (added later; accepted now)
+	TUNWater   = "water"   // songgao/water, one packet per read
+	TUNOffload = "offload" // wireguard-go's TUN with IFF_VNET_HDR, TSO/USO and GRO; the default
 )

@@ -21,7 +21,7 @@ func TestLoadExample(t *testing.T) {
 			Name: "tunl0", Line: 3,
 			MTU: 1480, TOSInherit: true,
 			PMTUDisc: false, // the fallback defaults as tunl0: nopmtudisc
-			ECN:      ECNKernel, TUN: TUNWater,
+			ECN:      ECNKernel, TUN: TUNOffload,
 			Addresses: []netip.Prefix{netip.MustParsePrefix("192.168.41.0/32")},
 			Routes: []Route{
 				{To: netip.MustParsePrefix("192.168.42.0/24"), Via: netip.MustParseAddr("10.245.1.3"), Line: 10},
@@ -32,7 +32,7 @@ func TestLoadExample(t *testing.T) {
 			Name: "ipiptun", Line: 12,
 			Local: netip.MustParseAddr("10.3.3.3"), Remote: netip.MustParseAddr("10.4.4.4"),
 			TTL: 64, PMTUDisc: true,
-			ECN: ECNKernel, TUN: TUNWater,
+			ECN: ECNKernel, TUN: TUNOffload,
 			Addresses: []netip.Prefix{netip.MustParsePrefix("172.16.0.1/30")},
 			Routes:    []Route{{To: netip.MustParsePrefix("172.16.9.0/24"), Line: 17}},
 		},

@@ -31,7 +31,7 @@ func (p *parser) tunnel(field string, n *yaml.Node) *tunnelSource {
 	}
 	t := &tunnelSource{field: field, node: n, identityOK: true}
 	t.Line = n.Line
-	t.TUN = TUNWater
+	t.TUN = TUNOffload
 	var pmtudisc *yaml.Node // set when pmtudisc is given
 	nameGiven := false      // a bad name is reported as bad, not also as missing
 	for _, e := range p.entries(field, n, tunnelKeys) {

@@ -149,7 +149,14 @@ func (e *Engine) Apply(cfg *config.Config) error {
 // create opens tunnel i's TUN and sets it up in the kernel.
 func (e *Engine) create(p *plan, i int) (*runtime, error) {
 	t := &p.tunnels[i].config
-	dev, err := tun.OpenWater(t.Name)
+	var dev tun.Device
+	var err error
+	switch t.TUN {
+	case config.TUNOffload:
+		dev, err = tun.OpenOffload(t.Name, p.tunnels[i].tunMTU)
+	default:
+		dev, err = tun.OpenWater(t.Name)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("tunnel %q: %w", t.Name, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/ipipd/ipipd/internal/header"
 	"github.com/ipipd/ipipd/internal/rawsock"
 	"github.com/ipipd/ipipd/lookup"
+	"github.com/ipipd/ipipd/tun"
 )
 
 // The receive loop, once per batch:
@@ -27,8 +28,11 @@ type Receiver interface {
 }
 
 // deliverOffset is the headroom in front of each inner packet written into
-// a TUN: the outer header's minimum size, which is always there to reuse.
+// a TUN: the outer header's minimum size, which is always there to reuse,
+// and more than tun.WriteHeadroom.
 const deliverOffset = header.MinSize
+
+var _ [deliverOffset - tun.WriteHeadroom]struct{} // compile-time: deliverOffset >= tun.WriteHeadroom
 
 // receiveBuffers is everything the receive loop allocates, once.
 type receiveBuffers struct {

@@ -51,7 +51,7 @@ func newTransmitBuffers(batch int, seed uint64) *transmitBuffers {
 		fragSlab:  make([]byte, 2*header.MaxTotalLength),
 		fragBufs:  make([][]byte, maxFragments),
 		fragSizes: make([]int, maxFragments),
-		icmp:      make([]byte, header.ICMPErrorMaxSize),
+		icmp:      make([]byte, tun.WriteHeadroom+header.ICMPErrorMaxSize),
 		icmpBatch: make([][]byte, 1),
 		ids:       encap.NewIDs(seed),
 		senders:   map[string]Sender{},
@@ -201,12 +201,13 @@ func (e *Engine) answerFragNeeded(rt *runtime, ts *tunnelState, b *transmitBuffe
 	if src == 0 {
 		src = header.IPv4(inner).Dst()
 	}
-	n := encap.BuildFragNeeded(b.icmp, inner, mtu, src, b.ids.Next(src, header.IPv4(inner).Src()))
+	// The ICMP is built behind the headroom a TUN's Write may use.
+	n := encap.BuildFragNeeded(b.icmp[tun.WriteHeadroom:], inner, mtu, src, b.ids.Next(src, header.IPv4(inner).Src()))
 	if n == 0 {
 		return
 	}
-	b.icmpBatch[0] = b.icmp[:n]
-	if _, err := rt.dev.Write(b.icmpBatch, 0); err != nil {
+	b.icmpBatch[0] = b.icmp[:tun.WriteHeadroom+n]
+	if _, err := rt.dev.Write(b.icmpBatch, tun.WriteHeadroom); err != nil {
 		e.logLimited("writing ICMP frag-needed into the TUN failed", "tunnel", rt.name, "err", err)
 		return
 	}

@@ -1,0 +1,287 @@
+package tun
+
+import (
+	"bytes"
+	"net"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gopacket/gopacket/layers"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// OpenOffload leaves the device as netsetup expects to find it: down,
+// without addresses, with the MTU asked for, and with the virtio-net header
+// that carries the offloads.
+func TestOpenOffloadCreatesADownDeviceWithOffloads(t *testing.T) {
+	enterFreshNetns(t)
+	const mtu = 1400 // not the TUN default, to see that it was set
+	dev, err := OpenOffload(testDevice, mtu)
+	if err != nil {
+		t.Fatalf("OpenOffload: %v", err)
+	}
+	defer dev.Close()
+	if dev.Name() != testDevice {
+		t.Errorf("Name() = %q, want %q", dev.Name(), testDevice)
+	}
+	if got := dev.BatchSize(); got != 128 {
+		t.Errorf("BatchSize() = %d, want wireguard's 128", got)
+	}
+	link, err := netlink.LinkByName(testDevice)
+	if err != nil {
+		t.Fatalf("find %s: %v", testDevice, err)
+	}
+	if link.Attrs().Flags&net.FlagUp != 0 {
+		t.Errorf("%s is up after OpenOffload; netsetup brings it up", testDevice)
+	}
+	if got := link.Attrs().MTU; got != mtu {
+		t.Errorf("MTU = %d, want %d", got, mtu)
+	}
+	// The flags come from the descriptor (TUNGETIFF): /sys/class/net shows
+	// the host's namespace, not this one.
+	flags := tunFlags(t, dev.(*offloadDevice))
+	want := uint16(unix.IFF_TUN | unix.IFF_NO_PI | unix.IFF_VNET_HDR)
+	if flags&want != want {
+		t.Errorf("TUN flags = %#x, want %#x set", flags, want)
+	}
+}
+
+// tunFlags asks the kernel for the flags of d's descriptor. It goes through
+// SyscallConn, not File().Fd(), which would make the descriptor blocking.
+func tunFlags(t *testing.T, d *offloadDevice) uint16 {
+	t.Helper()
+	raw, err := d.dev.File().SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ifr, err := unix.NewIfreq(d.name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ioctlErr error
+	if err := raw.Control(func(fd uintptr) { ioctlErr = unix.IoctlIfreq(int(fd), unix.TUNGETIFF, ifr) }); err != nil {
+		t.Fatal(err)
+	}
+	if ioctlErr != nil {
+		t.Fatalf("TUNGETIFF: %v", ioctlErr)
+	}
+	return ifr.Uint16()
+}
+
+// OpenOffload refuses what wireguard would fail on late or leak on.
+func TestOpenOffloadRefuses(t *testing.T) {
+	enterFreshNetns(t)
+	tests := []struct {
+		name    string
+		device  string
+		mtu     int
+		wantErr string
+	}{
+		{"taken name", "lo", testMTU, "already exists"},
+		{"template name", "tun%d", testMTU, "contains '%'"},
+		{"MTU too small", testDevice, 67, "68 to 65535"},
+		{"MTU too big", testDevice, 65536, "68 to 65535"},
+	}
+	for _, tt := range tests {
+		dev, err := OpenOffload(tt.device, tt.mtu)
+		if err == nil {
+			dev.Close()
+			t.Errorf("%s: OpenOffload(%q, %d) succeeded, want an error", tt.name, tt.device, tt.mtu)
+			continue
+		}
+		if !strings.Contains(err.Error(), tt.wantErr) {
+			t.Errorf("%s: error %q, want it to contain %q", tt.name, err, tt.wantErr)
+		}
+	}
+	if _, err := netlink.LinkByName(testDevice); err == nil {
+		t.Errorf("a refused OpenOffload left %s behind", testDevice)
+	}
+}
+
+// A datagram the kernel routes out of the TUN comes out of Read at the
+// offset, with valid checksums: the kernel hands an offload TUN packets with
+// the transport checksum left to do, and wireguard completes it.
+func TestOffloadReadGetsWhatTheKernelRoutes(t *testing.T) {
+	dev := openOffloadTestDevice(t)
+	conn, err := net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(netip.MustParseAddrPort(testPeer+":40000")))
+	if err != nil {
+		t.Fatalf("UDP socket toward %s: %v", testPeer, err)
+	}
+	defer conn.Close()
+	payload := []byte("ipipd offload read test")
+	if _, err := conn.Write(payload); err != nil {
+		t.Fatalf("send UDP to %s: %v", testPeer, err)
+	}
+
+	pkt := readOneMatching(t, dev, isUDPTo(40000))
+	p := decodeChecked(t, pkt)
+	ip := p.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
+	udp := p.Layer(layers.LayerTypeUDP).(*layers.UDP)
+	if ip.SrcIP.String() != testLocal || ip.DstIP.String() != testPeer {
+		t.Errorf("IPv4 %v -> %v, want %s -> %s", ip.SrcIP, ip.DstIP, testLocal, testPeer)
+	}
+	if !bytes.Equal(udp.Payload, payload) {
+		t.Errorf("UDP payload %q, want %q", udp.Payload, payload)
+	}
+}
+
+// An echo request written at offset 20 reaches the kernel, whose reply comes
+// back out of Read.
+func TestOffloadWriteReachesTheKernel(t *testing.T) {
+	dev := openOffloadTestDevice(t)
+	payload := []byte("ipipd offload write test")
+	writeOne(t, dev, echoRequest(t, 1, payload))
+	reply := readOneMatching(t, dev, func(pkt []byte) bool { return isEchoReply(pkt, 1, payload) })
+	decodeChecked(t, reply)
+}
+
+// Packets refused on their own (an offset with no room for the virtio-net
+// header, an empty packet, one the kernel refuses) do not stop the batch,
+// and the count leaves exactly them out.
+func TestOffloadWriteCarriesOnAfterRefusedPackets(t *testing.T) {
+	dev := openOffloadTestDevice(t)
+	payload := []byte("batch")
+	notIP := packetAt(make([]byte, 40)) // version 0: the kernel says EINVAL
+	empty := packetAt(nil)              // nothing after the offset
+	batch := [][]byte{
+		packetAt(echoRequest(t, 1, payload)),
+		notIP,
+		empty,
+		packetAt(echoRequest(t, 2, payload)),
+	}
+
+	n, err := dev.Write(batch, testOffset)
+	if n != 2 {
+		t.Errorf("Write wrote %d packets, want 2 (all but the refused ones)", n)
+	}
+	if err == nil || !strings.Contains(err.Error(), "packet 2:") || !strings.Contains(err.Error(), "refused 1 of 3") {
+		t.Errorf("Write error = %v, want one naming packet 2 and one refused write", err)
+	}
+	if IsClosed(err) {
+		t.Errorf("IsClosed(%v) = true for refused packets", err)
+	}
+	readOneMatching(t, dev, func(pkt []byte) bool { return isEchoReply(pkt, 1, payload) })
+	readOneMatching(t, dev, func(pkt []byte) bool { return isEchoReply(pkt, 2, payload) })
+
+	// An offset below the virtio-net header refuses each packet, never the
+	// device.
+	n, err = dev.Write([][]byte{packetAt(echoRequest(t, 3, payload))}, OffloadWriteHeadroom-1)
+	if n != 0 || err == nil || IsClosed(err) || !strings.Contains(err.Error(), "needs 10 <= offset") {
+		t.Errorf("Write at offset %d = %d, %v; want 0 and an error saying the offset needed", OffloadWriteHeadroom-1, n, err)
+	}
+}
+
+// Close wakes a Read that is blocked with nothing to read; later calls say
+// closed at once, a second Close is nil, the device is gone, and wireguard's
+// goroutines have ended.
+func TestOffloadCloseUnblocksRead(t *testing.T) {
+	dev := openOffloadTestDevice(t)
+	type result struct {
+		n   int
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		bufs, sizes := newOffloadBatch(dev.BatchSize())
+		n, err := dev.Read(bufs, sizes, testOffset)
+		done <- result{n, err}
+	}()
+	time.Sleep(100 * time.Millisecond)
+	select {
+	case r := <-done:
+		t.Fatalf("Read returned %d, %v before Close", r.n, r.err)
+	default:
+	}
+
+	if err := dev.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	select {
+	case r := <-done:
+		if r.n != 0 || !IsClosed(r.err) {
+			t.Errorf("blocked Read after Close = %d, %v; want 0 and an error wrapping os.ErrClosed", r.n, r.err)
+		}
+	case <-time.After(testTimeout):
+		t.Fatalf("Read still blocked %v after Close", testTimeout)
+	}
+	select {
+	case <-dev.(*offloadDevice).eventsDone:
+	default:
+		t.Errorf("Close returned before wireguard's Events channel was closed")
+	}
+
+	bufs, sizes := newOffloadBatch(1)
+	if n, err := dev.Read(bufs, sizes, testOffset); n != 0 || !IsClosed(err) {
+		t.Errorf("Read after Close = %d, %v; want 0 and a closed error", n, err)
+	}
+	if n, err := dev.Write([][]byte{packetAt(echoRequest(t, 1, nil))}, testOffset); n != 0 || !IsClosed(err) {
+		t.Errorf("Write after Close = %d, %v; want 0 and a closed error", n, err)
+	}
+	if err := dev.Close(); err != nil {
+		t.Errorf("second Close = %v, want nil", err)
+	}
+	if _, err := netlink.LinkByName(testDevice); err == nil {
+		t.Errorf("device %s still exists after Close", testDevice)
+	}
+}
+
+// Deleting the device under a blocked Read (ip link del) ends the Read with
+// a closed error: wireguard turns the kernel's EBADFD into os.ErrClosed.
+func TestOffloadDeletedDeviceReadsAsClosed(t *testing.T) {
+	dev := openOffloadTestDevice(t)
+	done := make(chan error, 1)
+	go func() {
+		bufs, sizes := newOffloadBatch(dev.BatchSize())
+		_, err := dev.Read(bufs, sizes, testOffset)
+		done <- err
+	}()
+	time.Sleep(100 * time.Millisecond)
+	link, err := netlink.LinkByName(testDevice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := netlink.LinkDel(link); err != nil {
+		t.Fatalf("ip link del %s: %v", testDevice, err)
+	}
+	select {
+	case err := <-done:
+		if !IsClosed(err) || !strings.Contains(err.Error(), "deleted") {
+			t.Errorf("Read on a deleted device = %v, want an error wrapping os.ErrClosed that says the device was deleted", err)
+		}
+	case <-time.After(testTimeout):
+		dev.Close()
+		t.Fatalf("Read still blocked %v after the device was deleted", testTimeout)
+	}
+	n, err := dev.Write([][]byte{packetAt(echoRequest(t, 1, nil))}, testOffset)
+	if n != 0 || !IsClosed(err) {
+		t.Errorf("Write on a deleted device = %d, %v; want 0 and a closed error", n, err)
+	}
+}
+
+// Read refuses, without blocking, a batch wireguard could overrun.
+func TestOffloadReadRejectsUnusableBatches(t *testing.T) {
+	dev := openOffloadTestDevice(t)
+	bufs, sizes := newOffloadBatch(2)
+	short := [][]byte{bufs[0], make([]byte, testOffset+testMTU)}
+	tests := []struct {
+		name   string
+		bufs   [][]byte
+		sizes  []int
+		offset int
+	}{
+		{"no buffers", nil, sizes, 0},
+		{"fewer sizes than buffers", bufs, sizes[:1], 0},
+		{"negative offset", bufs, sizes, -1},
+		{"offset eats the room", bufs, sizes, testOffset + 1},
+		{"a buffer of one MTU", short, sizes, testOffset},
+	}
+	for _, tt := range tests {
+		n, err := dev.Read(tt.bufs, tt.sizes, tt.offset)
+		if n != 0 || err == nil || IsClosed(err) {
+			t.Errorf("%s: Read = %d, %v; want 0 and an error", tt.name, n, err)
+		}
+	}
+}
