@@ -168,7 +168,7 @@ func (e *Engine) create(p *plan, i int) (*runtime, error) {
 	for _, w := range setup.Warnings() {
 		e.log.Warn(w, "tunnel", t.Name)
 	}
-	return &runtime{name: t.Name, dev: dev, setup: setup, counters: new(Counters), done: make(chan struct{})}, nil
+	return newRuntime(t.Name, dev, setup), nil
 }
 
 // openSender opens the raw socket a transmit loop sends on, bound to dev

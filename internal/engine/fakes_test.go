@@ -96,7 +96,7 @@ func newTestEngine(t testing.TB, yaml string) (*Engine, map[string]*fakeDevice, 
 		st.tunnels[i].pathMTU = 1500 // not the test host's own underlay
 		d := &fakeDevice{name: st.tunnels[i].config.Name, keep: true}
 		devs[d.name] = d
-		rt := &runtime{name: d.name, dev: d, counters: new(Counters), done: make(chan struct{})}
+		rt := newRuntime(d.name, d, nil)
 		st.tunnels[i].rt = rt
 		st.index[rt] = i
 	}

@@ -45,11 +45,20 @@ func outerPacket(src, dst string, inner []byte) []byte {
 	return b
 }
 
+// runTransmit runs the transmit loop's body over what d has queued (the
+// loop itself closes rt.done on return, once per runtime).
 func runTransmit(e *Engine, d *fakeDevice) {
-	st := e.state.Load()
-	rt := st.tunnels[st.index[runtimeOf(st, d.name)]].rt
+	rt := runtimeOf(e.state.Load(), d.name)
 	b := newTransmitBuffers(d.BatchSize(), 1)
-	e.transmit(rt, b)
+	for {
+		n, err := d.Read(b.bufs, b.sizes, encap.Headroom)
+		if n > 0 {
+			e.transmitBatch(rt, b, n)
+		}
+		if err != nil {
+			return
+		}
+	}
 }
 
 func runtimeOf(st *state, name string) *runtime {

@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"sync/atomic"
+
 	"github.com/ipipd/ipipd/internal/netsetup"
 	"github.com/ipipd/ipipd/tun"
 )
@@ -16,6 +18,16 @@ type runtime struct {
 	counters *Counters
 	// done is closed when the transmit loop has returned.
 	done chan struct{}
+	// softErrors and pmtu are what ICMP errors about outer packets taught
+	// (ipip_err); they live as long as the tunnel's name.
+	softErrors softErrors
+	pmtu       atomic.Pointer[pmtuTable]
+}
+
+func newRuntime(name string, dev tun.Device, setup *netsetup.Applied) *runtime {
+	rt := &runtime{name: name, dev: dev, setup: setup, counters: new(Counters), done: make(chan struct{})}
+	rt.pmtu.Store(&pmtuTable{})
+	return rt
 }
 
 // Sender sends complete IPv4 packets; rawsock.Sender is the real one, and

@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 	"syscall"
+	"time"
 
 	"github.com/ipipd/ipipd/encap"
 	"github.com/ipipd/ipipd/internal/header"
@@ -103,13 +104,25 @@ func (e *Engine) transmitBatch(rt *runtime, b *transmitBuffers, n int) {
 	}
 	b.queue, b.innerLens = b.queue[:0], b.innerLens[:0]
 	slab := b.fragSlab
+	// What ICMP errors about outer packets taught (ipip_err): learned path
+	// MTUs and the soft-error window. The clock is read only when either
+	// is in play.
+	pmtu := rt.pmtu.Load()
+	var now int64
+	if len(*pmtu) > 0 || rt.softErrors.count.Load() > 0 {
+		now = time.Now().UnixNano()
+	}
 	for p := 0; p < n; p++ {
 		buf, size := b.bufs[p], b.sizes[p]
 		dst := ts.remote
 		if dst == 0 && size >= header.MinSize {
 			dst = nextHop(st.tables.Routes, i, header.IPv4(buf[encap.Headroom:]))
 		}
-		r := ts.encap.Encap(buf, size, dst, b.ids, ts.pathMTU)
+		mtu := pathMTU(ts, pmtu, dst, now)
+		r := ts.encap.Encap(buf, size, dst, b.ids, mtu)
+		if now != 0 && r.Verdict <= encap.Fragment && rt.softErrors.spend(now) {
+			e.answerInnerSender(rt, ts, b, buf[encap.Headroom:encap.Headroom+size], 0)
+		}
 		switch r.Verdict {
 		case encap.Send:
 			b.queue = append(b.queue, r.Packet(buf))
@@ -121,9 +134,9 @@ func (e *Engine) transmitBatch(rt *runtime, b *transmitBuffers, n int) {
 				slab = b.fragSlab
 			}
 			for f := range b.fragBufs {
-				b.fragBufs[f] = slab[min(f*ts.pathMTU, len(slab)):min((f+1)*ts.pathMTU, len(slab))]
+				b.fragBufs[f] = slab[min(f*mtu, len(slab)):min((f+1)*mtu, len(slab))]
 			}
-			count := encap.FragmentPacket(r.Packet(buf), ts.pathMTU, b.fragBufs, b.fragSizes)
+			count := encap.FragmentPacket(r.Packet(buf), mtu, b.fragBufs, b.fragSizes)
 			if count == 0 {
 				c.TxDropped.Add(1)
 				c.TxDrops[encap.TooBig].Add(1)
@@ -134,10 +147,10 @@ func (e *Engine) transmitBatch(rt *runtime, b *transmitBuffers, n int) {
 				b.innerLens = append(b.innerLens, 0) // the packet is counted once, with its last fragment
 			}
 			b.innerLens[len(b.innerLens)-1] = len(r.Packet(buf)) - encap.Headroom
-			slab = slab[count*ts.pathMTU:]
+			slab = slab[count*mtu:]
 		case encap.FragNeeded:
 			c.TxErrors.Add(1)
-			e.answerFragNeeded(rt, ts, b, buf[encap.Headroom:encap.Headroom+size], int(r.MTU))
+			e.answerInnerSender(rt, ts, b, buf[encap.Headroom:encap.Headroom+size], int(r.MTU))
 		case encap.Drop:
 			c.TxDrops[r.Reason].Add(1)
 			if r.Reason == encap.TooBig {
@@ -194,21 +207,29 @@ func (e *Engine) flush(ts *tunnelState, send Sender, b *transmitBuffers) {
 	b.queue, b.innerLens = b.queue[:0], b.innerLens[:0]
 }
 
-// answerFragNeeded writes ICMP 3/4 into the TUN for an inner DF packet
-// too big for the path (tnl_update_pmtu → icmp_ndo_send).
-func (e *Engine) answerFragNeeded(rt *runtime, ts *tunnelState, b *transmitBuffers, inner []byte, mtu int) {
+// answerInnerSender writes into the TUN the ICMP the kernel would send to
+// an inner sender: 3/4 with mtu for a DF packet too big for the path
+// (tnl_update_pmtu → icmp_ndo_send), or 3/1 when mtu is 0, during the soft
+// error window (dst_link_failure).
+func (e *Engine) answerInnerSender(rt *runtime, ts *tunnelState, b *transmitBuffers, inner []byte, mtu int) {
 	src := ts.icmpSource
 	if src == 0 {
 		src = header.IPv4(inner).Dst()
 	}
 	// The ICMP is built behind the headroom a TUN's Write may use.
-	n := encap.BuildFragNeeded(b.icmp[tun.WriteHeadroom:], inner, mtu, src, b.ids.Next(src, header.IPv4(inner).Src()))
+	out, id := b.icmp[tun.WriteHeadroom:], b.ids.Next(src, header.IPv4(inner).Src())
+	var n int
+	if mtu > 0 {
+		n = encap.BuildFragNeeded(out, inner, mtu, src, id)
+	} else {
+		n = encap.BuildHostUnreachable(out, inner, src, id)
+	}
 	if n == 0 {
 		return
 	}
 	b.icmpBatch[0] = b.icmp[:tun.WriteHeadroom+n]
 	if _, err := rt.dev.Write(b.icmpBatch, tun.WriteHeadroom); err != nil {
-		e.logLimited("writing ICMP frag-needed into the TUN failed", "tunnel", rt.name, "err", err)
+		e.logLimited("writing an ICMP error into the TUN failed", "tunnel", rt.name, "err", err)
 		return
 	}
 	rt.counters.ICMPSent.Add(1)

@@ -1,0 +1,146 @@
+package engine
+
+import (
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"github.com/ipipd/ipipd/internal/header"
+	"github.com/ipipd/ipipd/lookup"
+)
+
+// The kernel's ipip_err, for ICMP errors about the outer packets ipipd
+// sent (net/ipv4/ipip.c):
+//
+//  1. find the tunnel as for a received packet, with the quoted outer
+//     destination as remote and the quoted source as local;
+//  2. frag-needed lowers the path MTU toward that remote (a PMTU exception
+//     on the outer route, 10 minutes), for every kind of tunnel;
+//  3. other destination-unreachable codes (but source-route failed) and
+//     TTL exceeded (unless the tunnel inherits the TTL) start or extend a
+//     30-second soft-error window on tunnels with a remote;
+//  4. while the window is open, each transmitted packet spends one error to
+//     answer its inner sender with ICMP host unreachable (dst_link_failure),
+//     and is still sent.
+
+// OuterError is one ICMP error about an outer packet.
+type OuterError struct {
+	Type, Code    uint8
+	MTU           int        // next-hop MTU of a frag-needed; 0 when the router gave none
+	Local, Remote netip.Addr // the quoted outer source and destination
+	Link          int        // ifindex the ICMP arrived on
+}
+
+const (
+	icmpDestUnreach  = 3
+	icmpRedirect     = 5
+	icmpTimeExceeded = 11
+	codeFragNeeded   = 4
+	codeSRFailed     = 5
+
+	// softErrorWindow is IPTUNNEL_ERR_TIMEO.
+	softErrorWindow = 30 * time.Second
+	// pmtuExpires is net.ipv4.route.mtu_expires.
+	pmtuExpires = 10 * time.Minute
+	// minPMTU is net.ipv4.route.min_pmtu: a smaller advertised MTU is raised
+	// to it, as __ip_rt_update_pmtu does.
+	minPMTU = 552
+)
+
+// softErrors is a tunnel's err_count and err_time. The error loop writes
+// them, the transmit loop spends them; both are atomics, never locks.
+type softErrors struct {
+	count atomic.Int32
+	since atomic.Int64 // unix nanoseconds of the last error
+}
+
+// pmtuTable maps an outer destination to the path MTU learned for it. It is
+// replaced whole on each update (rare) and read without locks per batch.
+type pmtuTable map[uint32]pmtuEntry
+
+type pmtuEntry struct {
+	mtu     int
+	expires int64 // unix nanoseconds
+}
+
+// HandleOuterError applies ipip_err to one ICMP error.
+func (e *Engine) HandleOuterError(ev OuterError, now time.Time) {
+	st := e.state.Load()
+	remote, local := header.Addr4(ev.Remote), header.Addr4(ev.Local)
+	if remote == 0 || local == 0 {
+		return
+	}
+	i := st.tables.Tunnels.Lookup(remote, local, ev.Link)
+	if i == lookup.None {
+		return
+	}
+	ts := &st.tunnels[i]
+	switch {
+	case ev.Type == icmpDestUnreach && ev.Code == codeFragNeeded:
+		e.learnPMTU(ts.rt, remote, ev.MTU, now)
+		return
+	case ev.Type == icmpDestUnreach && ev.Code != codeSRFailed:
+	case ev.Type == icmpTimeExceeded && ev.Code == 0:
+		if ts.config.TTL == 0 {
+			return // the inner TTL ran out, not ours
+		}
+	default:
+		return // redirects are the outer route's business; the rest is ignored
+	}
+	if ts.remote == 0 {
+		return // NBMA tunnels keep no soft state
+	}
+	se := &ts.rt.softErrors
+	if now.UnixNano() < se.since.Load()+int64(softErrorWindow) {
+		se.count.Add(1)
+	} else {
+		se.count.Store(1)
+	}
+	se.since.Store(now.UnixNano())
+}
+
+// learnPMTU records the path MTU toward remote, never below minPMTU and
+// never raising a value already learned.
+func (e *Engine) learnPMTU(rt *runtime, remote uint32, mtu int, now time.Time) {
+	if mtu < minPMTU {
+		mtu = minPMTU
+	}
+	old := rt.pmtu.Load()
+	next := make(pmtuTable, len(*old)+1)
+	for dst, entry := range *old {
+		if entry.expires > now.UnixNano() {
+			next[dst] = entry
+		}
+	}
+	if prev, ok := next[remote]; ok && prev.mtu < mtu {
+		mtu = prev.mtu
+	}
+	next[remote] = pmtuEntry{mtu: mtu, expires: now.Add(pmtuExpires).UnixNano()}
+	rt.pmtu.Store(&next)
+	e.log.Info("path MTU lowered by ICMP frag needed", "tunnel", rt.name, "remote", header.AddrFrom32(remote), "mtu", mtu)
+}
+
+// pathMTU is the path MTU toward dst: the underlay's, or a lower one
+// learned from ICMP and not yet expired.
+func pathMTU(ts *tunnelState, table *pmtuTable, dst uint32, now int64) int {
+	if len(*table) == 0 {
+		return ts.pathMTU
+	}
+	if entry, ok := (*table)[dst]; ok && entry.expires > now && entry.mtu < ts.pathMTU {
+		return entry.mtu
+	}
+	return ts.pathMTU
+}
+
+// spendSoftError reports whether a transmitted packet must answer its inner
+// sender with host unreachable (ip_tunnel_xmit's err_count check).
+func (se *softErrors) spend(now int64) bool {
+	if se.count.Load() <= 0 {
+		return false
+	}
+	if now >= se.since.Load()+int64(softErrorWindow) {
+		se.count.Store(0)
+		return false
+	}
+	return se.count.Add(-1) >= 0
+}

@@ -1,0 +1,96 @@
+package engine
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/ipipd/ipipd/internal/header"
+)
+
+func transmitOne(e *Engine, d *fakeDevice, pkt []byte) {
+	d.in = append(d.in, pkt)
+	runTransmit(e, d)
+}
+
+func icmpCodes(d *fakeDevice) (codes []uint8, mtus []int) {
+	for _, w := range d.written {
+		ip := header.IPv4(w)
+		if ip.Protocol() == header.ProtocolICMP && ip.Payload()[0] == 3 {
+			p := ip.Payload()
+			codes = append(codes, p[1])
+			mtus = append(mtus, int(p[6])<<8|int(p[7]))
+		}
+	}
+	return codes, mtus
+}
+
+func TestFragNeededLowersThePathMTU(t *testing.T) {
+	e, devs, send := newTestEngine(t, meshYAML)
+	now := time.Now()
+	// A router between us and the p2p remote reports a 1300-byte link.
+	e.HandleOuterError(OuterError{Type: 3, Code: 4, MTU: 1300, Local: netip.MustParseAddr("10.245.1.2"), Remote: netip.MustParseAddr("10.245.1.9"), Link: 2}, now)
+	transmitOne(e, devs["p2p"], innerPacket("172.16.0.1", "172.16.9.9", 1400, true))
+	codes, mtus := icmpCodes(devs["p2p"])
+	if len(send.sent) != 0 || len(codes) != 1 || codes[0] != 4 || mtus[0] != 1280 {
+		t.Fatalf("sent %d, ICMP codes %v mtus %v; want frag needed with 1300-20", len(send.sent), codes, mtus)
+	}
+	transmitOne(e, devs["p2p"], innerPacket("172.16.0.1", "172.16.9.9", 1280, true))
+	if len(send.sent) != 1 {
+		t.Fatalf("a packet that fits the learned MTU was not sent")
+	}
+	// The fallback learns per destination too, and never below min_pmtu.
+	e.HandleOuterError(OuterError{Type: 3, Code: 4, MTU: 300, Local: netip.MustParseAddr("10.245.1.2"), Remote: netip.MustParseAddr("10.245.1.3"), Link: 2}, now)
+	transmitOne(e, devs["tunl0"], innerPacket("192.168.41.0", "192.168.42.7", 1000, true))
+	if _, mtus := icmpCodes(devs["tunl0"]); len(mtus) != 1 || mtus[0] != minPMTU-20 {
+		t.Fatalf("fallback ICMP mtus %v, want %d", mtus, minPMTU-20)
+	}
+}
+
+func TestSoftErrorWindowAnswersHostUnreachable(t *testing.T) {
+	e, devs, send := newTestEngine(t, meshYAML)
+	now := time.Now()
+	unreachable := OuterError{Type: 3, Code: 3, Local: netip.MustParseAddr("10.245.1.2"), Remote: netip.MustParseAddr("10.245.1.9"), Link: 2}
+	e.HandleOuterError(unreachable, now)
+	e.HandleOuterError(unreachable, now)
+	for i := 0; i < 3; i++ {
+		transmitOne(e, devs["p2p"], innerPacket("172.16.0.1", "172.16.9.9", 100, false))
+	}
+	codes, _ := icmpCodes(devs["p2p"])
+	if len(send.sent) != 3 || len(codes) != 2 || codes[0] != 1 || codes[1] != 1 {
+		t.Fatalf("sent %d (want all 3), host unreachables %v (want two, one per error)", len(send.sent), codes)
+	}
+	// An error older than 30 s does not open a window.
+	rt := runtimeOf(e.state.Load(), "p2p")
+	rt.softErrors.count.Store(5)
+	rt.softErrors.since.Store(now.Add(-31 * time.Second).UnixNano())
+	transmitOne(e, devs["p2p"], innerPacket("172.16.0.1", "172.16.9.9", 100, false))
+	if codes, _ := icmpCodes(devs["p2p"]); len(codes) != 2 || rt.softErrors.count.Load() != 0 {
+		t.Fatalf("expired window still answered: %v, count %d", codes, rt.softErrors.count.Load())
+	}
+}
+
+func TestOuterErrorsIgnored(t *testing.T) {
+	e, devs, _ := newTestEngine(t, meshYAML)
+	now := time.Now()
+	local := netip.MustParseAddr("10.245.1.2")
+	for _, ev := range []OuterError{
+		{Type: 3, Code: 5, Local: local, Remote: netip.MustParseAddr("10.245.1.9")},  // source route failed
+		{Type: 11, Code: 1, Local: local, Remote: netip.MustParseAddr("10.245.1.9")}, // reassembly time exceeded
+		{Type: 5, Code: 1, Local: local, Remote: netip.MustParseAddr("10.245.1.9")},  // redirect
+		{Type: 3, Code: 3, Local: local, Remote: netip.MustParseAddr("10.245.1.3")},  // NBMA: no soft state
+		{Type: 11, Code: 0, Local: local, Remote: netip.MustParseAddr("10.245.1.3")}, // fallback inherits TTL anyway
+		{Type: 3, Code: 3, Local: local, Remote: netip.MustParseAddr("10.7.7.7")},    // matches the fallback, which has no remote
+	} {
+		e.HandleOuterError(ev, now)
+	}
+	for _, name := range []string{"p2p", "tunl0"} {
+		if c := runtimeOf(e.state.Load(), name).softErrors.count.Load(); c != 0 {
+			t.Errorf("%s: soft errors %d, want 0", name, c)
+		}
+	}
+	transmitOne(e, devs["p2p"], innerPacket("172.16.0.1", "172.16.9.9", 100, false))
+	if codes, _ := icmpCodes(devs["p2p"]); len(codes) != 0 {
+		t.Errorf("ICMP answered after ignored errors: %v", codes)
+	}
+}
