@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ipipd/ipipd/internal/config"
+	"github.com/ipipd/ipipd/internal/icmperr"
 	"github.com/ipipd/ipipd/internal/netsetup"
 	"github.com/ipipd/ipipd/internal/rawsock"
 	"github.com/ipipd/ipipd/tun"
@@ -37,7 +38,9 @@ type Engine struct {
 	runtimes map[string]*runtime
 	recv     *rawsock.Receiver
 	icmp     *rawsock.Sender
+	errs     *icmperr.Reader
 	recvDone chan struct{}
+	errsDone chan struct{}
 	closed   bool
 
 	limitMu  sync.Mutex
@@ -74,6 +77,11 @@ func New(opts Options) (*Engine, error) {
 		e.recv.Close()
 		return nil, fmt.Errorf("open the raw socket for sending: %w", err)
 	}
+	if e.errs, err = icmperr.NewReader(); err != nil {
+		e.recv.Close()
+		e.icmp.Close()
+		return nil, fmt.Errorf("open the raw socket for ICMP errors about outer packets: %w", err)
+	}
 	if loaded, why := netsetup.KernelIPIPLoaded(); loaded {
 		e.log.Warn("the kernel's own ipip module is active here: it also processes every IPIP packet and may answer ICMP port unreachable or decapsulate duplicates; unload it (modprobe -r ipip) or keep tunl0 down", "evidence", why)
 	}
@@ -81,6 +89,11 @@ func New(opts Options) (*Engine, error) {
 	go func() {
 		defer close(e.recvDone)
 		e.receive(e.recv, e.icmp, newReceiveBuffers(opts.ReceiveBatch, opts.ICMPRateLimit))
+	}()
+	e.errsDone = make(chan struct{})
+	go func() {
+		defer close(e.errsDone)
+		e.readOuterErrors(e.errs)
 	}()
 	return e, nil
 }
@@ -210,7 +223,9 @@ func (e *Engine) Close() error {
 		delete(e.runtimes, name)
 	}
 	e.recv.Close()
+	e.errs.Close()
 	<-e.recvDone
+	<-e.errsDone
 	return e.icmp.Close()
 }
 

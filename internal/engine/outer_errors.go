@@ -1,11 +1,14 @@
 package engine
 
 import (
+	"errors"
+	"net"
 	"net/netip"
 	"sync/atomic"
 	"time"
 
 	"github.com/ipipd/ipipd/internal/header"
+	"github.com/ipipd/ipipd/internal/icmperr"
 	"github.com/ipipd/ipipd/lookup"
 )
 
@@ -32,12 +35,6 @@ type OuterError struct {
 }
 
 const (
-	icmpDestUnreach  = 3
-	icmpRedirect     = 5
-	icmpTimeExceeded = 11
-	codeFragNeeded   = 4
-	codeSRFailed     = 5
-
 	// softErrorWindow is IPTUNNEL_ERR_TIMEO.
 	softErrorWindow = 30 * time.Second
 	// pmtuExpires is net.ipv4.route.mtu_expires.
@@ -76,11 +73,11 @@ func (e *Engine) HandleOuterError(ev OuterError, now time.Time) {
 	}
 	ts := &st.tunnels[i]
 	switch {
-	case ev.Type == icmpDestUnreach && ev.Code == codeFragNeeded:
+	case ev.Type == icmperr.TypeDestUnreach && ev.Code == icmperr.CodeFragNeeded:
 		e.learnPMTU(ts.rt, remote, ev.MTU, now)
 		return
-	case ev.Type == icmpDestUnreach && ev.Code != codeSRFailed:
-	case ev.Type == icmpTimeExceeded && ev.Code == 0:
+	case ev.Type == icmperr.TypeDestUnreach && ev.Code != icmperr.CodeSRFailed:
+	case ev.Type == icmperr.TypeTimeExceeded && ev.Code == 0:
 		if ts.config.TTL == 0 {
 			return // the inner TTL ran out, not ours
 		}
@@ -143,4 +140,23 @@ func (se *softErrors) spend(now int64) bool {
 		return false
 	}
 	return se.count.Add(-1) >= 0
+}
+
+// readOuterErrors feeds ICMP errors about outer packets to HandleOuterError
+// until the reader is closed.
+func (e *Engine) readOuterErrors(r *icmperr.Reader) {
+	events := make([]icmperr.Event, 16)
+	for {
+		n, err := r.Read(events)
+		now := time.Now()
+		for _, ev := range events[:n] {
+			e.HandleOuterError(OuterError{Type: ev.Type, Code: ev.Code, MTU: ev.MTU, Local: ev.Local, Remote: ev.Remote, Link: ev.Link}, now)
+		}
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			e.logLimited("reading ICMP errors failed", "err", err)
+		}
+	}
 }
