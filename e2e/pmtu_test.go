@@ -1,0 +1,72 @@
+package e2e
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ipipd/ipipd/internal/testnet"
+)
+
+// TestPathMTUFromRouter is selftests/net/pmtu.sh's pmtu_ipv4_ipv4_exception
+// in ipipd's terms: a router between the tunnel's ends has a 1300-byte link.
+//
+// Kernel behaviour checked:
+//   - the router answers an outer DF packet too big for its link with ICMP
+//     frag needed, mtu 1300, to the outer source;
+//   - ipip_err: that error about an outer packet lowers the path MTU toward
+//     the remote;
+//   - tnl_update_pmtu: the next inner DF packet above 1300 - 20 is answered
+//     with ICMP frag needed, mtu = 1280, to the inner sender, and one that
+//     fits goes through.
+func TestPathMTUFromRouter(t *testing.T) {
+	testnet.Require(t)
+	requirePing(t)
+	node1, router, node2 := testnet.New(t, "node1"), testnet.New(t, "router"), testnet.New(t, "node2")
+	testnet.Veth(t, node1, "eth0", netip.MustParsePrefix("10.245.1.2/24"), router, "left", netip.MustParsePrefix("10.245.1.1/24"))
+	testnet.Veth(t, router, "right", netip.MustParsePrefix("10.245.2.1/24"), node2, "eth0", netip.MustParsePrefix("10.245.2.2/24"))
+	router.Run(t, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+	router.Run(t, "ip", "link", "set", "dev", "right", "mtu", "1300")
+	node2.Run(t, "ip", "link", "set", "dev", "eth0", "mtu", "1300")
+	node1.Run(t, "ip", "route", "add", "10.245.2.0/24", "via", "10.245.1.1")
+	node2.Run(t, "ip", "route", "add", "10.245.1.0/24", "via", "10.245.2.1")
+
+	tunnel := func(local, remote, addr, peer string) string {
+		return fmt.Sprintf(`tunnels:
+  - name: ipip1
+    local: %s
+    remote: %s
+    mtu: 1480
+    addresses: [%s/32]
+    routes: [{to: %s/32}]
+`, local, remote, addr, peer)
+	}
+	d1 := startDaemon(t, node1, "node1", tunnel("10.245.1.2", "10.245.2.2", "192.168.61.1", "192.168.62.1"))
+	startDaemon(t, node2, "node2", tunnel("10.245.2.2", "10.245.1.2", "192.168.62.1", "192.168.61.1"))
+	warmUp(t, node1, netip.MustParseAddr("192.168.62.1"))
+
+	// 1400 + 28 = 1428 bytes inside, 1448 outside: the router refuses it.
+	// The first ping is lost on the way and teaches ipipd the path MTU; from
+	// then on ipipd answers frag needed itself.
+	deadline := time.Now().Add(10 * time.Second)
+	var out string
+	for time.Now().Before(deadline) {
+		out, _ = ping(node1, "-c", "1", "-M", "do", "-s", "1400", "-I", "192.168.61.1", "192.168.62.1")
+		if strings.Contains(out, "mtu = 1280") {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if !strings.Contains(out, "Frag needed and DF set (mtu = 1280)") {
+		t.Fatalf("ping -M do -s 1400 across a 1300-byte router link never got frag needed with mtu 1280 from ipipd:\n%s", out)
+	}
+	if s := d1.stats(t, "ipip1"); s.ICMPSent == 0 || s.TxErrors == 0 {
+		t.Errorf("node1 ipip1 ICMPSent %d, TxErrors %d: want both counted", s.ICMPSent, s.TxErrors)
+	}
+	// 1252 + 28 = 1280: fits the learned path.
+	if out, ok := ping(node1, "-c", "1", "-M", "do", "-s", "1252", "-I", "192.168.61.1", "192.168.62.1"); !ok {
+		t.Errorf("a 1280-byte DF ping on the 1300-byte path failed:\n%s", out)
+	}
+}
