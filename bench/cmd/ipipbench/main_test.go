@@ -1,0 +1,86 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// requiredEnv turns the end-to-end test's skip into a failure, as for the
+// rest of ipipd's end-to-end tests (CI sets it).
+const requiredEnv = "IPIPD_E2E_REQUIRED"
+
+// requireE2E skips, loudly, when the benchmark cannot run here: not root,
+// or a command it drives is missing. With IPIPD_E2E_REQUIRED=1 it fails.
+func requireE2E(t *testing.T) {
+	t.Helper()
+	var missing []string
+	if os.Geteuid() != 0 {
+		missing = append(missing, "root")
+	}
+	for _, c := range []string{"ip", "iperf3", "ping", "ss"} {
+		if _, err := exec.LookPath(c); err != nil {
+			missing = append(missing, c)
+		}
+	}
+	if len(missing) == 0 {
+		return
+	}
+	msg := "needs " + strings.Join(missing, ", ") + " (scripts/deps.sh installs the commands; run as root)"
+	if os.Getenv(requiredEnv) == "1" {
+		t.Fatalf("ipipbench: END-TO-END TEST CANNOT RUN: %s (%s=1 forbids skipping)", msg, requiredEnv)
+	}
+	t.Skipf("ipipbench: SKIPPING END-TO-END TEST: %s (set %s=1 to make this a failure)", msg, requiredEnv)
+}
+
+// TestCheckShort runs `ipipbench -check -short -cases veth,ipipd-naive`:
+// both cases must be set up, move data over TCP and UDP, and the daemons
+// must count packets and no errors. No speed is asserted. The whole run,
+// the build of ipipd included, is bounded to 90 s.
+func TestCheckShort(t *testing.T) {
+	requireE2E(t)
+	if testing.Short() {
+		t.Skip("ipipbench: -short: the end-to-end check takes about 30 s")
+	}
+	opts, err := parseFlags([]string{"-check", "-short", "-cases", "veth,ipipd-naive"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	start := time.Now()
+	res, err := benchmark(ctx, opts, testLog{t})
+	if err != nil {
+		t.Fatalf("benchmark: %v", err)
+	}
+	t.Logf("ran in %v\n%s", time.Since(start).Round(time.Second), markdownReport(res, nil))
+	for _, r := range res.Runs {
+		if !r.Ran {
+			t.Errorf("case %s was not set up: %s", r.Case, r.Error)
+		}
+	}
+	if len(res.Runs) != 2 {
+		t.Errorf("%d case runs, want 2 (veth, ipipd-naive)", len(res.Runs))
+	}
+	for _, p := range checkResults(res) {
+		t.Error(p)
+	}
+	leftovers, _ := os.ReadDir("/run/netns")
+	for _, e := range leftovers {
+		if strings.HasPrefix(e.Name(), nsPrefix+strconv.Itoa(os.Getpid())+"-") {
+			t.Errorf("namespace %s left behind", e.Name())
+		}
+	}
+}
+
+// testLog sends the benchmark's progress lines to t.Log.
+type testLog struct{ t *testing.T }
+
+func (l testLog) Write(p []byte) (int, error) {
+	l.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+const usage = `usage: ipipbench [-reps N] [-duration D] [-cases LIST] [-short] [-check] [-binary PATH] [-out DIR]
+       ipipbench -render FILE.json
+
+End-to-end benchmark of ipipd against a plain veth and the kernel's VXLAN,
+in two network namespaces. Needs root, ip, iperf3, ping, ss.
+
+  -binary PATH   ipipd binary (default: go build ./cmd/ipipd into a temp dir)
+  -reps N        repetitions, cases interleaved within each (default 3)
+  -duration D    length of each iperf3 test, whole seconds (default 5s)
+  -cases LIST    comma-separated, from: %s (default: all)
+  -short         1 s tests, 1 repetition (explicit -reps/-duration win)
+  -check         CI mode: -short, and fail unless every case that ran moved
+                 data and the daemons counted packets and no errors
+  -out DIR       where the table, JSON and SVG go (default bench/results;
+                 with -check nothing is written unless -out is given)
+  -render FILE   measure nothing: write the table and chart again from a
+                 run's JSON file, beside it`
+
+type options struct {
+	binary   string
+	reps     int
+	duration time.Duration
+	cases    []string
+	check    bool
+	out      string // "" writes no files
+	render   string // a results JSON to render again
+}
+
+func parseFlags(args []string) (options, error) {
+	fs := flag.NewFlagSet("ipipbench", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	o := options{}
+	fs.StringVar(&o.binary, "binary", "", "")
+	fs.IntVar(&o.reps, "reps", 3, "")
+	fs.DurationVar(&o.duration, "duration", 5*time.Second, "")
+	cases := fs.String("cases", strings.Join(caseNames(), ","), "")
+	short := fs.Bool("short", false, "")
+	fs.BoolVar(&o.check, "check", false, "")
+	fs.StringVar(&o.out, "out", "", "")
+	fs.StringVar(&o.render, "render", "", "")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if o.render != "" {
+		return o, nil
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if *short || o.check {
+		if !set["reps"] {
+			o.reps = 1
+		}
+		if !set["duration"] {
+			o.duration = time.Second
+		}
+	}
+	if o.reps < 1 {
+		return o, fmt.Errorf("-reps %d: want 1 or more", o.reps)
+	}
+	if o.duration < time.Second || o.duration%time.Second != 0 {
+		return o, fmt.Errorf("-duration %v: want whole seconds, 1s or more (iperf3 -t takes seconds)", o.duration)
+	}
+	for _, c := range strings.Split(*cases, ",") {
+		if c = strings.TrimSpace(c); c == "" {
+			continue
+		}
+		if _, ok := findCase(c); !ok {
+			return o, fmt.Errorf("-cases: unknown case %q; want some of %s", c, strings.Join(caseNames(), ","))
+		}
+		o.cases = append(o.cases, c)
+	}
+	if len(o.cases) == 0 {
+		return o, fmt.Errorf("-cases: empty; want some of %s", strings.Join(caseNames(), ","))
+	}
+	if !set["out"] && !o.check {
+		root, err := moduleRoot()
+		if err != nil {
+			return o, fmt.Errorf("%v; pass -out DIR", err)
+		}
+		o.out = filepath.Join(root, "bench", "results")
+	}
+	return o, nil
+}
+
+// command is the run's options written as a command line, for the report.
+func (o options) command() string {
+	s := fmt.Sprintf("ipipbench -reps %d -duration %v -cases %s", o.reps, o.duration, strings.Join(o.cases, ","))
+	if o.check {
+		s += " -check"
+	}
+	if o.binary != "" {
+		s += " -binary " + o.binary
+	}
+	return s
+}
