@@ -37,20 +37,21 @@ func requireE2E(t *testing.T) {
 	t.Skipf("ipipbench: SKIPPING END-TO-END TEST: %s (set %s=1 to make this a failure)", msg, requiredEnv)
 }
 
-// TestCheckShort runs `ipipbench -check -short -cases veth,ipipd-naive`:
-// both cases must be set up, move data over TCP and UDP, and the daemons
-// must count packets and no errors. No speed is asserted. The whole run,
-// the build of ipipd included, is bounded to 90 s.
+// TestCheckShort runs `ipipbench -check -short -cases veth,ipipd-naive,ipipd`:
+// every case must be set up, move data over TCP and UDP, and the daemons,
+// in both the naive and the full-speed (offload) mode, must count packets
+// and no errors. No speed is asserted. The whole run, the build of ipipd
+// included, is bounded to 120 s.
 func TestCheckShort(t *testing.T) {
 	requireE2E(t)
 	if testing.Short() {
 		t.Skip("ipipbench: -short: the end-to-end check takes about 30 s")
 	}
-	opts, err := parseFlags([]string{"-check", "-short", "-cases", "veth,ipipd-naive"})
+	opts, err := parseFlags([]string{"-check", "-short", "-cases", "veth,ipipd-naive,ipipd"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	start := time.Now()
 	res, err := benchmark(ctx, opts, testLog{t})
@@ -63,8 +64,8 @@ func TestCheckShort(t *testing.T) {
 			t.Errorf("case %s was not set up: %s", r.Case, r.Error)
 		}
 	}
-	if len(res.Runs) != 2 {
-		t.Errorf("%d case runs, want 2 (veth, ipipd-naive)", len(res.Runs))
+	if len(res.Runs) != 3 {
+		t.Errorf("%d case runs, want 3 (veth, ipipd-naive, ipipd)", len(res.Runs))
 	}
 	for _, p := range checkResults(res) {
 		t.Error(p)
