@@ -3,8 +3,6 @@ package decap
 import (
 	"bytes"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"testing"
 	"unsafe"
 
@@ -16,20 +14,12 @@ import (
 // addSeeds adds every commented hex packet under testdata/seeds; each file
 // says in its comment what it exercises.
 func addSeeds(f *testing.F, add func(pkt []byte)) {
-	files, err := filepath.Glob("testdata/seeds/*.hex")
-	if err != nil || len(files) == 0 {
-		f.Fatalf("no seeds under testdata/seeds: %v", err)
+	seeds, err := hexfile.Glob("testdata/seeds/*.hex")
+	if err != nil {
+		f.Fatal(err)
 	}
-	for _, name := range files {
-		text, err := os.ReadFile(name)
-		if err != nil {
-			f.Fatal(err)
-		}
-		pkt, err := hexfile.Parse(string(text))
-		if err != nil {
-			f.Fatalf("%s: %v", name, err)
-		}
-		add(pkt)
+	for _, s := range seeds {
+		add(s.Bytes)
 	}
 }
 

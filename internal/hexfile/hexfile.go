@@ -10,6 +10,8 @@ package hexfile
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 )
 
@@ -83,4 +85,36 @@ func Format(comment string, b []byte) string {
 		s.WriteByte('\n')
 	}
 	return s.String()
+}
+
+// File is one parsed file of commented hex.
+type File struct {
+	Name  string // the base name, e.g. "seed-echo.hex"
+	Bytes []byte
+}
+
+// Glob parses every file matching pattern (filepath.Glob), in name order:
+// the fuzz seeds under a package's testdata/seeds. It fails when none
+// matches, so a moved folder cannot silently leave a fuzz target unseeded.
+func Glob(pattern string) ([]File, error) {
+	names, err := filepath.Glob(pattern)
+	if err != nil {
+		return nil, err
+	}
+	if len(names) == 0 {
+		return nil, fmt.Errorf("no file matches %s", pattern)
+	}
+	files := make([]File, 0, len(names))
+	for _, name := range names {
+		text, err := os.ReadFile(name)
+		if err != nil {
+			return nil, err
+		}
+		b, err := Parse(string(text))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		files = append(files, File{Name: filepath.Base(name), Bytes: b})
+	}
+	return files, nil
 }

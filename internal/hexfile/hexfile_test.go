@@ -2,6 +2,8 @@ package hexfile
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -41,5 +43,25 @@ func TestFormatRoundTrips(t *testing.T) {
 	got, err := Parse(Format("two\nlines", b))
 	if err != nil || !bytes.Equal(got, b) {
 		t.Fatalf("round trip: %v", err)
+	}
+}
+
+func TestGlob(t *testing.T) {
+	dir := t.TempDir()
+	for name, text := range map[string]string{"b.hex": "# b\n02", "a.hex": "01 # a"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files, err := Glob(filepath.Join(dir, "*.hex"))
+	if err != nil || len(files) != 2 || files[0].Name != "a.hex" || files[0].Bytes[0] != 1 || files[1].Bytes[0] != 2 {
+		t.Fatalf("Glob = %+v, %v", files, err)
+	}
+	if _, err := Glob(filepath.Join(dir, "*.none")); err == nil {
+		t.Fatal("no match must be an error")
+	}
+	os.WriteFile(filepath.Join(dir, "c.hex"), []byte("zz"), 0o644)
+	if _, err := Glob(filepath.Join(dir, "*.hex")); err == nil || !strings.Contains(err.Error(), "c.hex") {
+		t.Fatalf("a bad file must be named: %v", err)
 	}
 }

@@ -3,8 +3,6 @@ package icmperr
 import (
 	"bytes"
 	"encoding/binary"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -22,22 +20,13 @@ type seed struct {
 }
 
 func readSeeds(t testing.TB) []seed {
-	files, err := filepath.Glob("testdata/seeds/*.hex")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no seeds under testdata/seeds: %v", err)
+	files, err := hexfile.Glob("testdata/seeds/*.hex")
+	if err != nil {
+		t.Fatal(err)
 	}
-	var seeds []seed
-	for _, name := range files {
-		text, err := os.ReadFile(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pkt, err := hexfile.Parse(string(text))
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		base := filepath.Base(name)
-		seeds = append(seeds, seed{name: base, pkt: pkt, ok: strings.HasPrefix(base, "ok-")})
+	seeds := make([]seed, len(files))
+	for i, f := range files {
+		seeds[i] = seed{name: f.Name, pkt: f.Bytes, ok: strings.HasPrefix(f.Name, "ok-")}
 	}
 	return seeds
 }

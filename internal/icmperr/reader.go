@@ -4,12 +4,12 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
+	"github.com/ipipd/ipipd/internal/rawsock"
 	"golang.org/x/sys/unix"
 )
 
@@ -21,7 +21,7 @@ type Reader struct {
 	raw  syscall.RawConn
 
 	mu    sync.Mutex // serialises Reads over batch
-	batch *batch
+	batch *rawsock.Batch
 
 	received, events, truncated atomic.Uint64
 }
@@ -64,7 +64,7 @@ func NewReader() (*Reader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("icmperr: opening the raw ICMP socket: %w", err)
 	}
-	r := &Reader{conn: pc.(*net.IPConn), batch: newBatch()}
+	r := &Reader{conn: pc.(*net.IPConn), batch: rawsock.NewBatch(batchSize, bufSize)}
 	if r.raw, err = r.conn.SyscallConn(); err != nil {
 		r.conn.Close()
 		return nil, fmt.Errorf("icmperr: %w", err)
@@ -88,25 +88,21 @@ func (r *Reader) Read(events []Event) (int, error) {
 	defer r.mu.Unlock()
 	b := r.batch
 	for {
-		b.prepare(min(len(events), batchSize))
-		if err := r.raw.Read(b.recv); err != nil {
+		got, err := b.ReadFrom(r.raw, len(events))
+		if err != nil {
 			return 0, err
 		}
-		if b.errno != 0 {
-			return 0, os.NewSyscallError("recvmmsg", b.errno)
-		}
 		n := 0
-		for i := range b.n {
-			pkt, link, truncated := b.packet(i)
-			if truncated {
+		for i := range got {
+			if b.Truncated[i] {
 				r.truncated.Add(1)
 			}
-			if ev, ok := Parse(pkt, link); ok {
+			if ev, ok := Parse(b.Bufs[i][:b.Sizes[i]], b.Links[i]); ok {
 				events[n] = ev
 				n++
 			}
 		}
-		r.received.Add(uint64(b.n))
+		r.received.Add(uint64(got))
 		if n > 0 {
 			r.events.Add(uint64(n))
 			return n, nil

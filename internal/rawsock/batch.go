@@ -1,6 +1,7 @@
 package rawsock
 
 import (
+	"os"
 	"syscall"
 	"unsafe"
 
@@ -44,6 +45,7 @@ type Batch struct {
 	// recv is b.recvmmsg bound once, so Read passes RawConn.Read a func
 	// value without allocating a closure per call.
 	recv  func(fd uintptr) bool
+	vlen  int // messages asked for by this call
 	n     int
 	errno syscall.Errno
 }
@@ -72,10 +74,11 @@ func NewBatch(n, bufSize int) *Batch {
 	return b
 }
 
-// prepare points the message headers at the current buffers and resets the
-// lengths the kernel overwrites.
-func (b *Batch) prepare() {
-	for i := range b.hdrs {
+// prepare points the first vlen message headers at the current buffers and
+// resets the lengths the kernel overwrites.
+func (b *Batch) prepare(vlen int) {
+	b.vlen = vlen
+	for i := range vlen {
 		buf := b.Bufs[i]
 		iov := &b.iovs[i]
 		iov.Base = unsafe.SliceData(buf)
@@ -95,7 +98,7 @@ func (b *Batch) prepare() {
 func (b *Batch) recvmmsg(fd uintptr) bool {
 	for {
 		n, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, fd,
-			uintptr(unsafe.Pointer(unsafe.SliceData(b.hdrs))), uintptr(len(b.hdrs)), 0, 0, 0)
+			uintptr(unsafe.Pointer(unsafe.SliceData(b.hdrs))), uintptr(b.vlen), 0, 0, 0)
 		switch errno {
 		case 0:
 			b.n, b.errno = int(n), 0
@@ -120,4 +123,20 @@ func (b *Batch) finish(n int) {
 		b.Truncated[i] = h.Hdr.Flags&unix.MSG_TRUNC != 0
 		b.Links[i] = ingressIfindex(b.oob[i*oobSize : i*oobSize+int(h.Hdr.Controllen)])
 	}
+}
+
+// ReadFrom fills b from any raw IPv4 socket with IP_PKTINFO set, at most
+// limit packets (and at most len(b.Bufs)), waiting for the first: the
+// batched read both the protocol-4 Receiver and the ICMP error reader use.
+// It returns n > 0 with a nil error, or 0 with the socket's error.
+func (b *Batch) ReadFrom(raw syscall.RawConn, limit int) (int, error) {
+	b.prepare(max(1, min(limit, len(b.hdrs))))
+	if err := raw.Read(b.recv); err != nil {
+		return 0, err
+	}
+	if b.errno != 0 {
+		return 0, os.NewSyscallError("recvmmsg", b.errno)
+	}
+	b.finish(b.n)
+	return b.n, nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os"
 	"syscall"
 	"time"
 
@@ -76,17 +75,7 @@ func NewReceiver(opts ReceiverOptions) (*Receiver, error) {
 // wraps net.ErrClosed, after a deadline os.ErrDeadlineExceeded; any other
 // error is a socket failure, not a bad packet. Read allocates nothing unless
 // it fails.
-func (r *Receiver) Read(b *Batch) (int, error) {
-	b.prepare()
-	if err := r.raw.Read(b.recv); err != nil {
-		return 0, err
-	}
-	if b.errno != 0 {
-		return 0, os.NewSyscallError("recvmmsg", b.errno)
-	}
-	b.finish(b.n)
-	return b.n, nil
-}
+func (r *Receiver) Read(b *Batch) (int, error) { return b.ReadFrom(r.raw, len(b.Bufs)) }
 
 // SetReadDeadline makes a blocked or later Read fail with
 // os.ErrDeadlineExceeded at t; the zero time means no deadline.
