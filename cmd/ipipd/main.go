@@ -26,6 +26,7 @@ func init() {
 		{"run", "run the datapath in the foreground", runUsage, runCommand},
 		{"check", "validate a config file", checkUsage, checkCommand},
 		{"show", "tunnels and counters of a running daemon", showUsage, showCommand},
+		{"trace", "stream each packet's path through a running daemon", traceUsage, traceCommand},
 		{"explain", "what the datapath would do with one packet, step by step", explainUsage, explainCommand},
 		{"demo", "build the three-node mesh in namespaces and ping across it", demoUsage, demoCommand},
 		{"help", "help on a command", "usage: ipipd help [COMMAND]", helpCommand},
@@ -50,7 +51,7 @@ func dispatch(args []string) int {
 			return c.run(args[1:])
 		}
 	}
-	fmt.Fprintf(os.Stderr, "ipipd: unknown command %q; want one of run, check, show, explain, demo, help\n", args[0])
+	fmt.Fprintf(os.Stderr, "ipipd: unknown command %q; want one of run, check, show, trace, explain, demo, help\n", args[0])
 	return exitUsage
 }
 

@@ -68,8 +68,8 @@ func runCommand(args []string) int {
 		if cmd == "show" {
 			return eng.Status(), nil
 		}
-		return nil, fmt.Errorf("unknown command %q; want show", cmd)
-	})
+		return nil, fmt.Errorf("unknown command %q; want show or trace", cmd)
+	}, map[string]control.Streamer{"trace": eng.Trace})
 	if err != nil {
 		log.Error("cannot start", "err", err)
 		return exitFailure

@@ -6,6 +6,7 @@ package control
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -35,15 +36,21 @@ type Response struct {
 // Handler answers a command; the value is sent as JSON.
 type Handler func(command string) (any, error)
 
+// Streamer answers a streaming command (ipipd trace): it sends lines with
+// emit until ctx ends, which happens when the client goes away.
+type Streamer func(ctx context.Context, emit func(line string) error) error
+
 // Server serves requests until Close.
 type Server struct {
-	ln   net.Listener
-	path string
+	ln      net.Listener
+	path    string
+	streams map[string]Streamer
 }
 
 // Listen creates the socket at path (and its directory), refusing to take
-// over the socket of a daemon that still answers there.
-func Listen(path string, handle Handler) (*Server, error) {
+// over the socket of a daemon that still answers there. Commands named in
+// streams are answered by their Streamer, the others by handle.
+func Listen(path string, handle Handler, streams map[string]Streamer) (*Server, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
@@ -64,7 +71,7 @@ func Listen(path string, handle Handler) (*Server, error) {
 		ln.Close()
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
-	s := &Server{ln: ln, path: path}
+	s := &Server{ln: ln, path: path, streams: streams}
 	go s.serve(handle)
 	return s, nil
 }
@@ -75,11 +82,11 @@ func (s *Server) serve(handle Handler) {
 		if err != nil {
 			return
 		}
-		go answer(conn, handle)
+		go s.answer(conn, handle)
 	}
 }
 
-func answer(conn net.Conn, handle Handler) {
+func (s *Server) answer(conn net.Conn, handle Handler) {
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(10 * time.Second))
 	var req Request
@@ -87,6 +94,10 @@ func answer(conn net.Conn, handle Handler) {
 	line, err := bufio.NewReader(io.LimitReader(conn, 1<<16)).ReadBytes('\n')
 	if err == nil {
 		err = json.Unmarshal(line, &req)
+	}
+	if stream, ok := s.streams[req.Command]; ok && err == nil {
+		serveStream(conn, stream)
+		return
 	}
 	if err != nil {
 		resp.Error = "bad request: " + err.Error()
@@ -133,4 +144,75 @@ func Ask(path, command string, v any) error {
 		return errors.New(resp.Error)
 	}
 	return json.Unmarshal(resp.Data, v)
+}
+
+// serveStream answers a streaming command: an empty Response line says the
+// stream starts, then one line per emit, and a Response line with the error
+// if the Streamer fails. The client ends it by closing the connection.
+func serveStream(conn net.Conn, stream Streamer) {
+	conn.SetDeadline(time.Time{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { // a read returns when the client closes its end
+		io.Copy(io.Discard, conn)
+		cancel()
+	}()
+	emit := func(line string) error {
+		conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		_, err := conn.Write(append([]byte(line), '\n'))
+		return err
+	}
+	if _, err := conn.Write([]byte("{}\n")); err != nil {
+		return
+	}
+	if err := stream(ctx, emit); err != nil && ctx.Err() == nil {
+		out, _ := json.Marshal(Response{Error: err.Error()})
+		conn.Write(append(out, '\n'))
+	}
+}
+
+// Stream sends a streaming command to the daemon at path and calls each
+// for every line until ctx ends or the daemon closes the stream.
+func Stream(ctx context.Context, path, command string, each func(line string)) error {
+	conn, err := net.DialTimeout("unix", path, 2*time.Second)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED) {
+			return fmt.Errorf("no ipipd is running with control socket %s (start one with `ipipd run -c FILE`, or pass its --control path)", path)
+		}
+		return fmt.Errorf("control socket %s: %w", path, err)
+	}
+	defer conn.Close()
+	go func() {
+		<-ctx.Done()
+		conn.Close()
+	}()
+	req, _ := json.Marshal(Request{Command: command})
+	if _, err := conn.Write(append(req, '\n')); err != nil {
+		return fmt.Errorf("control socket %s: %w", path, err)
+	}
+	r := bufio.NewReader(conn)
+	first, err := r.ReadBytes('\n')
+	if err != nil {
+		return fmt.Errorf("control socket %s: reading the answer: %w", path, err)
+	}
+	var resp Response
+	if err := json.Unmarshal(first, &resp); err != nil {
+		return fmt.Errorf("control socket %s: bad answer: %w", path, err)
+	}
+	if resp.Error != "" {
+		return errors.New(resp.Error)
+	}
+	for {
+		line, err := r.ReadString('\n')
+		if len(line) > 0 && line[0] == '{' {
+			var end Response
+			if json.Unmarshal([]byte(line), &end) == nil && end.Error != "" {
+				return errors.New(end.Error)
+			}
+		}
+		if err != nil {
+			return nil // Ctrl-C, or the daemon stopped: the stream is over
+		}
+		each(line[:len(line)-1])
+	}
 }

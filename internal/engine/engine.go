@@ -46,6 +46,9 @@ type Engine struct {
 	limitMu  sync.Mutex
 	lastLogs map[string]time.Time
 
+	// tracer is set while `ipipd trace` runs.
+	tracer atomic.Pointer[tracer]
+
 	// newSender opens a transmit socket; tests and benchmarks replace it.
 	newSender func(tunnel, dev string) Sender
 }

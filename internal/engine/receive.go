@@ -76,11 +76,15 @@ func (e *Engine) receive(recv Receiver, icmp Sender, b *receiveBuffers) {
 // receiveBatch handles the n packets of one read.
 func (e *Engine) receiveBatch(icmp Sender, b *receiveBuffers, n int) {
 	st := e.state.Load()
+	tr := e.tracer.Load()
 	b.deliver, b.tunnels = b.deliver[:0], b.tunnels[:0]
 	var now time.Time
 	for p := 0; p < n; p++ {
 		pkt := b.batch.Bufs[p][:b.batch.Sizes[p]]
 		r := decap.Decap(pkt, len(pkt), b.batch.Links[p], st.tables.Tunnels)
+		if tr != nil {
+			tr.received(st, pkt, b.batch.Links[p], r)
+		}
 		if r.Tunnel == lookup.None {
 			e.global.Drops[r.Reason].Add(1)
 			if r.Verdict == decap.NoTunnel {

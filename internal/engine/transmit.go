@@ -108,6 +108,7 @@ func (e *Engine) transmitBatch(rt *runtime, b *transmitBuffers, n int) {
 	// MTUs and the soft-error window. The clock is read only when either
 	// is in play.
 	pmtu := rt.pmtu.Load()
+	tr := e.tracer.Load()
 	var now int64
 	if len(*pmtu) > 0 || rt.softErrors.count.Load() > 0 {
 		now = time.Now().UnixNano()
@@ -120,6 +121,9 @@ func (e *Engine) transmitBatch(rt *runtime, b *transmitBuffers, n int) {
 		}
 		mtu := pathMTU(ts, pmtu, dst, now)
 		r := ts.encap.Encap(buf, size, dst, b.ids, mtu)
+		if tr != nil {
+			tr.transmitted(ts, buf[encap.Headroom:encap.Headroom+size], dst, mtu, r, buf)
+		}
 		if now != 0 && r.Verdict <= encap.Fragment && rt.softErrors.spend(now) {
 			e.answerInnerSender(rt, ts, b, buf[encap.Headroom:encap.Headroom+size], 0)
 		}

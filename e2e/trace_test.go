@@ -1,0 +1,72 @@
+package e2e
+
+import (
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ipipd/ipipd/internal/testnet"
+)
+
+// TestTrace runs `ipipd trace` against a daemon while node1 pings node2:
+// each echo request shows up as a transmit line (next hop, outer header
+// built as iptunnel_xmit would) and each reply as a receive line (the
+// tunnel ip_tunnel_lookup chose, ECN decapsulation, delivery). A second
+// trace is refused while the first runs, and Ctrl-C ends the first cleanly.
+func TestTrace(t *testing.T) {
+	testnet.Require(t)
+	l := newLAN(t, 2)
+	node1 := startDaemon(t, l.nodes[0], "node1", fallbackConfig(0, []int{1}))
+	startDaemon(t, l.nodes[1], "node2", fallbackConfig(1, []int{0}))
+	warmUp(t, l.nodes[0], tunnelAddr(1))
+
+	trace := exec.Command(ipipdBin, "trace", "--control", node1.control)
+	var out strings.Builder
+	trace.Stdout = &out
+	trace.Stderr = &out
+	if err := trace.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer trace.Process.Kill()
+	time.Sleep(300 * time.Millisecond) // the trace is installed once the stream starts
+
+	if _, stderr, err := runBinarySplit(5*time.Second, "trace", "--control", node1.control); err == nil || !strings.Contains(stderr, "already running") {
+		t.Errorf("a second trace was not refused: %v\n%s", err, stderr)
+	}
+	for i := 0; i < 3; i++ {
+		if err := l.nodes[0].Ping(tunnelAddr(1), 2*time.Second); err != nil {
+			t.Fatalf("ping during the trace: %v", err)
+		}
+	}
+	time.Sleep(300 * time.Millisecond)
+	trace.Process.Signal(syscall.SIGINT)
+	done := make(chan error, 1)
+	go func() { done <- trace.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("ipipd trace did not exit 0 on Ctrl-C: %v\n%s", err, out.String())
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("ipipd trace did not stop on Ctrl-C")
+	}
+	got := out.String()
+	for _, want := range []string{
+		"tx tunl0: " + tunnelAddr(0).String() + " > " + tunnelAddr(1).String(),
+		"| next hop " + underlayAddr(1).String(),
+		"| iptunnel_xmit: ",
+		"rx link ",
+		underlayAddr(1).String() + " > " + underlayAddr(0).String(),
+		"| ip_tunnel_lookup: tunl0 | ECN decapsulate: unchanged | deliver " + tunnelAddr(1).String() + " > " + tunnelAddr(0).String(),
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("trace output lacks %q:\n%s", want, got)
+		}
+	}
+	// With the trace gone, a new one may start.
+	if _, err := runBinary(500*time.Millisecond, "trace", "--control", node1.control); err == nil || !strings.Contains(err.Error(), "timed out") {
+		t.Errorf("a trace after the first ended did not run: %v", err)
+	}
+}
