@@ -3,6 +3,7 @@ package tun
 import (
 	"bytes"
 	"errors"
+	"github.com/ipipd/ipipd/internal/testnet"
 	"net"
 	"os"
 	"testing"
@@ -38,7 +39,7 @@ const (
 // address, and up.
 func openTestDevice(t *testing.T) Device {
 	t.Helper()
-	enterFreshNetns(t)
+	testnet.EnterFresh(t)
 	dev, err := OpenWater(testDevice)
 	if err != nil {
 		t.Fatalf("OpenWater(%q): %v", testDevice, err)

@@ -2,6 +2,7 @@ package tun
 
 import (
 	"errors"
+	"github.com/ipipd/ipipd/internal/testnet"
 	"net"
 	"net/netip"
 	"syscall"
@@ -42,7 +43,7 @@ func BenchmarkTUNRead(b *testing.B) {
 // benchmarkRead reads from a fresh device while sendLoop fills it; segments
 // is the number of 1400-byte datagrams per send.
 func benchmarkRead(b *testing.B, open func() (Device, error), bufLen, segments int) {
-	enterFreshNetnsForBenchmark(b)
+	testnet.EnterFresh(b)
 	dev, err := open()
 	if err != nil {
 		b.Fatal(err)

@@ -3,6 +3,7 @@ package tun
 import (
 	"bytes"
 	"errors"
+	"github.com/ipipd/ipipd/internal/testnet"
 	"os"
 	"runtime"
 	"testing"
@@ -21,7 +22,7 @@ const testMTU = 1500
 // there with offloads, configured as openTestDevice configures the plain one.
 func openOffloadTestDevice(t *testing.T) Device {
 	t.Helper()
-	enterFreshNetns(t)
+	testnet.EnterFresh(t)
 	dev, err := OpenOffload(testDevice, testMTU)
 	if err != nil {
 		t.Fatalf("OpenOffload(%q, %d): %v", testDevice, testMTU, err)
@@ -55,32 +56,8 @@ func configureTestDevice(tb testing.TB, name string) {
 	}
 }
 
-// enterFreshNetnsForBenchmark is enterFreshNetns for a benchmark, which has
-// no *testing.T to hand to skipOrFail. Call it in a function that uses
-// b.Loop: such a function runs once, in one goroutine.
-func enterFreshNetnsForBenchmark(b *testing.B) {
-	b.Helper()
-	reason := ""
-	if os.Geteuid() != 0 {
-		reason = "needs root: the benchmark creates a network namespace and TUN devices"
-	}
-	if reason == "" {
-		runtime.LockOSThread()
-		ns, err := netns.New()
-		if err == nil {
-			b.Cleanup(func() { ns.Close() })
-			return
-		}
-		reason = "cannot create a network namespace: " + err.Error()
-	}
-	if os.Getenv(e2eRequiredEnv) == "1" {
-		b.Fatalf("%s (%s=1, so this fails instead of skipping)", reason, e2eRequiredEnv)
-	}
-	b.Skipf("SKIPPED, NOT RUN: %s; run as root", reason)
-}
-
 // goInNetns runs f in a new goroutine in the network namespace of the
-// calling goroutine (which enterFreshNetns locked to its thread): a socket is
+// calling goroutine (which testnet.EnterFresh locked to its thread): a socket is
 // created in the namespace of the thread that creates it, and a new goroutine
 // may run on any thread. The goroutine's thread is locked and never unlocked,
 // so it dies with the goroutine instead of serving others in this namespace.

@@ -2,6 +2,7 @@ package tun
 
 import (
 	"bytes"
+	"github.com/ipipd/ipipd/internal/testnet"
 	"net"
 	"net/netip"
 	"strings"
@@ -17,7 +18,7 @@ import (
 // without addresses, with the MTU asked for, and with the virtio-net header
 // that carries the offloads.
 func TestOpenOffloadCreatesADownDeviceWithOffloads(t *testing.T) {
-	enterFreshNetns(t)
+	testnet.EnterFresh(t)
 	const mtu = 1400 // not the TUN default, to see that it was set
 	dev, err := OpenOffload(testDevice, mtu)
 	if err != nil {
@@ -73,7 +74,7 @@ func tunFlags(t *testing.T, d *offloadDevice) uint16 {
 
 // OpenOffload refuses what wireguard would fail on late or leak on.
 func TestOpenOffloadRefuses(t *testing.T) {
-	enterFreshNetns(t)
+	testnet.EnterFresh(t)
 	tests := []struct {
 		name    string
 		device  string

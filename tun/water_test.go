@@ -2,6 +2,7 @@ package tun
 
 import (
 	"bytes"
+	"github.com/ipipd/ipipd/internal/testnet"
 	"net"
 	"net/netip"
 	"strings"
@@ -235,7 +236,7 @@ func TestWaterReadRejectsUnusableBatches(t *testing.T) {
 // OpenWater refuses a name some device already has, instead of failing with
 // the kernel's bare EINVAL or taking over a persistent TUN.
 func TestOpenWaterRefusesATakenName(t *testing.T) {
-	enterFreshNetns(t)
+	testnet.EnterFresh(t)
 	dev, err := OpenWater("lo")
 	if err == nil {
 		dev.Close()

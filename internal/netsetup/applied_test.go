@@ -2,6 +2,7 @@ package netsetup
 
 import (
 	"errors"
+	"github.com/ipipd/ipipd/internal/testnet"
 	"maps"
 	"slices"
 	"strings"
@@ -24,7 +25,7 @@ func seedLink() Link {
 // Apply sets every part of the configuration, and Remove puts the device
 // back as it was, twice over.
 func TestApplyThenRemove(t *testing.T) {
-	enterFreshNetns(t)
+	testnet.EnterFresh(t)
 	addDevice(t, testDevice, 1500)
 	sysctlsBefore := readSysctls(t, deviceSysctlPaths())
 
@@ -97,7 +98,7 @@ func TestApplyThenRemove(t *testing.T) {
 // A step the kernel refuses midway undoes the steps before it, names itself
 // and its object, and leaves alone what Apply did not create.
 func TestApplyUndoesEverythingWhenAStepFails(t *testing.T) {
-	enterFreshNetns(t)
+	testnet.EnterFresh(t)
 	other, _ := addDevice(t, "other0", 1500)
 	if err := netlink.LinkSetUp(other); err != nil {
 		t.Fatal(err)
@@ -144,7 +145,7 @@ func TestApplyUndoesEverythingWhenAStepFails(t *testing.T) {
 // An address that was on the device before Apply is not Apply's: the
 // rollback after it fails to add it again leaves it there.
 func TestApplyKeepsAddressesItDidNotAdd(t *testing.T) {
-	enterFreshNetns(t)
+	testnet.EnterFresh(t)
 	link, _ := addDevice(t, testDevice, 1500)
 	own := netlink.Addr{IPNet: netlinkAddr(prefixes("10.9.9.9/32")[0]).IPNet}
 	if err := netlink.AddrAdd(link, &own); err != nil {
@@ -161,7 +162,7 @@ func TestApplyKeepsAddressesItDidNotAdd(t *testing.T) {
 }
 
 func TestApplyNeedsAnExistingDevice(t *testing.T) {
-	enterFreshNetns(t)
+	testnet.EnterFresh(t)
 	_, err := Apply(seedLink())
 	if err == nil || !strings.Contains(err.Error(), "device ipipdt0 does not exist") {
 		t.Fatalf("Apply on a missing device = %v, want an error saying it does not exist", err)
@@ -169,7 +170,7 @@ func TestApplyNeedsAnExistingDevice(t *testing.T) {
 }
 
 func TestApplyRefusesAnInvalidLinkBeforeTouchingTheKernel(t *testing.T) {
-	enterFreshNetns(t)
+	testnet.EnterFresh(t)
 	addDevice(t, testDevice, 1500)
 	l := seedLink()
 	l.Routes = append(l.Routes, prefixes("fd00::/64")...)
@@ -185,7 +186,7 @@ func TestApplyRefusesAnInvalidLinkBeforeTouchingTheKernel(t *testing.T) {
 // When the TUN closes, the kernel deletes the device with everything on it;
 // Remove then has nothing to do and says so with nil.
 func TestRemoveAfterTheDeviceIsGone(t *testing.T) {
-	enterFreshNetns(t)
+	testnet.EnterFresh(t)
 	_, dev := addDevice(t, testDevice, 1500)
 	applied, err := Apply(seedLink())
 	if err != nil {
@@ -204,7 +205,7 @@ func TestRemoveAfterTheDeviceIsGone(t *testing.T) {
 
 // A strict host-wide rp_filter overrides the device's 0; Apply says so.
 func TestApplyWarnsAboutStrictRPFilter(t *testing.T) {
-	enterFreshNetns(t)
+	testnet.EnterFresh(t)
 	writeProcSys(t, "ipv4/conf/all/rp_filter", "1") // this namespace's only
 	addDevice(t, testDevice, 1500)
 	applied, err := Apply(seedLink())
@@ -221,7 +222,7 @@ func TestApplyWarnsAboutStrictRPFilter(t *testing.T) {
 // The kernel takes IPv6 off a device whose MTU drops below 1280 and gives it
 // back, with default settings, when the MTU rises again; IPv6 must stay off.
 func TestIPv6StaysOffAcrossMTUChanges(t *testing.T) {
-	enterFreshNetns(t)
+	testnet.EnterFresh(t)
 	addDevice(t, testDevice, 1500)
 	disableIPv6 := "ipv6/conf/" + testDevice + "/disable_ipv6"
 	before := readSysctls(t, []string{disableIPv6})[disableIPv6]

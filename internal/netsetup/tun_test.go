@@ -3,6 +3,7 @@ package netsetup
 import (
 	"bytes"
 	"errors"
+	"github.com/ipipd/ipipd/internal/testnet"
 	"net"
 	"net/netip"
 	"slices"
@@ -17,7 +18,7 @@ import (
 // device's addresses; after an Update drops a route, the kernel has no way
 // there any more.
 func TestAppliedRoutesCarryPacketsIntoTheTUN(t *testing.T) {
-	enterFreshNetns(t)
+	testnet.EnterFresh(t)
 	_, dev := addDevice(t, testDevice, 1500)
 	applied, err := Apply(seedLink())
 	if err != nil {

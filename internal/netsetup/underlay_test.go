@@ -1,6 +1,7 @@
 package netsetup
 
 import (
+	"github.com/ipipd/ipipd/internal/testnet"
 	"net/netip"
 	"os"
 	"strings"
@@ -13,7 +14,7 @@ import (
 // to the remote's device (looked up through dev when given), else dev's,
 // else 1500.
 func TestUnderlayMTU(t *testing.T) {
-	enterFreshNetns(t)
+	testnet.EnterFresh(t)
 	for _, d := range []struct {
 		name, address string
 		mtu           int
@@ -61,7 +62,7 @@ func TestUnderlayMTU(t *testing.T) {
 }
 
 func TestLinkIndex(t *testing.T) {
-	enterFreshNetns(t)
+	testnet.EnterFresh(t)
 	lo, err := netlink.LinkByName("lo")
 	if err != nil {
 		t.Fatal(err)
@@ -80,7 +81,7 @@ func TestLinkIndex(t *testing.T) {
 // KernelIPIPLoaded goes by the link type, not the name: a TUN called tunl0
 // is not the kernel's fallback tunnel.
 func TestKernelIPIPLoaded(t *testing.T) {
-	enterFreshNetns(t)
+	testnet.EnterFresh(t)
 	addDevice(t, "tunl0", 1500)
 	moduleLoaded := false
 	for _, path := range []string{"/sys/module/ipip", "/sys/module/tunnel4"} {

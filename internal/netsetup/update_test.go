@@ -1,6 +1,7 @@
 package netsetup
 
 import (
+	"github.com/ipipd/ipipd/internal/testnet"
 	"net/netip"
 	"slices"
 	"strings"
@@ -66,7 +67,7 @@ func collect(t *testing.T, link netlink.Link, routeCh <-chan netlink.RouteUpdate
 // Update adds the new routes and addresses before it deletes the old ones,
 // leaves alone what both configurations share, and changes the MTU.
 func TestUpdateAddsBeforeItDeletes(t *testing.T) {
-	enterFreshNetns(t)
+	testnet.EnterFresh(t)
 	addDevice(t, testDevice, 1500)
 	applied, err := Apply(Link{
 		Name:      testDevice,
@@ -140,7 +141,7 @@ func TestUpdateAddsBeforeItDeletes(t *testing.T) {
 // A reload whose new route the kernel refuses leaves the running
 // configuration as it was: the update's additions and MTU are undone.
 func TestUpdateFailureKeepsTheRunningConfiguration(t *testing.T) {
-	enterFreshNetns(t)
+	testnet.EnterFresh(t)
 	other, _ := addDevice(t, "other0", 1500)
 	if err := netlink.LinkSetUp(other); err != nil {
 		t.Fatal(err)
@@ -182,7 +183,7 @@ func TestUpdateFailureKeepsTheRunningConfiguration(t *testing.T) {
 }
 
 func TestUpdateRefusesAnotherDevice(t *testing.T) {
-	enterFreshNetns(t)
+	testnet.EnterFresh(t)
 	addDevice(t, testDevice, 1500)
 	applied, err := Apply(seedLink())
 	if err != nil {
