@@ -103,7 +103,20 @@ func New(opts Options) (*Engine, error) {
 
 // Apply installs cfg: the first call creates every tunnel, later calls
 // (reloads) create, change and remove tunnels by name. Either all of cfg
-// takes effect or, on error, the running config stays as it was.
+// takes effect or, on error, the running config stays as it was, in the
+// kernel too.
+//
+// A reload goes in steps that let a route or an address move between
+// tunnels (or a tunnel be renamed) without an "exists" error, each undone
+// in reverse if a later one fails:
+//
+//  1. open the TUN devices of new tunnels;
+//  2. shrink: every running tunnel gives up the addresses and routes the
+//     new config does not give it (a removed tunnel gives up all);
+//  3. grow: every kept tunnel takes its new MTU, addresses and routes;
+//  4. set up the new tunnels;
+//  5. publish the new state, start the new transmit loops, remove the
+//     tunnels that are gone.
 func (e *Engine) Apply(cfg *config.Config) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -114,47 +127,98 @@ func (e *Engine) Apply(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	wanted := map[string]bool{}
-	var created []*runtime
-	undo := func() {
-		for _, rt := range created {
-			rt.setup.Remove()
-			rt.dev.Close()
+	wanted := map[string]int{}
+	for i := range p.tunnels {
+		t := &p.tunnels[i].config
+		wanted[t.Name] = i
+		if rt, ok := e.runtimes[t.Name]; ok && rt.backend != t.TUN {
+			return fmt.Errorf("%s:%d: tunnel %q: tun: changing the backend from %s to %s needs a restart of ipipd (a reload keeps the TUN device)", cfg.Path, t.Line, t.Name, rt.backend, t.TUN)
 		}
 	}
-	// Create what is new and update what stays, before the swap, so that a
-	// failure leaves the running config untouched.
+
+	var undo []func()
+	rollback := func() {
+		for i := len(undo) - 1; i >= 0; i-- {
+			undo[i]()
+		}
+	}
+	// 1. Devices for the new tunnels.
+	opened := map[int]tun.Device{}
 	for i := range p.tunnels {
-		name := p.tunnels[i].config.Name
-		wanted[name] = true
-		if rt, ok := e.runtimes[name]; ok {
-			if err := rt.setup.Update(p.link(i)); err != nil {
-				undo()
-				return fmt.Errorf("tunnel %q: %w", name, err)
-			}
-			p.tunnels[i].rt = rt
+		if _, ok := e.runtimes[p.tunnels[i].config.Name]; ok {
 			continue
 		}
-		rt, err := e.create(p, i)
+		dev, err := e.open(p, i)
 		if err != nil {
-			undo()
+			rollback()
 			return err
 		}
-		created = append(created, rt)
-		p.tunnels[i].rt = rt
+		opened[i] = dev
+		undo = append(undo, func() { dev.Close() })
 	}
+	// 2 and 3. Shrink every running tunnel, then grow the kept ones.
+	current := e.state.Load()
+	for _, step := range []string{"shrink", "grow"} {
+		for name, rt := range e.runtimes {
+			prev := current.tunnels[current.index[rt]].link()
+			i, kept := wanted[name]
+			var next netsetup.Link
+			switch {
+			case step == "shrink" && kept:
+				next = common(prev, p.tunnels[i].link())
+			case step == "shrink":
+				next = common(prev, netsetup.Link{})
+			case kept:
+				next = p.tunnels[i].link()
+			default:
+				continue
+			}
+			if err := rt.setup.Update(next); err != nil {
+				rollback()
+				return fmt.Errorf("tunnel %q: %w", name, err)
+			}
+			rt, before := rt, prev
+			undo = append(undo, func() {
+				if err := rt.setup.Update(before); err != nil {
+					e.log.Error("restoring the running config after a failed reload", "tunnel", rt.name, "err", err)
+				}
+			})
+		}
+	}
+	// 4. Set up the new tunnels.
+	var created []*runtime
+	for i := range p.tunnels {
+		dev, ok := opened[i]
+		if !ok {
+			p.tunnels[i].rt = e.runtimes[p.tunnels[i].config.Name]
+			continue
+		}
+		setup, err := netsetup.Apply(p.tunnels[i].link())
+		if err != nil {
+			rollback()
+			return fmt.Errorf("tunnel %q: %w", p.tunnels[i].config.Name, err)
+		}
+		undo = append(undo, func() { setup.Remove() })
+		for _, w := range setup.Warnings() {
+			e.log.Warn(w, "tunnel", p.tunnels[i].config.Name)
+		}
+		rt := newRuntime(p.tunnels[i].config.Name, dev, setup)
+		rt.backend = p.tunnels[i].config.TUN
+		p.tunnels[i].rt = rt
+		created = append(created, rt)
+	}
+	// 5. Publish.
 	next := &state{tables: p.tables, tunnels: p.tunnels, index: make(map[*runtime]int, len(p.tunnels))}
 	for i := range p.tunnels {
 		next.index[p.tunnels[i].rt] = i
 	}
 	e.state.Store(next)
-
 	for _, rt := range created {
 		e.runtimes[rt.name] = rt
 		go e.transmit(rt, newTransmitBuffers(rt.dev.BatchSize(), randomSeed()))
 	}
 	for name, rt := range e.runtimes {
-		if !wanted[name] {
+		if _, kept := wanted[name]; !kept {
 			e.destroy(rt)
 			delete(e.runtimes, name)
 		}
@@ -162,8 +226,8 @@ func (e *Engine) Apply(cfg *config.Config) error {
 	return nil
 }
 
-// create opens tunnel i's TUN and sets it up in the kernel.
-func (e *Engine) create(p *plan, i int) (*runtime, error) {
+// open opens tunnel i's TUN device with the backend its config names.
+func (e *Engine) open(p *plan, i int) (tun.Device, error) {
 	t := &p.tunnels[i].config
 	var dev tun.Device
 	var err error
@@ -176,15 +240,7 @@ func (e *Engine) create(p *plan, i int) (*runtime, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tunnel %q: %w", t.Name, err)
 	}
-	setup, err := netsetup.Apply(p.link(i))
-	if err != nil {
-		dev.Close()
-		return nil, fmt.Errorf("tunnel %q: %w", t.Name, err)
-	}
-	for _, w := range setup.Warnings() {
-		e.log.Warn(w, "tunnel", t.Name)
-	}
-	return newRuntime(t.Name, dev, setup), nil
+	return dev, nil
 }
 
 // openSender opens the raw socket a transmit loop sends on, bound to dev

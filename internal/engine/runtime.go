@@ -13,6 +13,7 @@ import (
 // survive them.
 type runtime struct {
 	name     string
+	backend  string // config.TUNOffload or config.TUNWater: fixed for the device's life
 	dev      tun.Device
 	setup    *netsetup.Applied
 	counters *Counters

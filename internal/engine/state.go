@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 
 	"github.com/ipipd/ipipd/encap"
 	"github.com/ipipd/ipipd/internal/config"
@@ -94,12 +95,29 @@ func compile(cfg *config.Config) (*plan, error) {
 	return p, nil
 }
 
-// link is the kernel set-up of tunnel i of the plan.
-func (p *plan) link(i int) netsetup.Link {
-	t := &p.tunnels[i]
+// link is the kernel set-up of a tunnel: its TUN's MTU, addresses and routes.
+func (t *tunnelState) link() netsetup.Link {
 	routes := make([]netip.Prefix, len(t.config.Routes))
 	for j, r := range t.config.Routes {
 		routes[j] = r.To
 	}
 	return netsetup.Link{Name: t.config.Name, MTU: t.tunMTU, Addresses: t.config.Addresses, Routes: routes}
+}
+
+// common keeps of l only the addresses and routes that want also has: the
+// step of a reload that gives up what moves elsewhere before anything is
+// added, so a route or address can move between tunnels.
+func common(l, want netsetup.Link) netsetup.Link {
+	keep := func(have, want []netip.Prefix) []netip.Prefix {
+		var out []netip.Prefix
+		for _, p := range have {
+			if slices.Contains(want, p) {
+				out = append(out, p)
+			}
+		}
+		return out
+	}
+	l.Addresses = keep(l.Addresses, want.Addresses)
+	l.Routes = keep(l.Routes, want.Routes)
+	return l
 }
