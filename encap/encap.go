@@ -32,6 +32,10 @@ func (t *Tunnel) Encap(buf []byte, n int, dst uint32, ids *IDs, pathMTU int) Res
 	if hlen < header.MinSize || hlen > n || innerLen < hlen || innerLen > n {
 		return Result{Verdict: Drop, Reason: BadHeader}
 	}
+	if innerLen > header.MaxTotalLength-Overhead {
+		// No outer header can describe it: the total length is 16 bits.
+		return Result{Verdict: Drop, Reason: TooBig, MTU: header.MaxTotalLength - Overhead}
+	}
 	innerTOS, innerTTL := p[in+1], p[in+8]
 	innerDF := p[in+6]&(header.FlagDF>>8) != 0
 

@@ -20,6 +20,9 @@ func FragmentPacket(pkt []byte, mtu int, out [][]byte, sizes []int) int {
 	hlen := ip.HeaderLength()
 	payload := ip.Payload()
 	chunk := (mtu - hlen) &^ 7
+	if chunk < 8 { // a header with options can leave no room for data
+		return 0
+	}
 	count := (len(payload) + chunk - 1) / chunk
 	if count > len(out) || count > len(sizes) {
 		return 0

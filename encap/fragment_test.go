@@ -78,3 +78,27 @@ func TestFragmentPacketRefuses(t *testing.T) {
 		t.Error("fragmented garbage")
 	}
 }
+
+// TestFragmentPacketHostileInput: found by review, not by the datapath
+// (which only fragments what Encap built): options that leave no room for
+// data must not divide by zero, and no count may go negative.
+func TestFragmentPacketHostileInput(t *testing.T) {
+	out := [][]byte{make([]byte, 100), make([]byte, 100)}
+	sizes := make([]int, 2)
+	for _, tc := range []struct{ ihl, mtu int }{{6, 28}, {15, 40}, {15, 67}, {5, 27}} {
+		pkt := make([]byte, 200)
+		header.IPv4(pkt).Encode(&header.Fields{TotalLength: 200, TTL: 1, Protocol: 4, Src: 1, Dst: 2})
+		pkt[0] = 0x40 | byte(tc.ihl)
+		if n := FragmentPacket(pkt, tc.mtu, out, sizes); n != 0 {
+			t.Errorf("IHL %d, mtu %d: %d fragments, want 0", tc.ihl, tc.mtu, n)
+		}
+	}
+}
+
+func TestEncapRefusesWhatNoOuterHeaderCanCarry(t *testing.T) {
+	tu := NewTunnel(Params{Local: local})
+	buf := innerPacket(65535, 0, 64, false)
+	if r := tu.Encap(buf, 65535, remote, NewIDs(1), 70000); r.Verdict != Drop || r.Reason != TooBig {
+		t.Fatalf("a 65535-byte inner packet: %v/%v length %d, want drop too_big", r.Verdict, r.Reason, r.Length)
+	}
+}

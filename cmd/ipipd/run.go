@@ -54,6 +54,11 @@ func runCommand(args []string) int {
 		return code
 	}
 
+	// Signals first: a SIGHUP or SIGTERM during start-up must not kill the
+	// daemon before it can clean up what it created.
+	signals := make(chan os.Signal, 4)
+	signal.Notify(signals, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+
 	eng, err := engine.New(engine.Options{Logger: log})
 	if err != nil {
 		log.Error("cannot start", "err", err)
@@ -77,8 +82,6 @@ func runCommand(args []string) int {
 	defer srv.Close()
 	log.Info("ipipd running", "config", *path, "tunnels", tunnelNames(cfg), "control", *socket)
 
-	signals := make(chan os.Signal, 4)
-	signal.Notify(signals, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
 	for sig := range signals {
 		if sig != syscall.SIGHUP {
 			log.Info("stopping", "signal", sig.String())

@@ -31,14 +31,17 @@ type Counters struct {
 	// kernel's ip_route_output_key failure).
 	TxCarrierErrors atomic.Uint64
 	TxDrops         [encap.Reasons]atomic.Uint64
-	// ICMPSent counts ICMP errors written back into the TUN (frag needed).
-	ICMPSent atomic.Uint64
+	// ICMPSent counts ICMP errors written back into the TUN (frag needed,
+	// host unreachable); ICMPRateLimited those withheld by the per-sender
+	// rate limit.
+	ICMPSent        atomic.Uint64
+	ICMPRateLimited atomic.Uint64
 }
 
 // Stats is a plain copy of Counters for display and the control socket.
 type Stats struct {
-	RxPackets, RxBytes, RxErrors, RxLengthErrors, RxFrameErrors, RxDropped, Multicast uint64
-	TxPackets, TxBytes, TxErrors, TxDropped, TxCarrierErrors, ICMPSent                uint64
+	RxPackets, RxBytes, RxErrors, RxLengthErrors, RxFrameErrors, RxDropped, Multicast   uint64
+	TxPackets, TxBytes, TxErrors, TxDropped, TxCarrierErrors, ICMPSent, ICMPRateLimited uint64
 	// Drops maps a reason name to its count, only non-zero ones.
 	Drops map[string]uint64
 }
@@ -51,7 +54,8 @@ func (c *Counters) Stats() Stats {
 		RxDropped: c.RxDropped.Load(), Multicast: c.Multicast.Load(),
 		TxPackets: c.TxPackets.Load(), TxBytes: c.TxBytes.Load(), TxErrors: c.TxErrors.Load(),
 		TxDropped: c.TxDropped.Load(), TxCarrierErrors: c.TxCarrierErrors.Load(), ICMPSent: c.ICMPSent.Load(),
-		Drops: map[string]uint64{},
+		ICMPRateLimited: c.ICMPRateLimited.Load(),
+		Drops:           map[string]uint64{},
 	}
 	for r := range c.RxDrops {
 		if v := c.RxDrops[r].Load(); v != 0 {

@@ -87,13 +87,16 @@ func (e *Engine) HandleOuterError(ev OuterError, now time.Time) {
 	if ts.remote == 0 {
 		return // NBMA tunnels keep no soft state
 	}
+	// since is stored before count: a transmit that sees the new count
+	// must also see the new window, or it would reset the count to 0.
 	se := &ts.rt.softErrors
-	if now.UnixNano() < se.since.Load()+int64(softErrorWindow) {
+	open := now.UnixNano() < se.since.Load()+int64(softErrorWindow)
+	se.since.Store(now.UnixNano())
+	if open {
 		se.count.Add(1)
 	} else {
 		se.count.Store(1)
 	}
-	se.since.Store(now.UnixNano())
 }
 
 // learnPMTU records the path MTU toward remote, never below minPMTU and

@@ -94,3 +94,18 @@ func TestOuterErrorsIgnored(t *testing.T) {
 		t.Errorf("ICMP answered after ignored errors: %v", codes)
 	}
 }
+
+// TestICMPToInnerSendersIsRateLimited: like icmp_send, at most a burst of
+// six errors to one inner sender, then one a second.
+func TestICMPToInnerSendersIsRateLimited(t *testing.T) {
+	e, devs, _ := newTestEngine(t, meshYAML)
+	for i := 0; i < 10; i++ {
+		devs["p2p"].in = append(devs["p2p"].in, innerPacket("172.16.0.1", "172.16.9.9", 1481, true))
+	}
+	runTransmit(e, devs["p2p"])
+	codes, _ := icmpCodes(devs["p2p"])
+	s := e.Status().Tunnels[0].Stats
+	if len(codes) != icmpBurst || s.ICMPSent != icmpBurst || s.ICMPRateLimited != 10-icmpBurst || s.TxErrors != 10 {
+		t.Fatalf("%d ICMP written, stats %+v; want %d sent and %d limited, all 10 counted as tx_errors", len(codes), s, icmpBurst, 10-icmpBurst)
+	}
+}

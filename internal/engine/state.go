@@ -41,6 +41,10 @@ type tunnelState struct {
 	icmpSource uint32
 }
 
+// minOffloadMTU is the smallest tunnel MTU for tun: offload: a 64 KiB TCP
+// super-packet then splits into at most 128 segments.
+const minOffloadMTU = 576
+
 // plan is a config compiled and checked, before any device is touched.
 type plan struct {
 	tables  *lookup.Snapshot
@@ -69,6 +73,12 @@ func compile(cfg *config.Config) (*plan, error) {
 		tunMTU := t.MTU
 		if tunMTU == 0 {
 			tunMTU = netsetup.DefaultTunnelMTU(underlay)
+		}
+		if t.TUN == config.TUNOffload && tunMTU < minOffloadMTU {
+			// One read returns a GSO super-packet's segments, at most 128
+			// of them (wireguard-go's batch): below this MTU a 64 KiB
+			// packet needs more, and the rest would be lost.
+			return nil, fmt.Errorf("%s:%d: tunnel %q: mtu %d is below %d, the smallest the offload TUN handles; set tun: water, or a larger mtu", cfg.Path, t.Line, t.Name, tunMTU, minOffloadMTU)
 		}
 		ecn := encap.ECNKernel
 		if t.ECN == config.ECNRFC6040 {

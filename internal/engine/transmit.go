@@ -37,6 +37,9 @@ type transmitBuffers struct {
 	icmp      []byte
 	icmpBatch [][]byte
 	ids       *encap.IDs
+	// limiter rate-limits the ICMP errors written back to inner senders per
+	// destination, as the kernel's icmp_send does (icmp_ratelimit).
+	limiter *icmpLimiter
 	// senders holds one raw socket per underlay dev the tunnel has been
 	// bound to, opened on first use, so a reload that changes dev needs no
 	// restart of the loop.
@@ -56,6 +59,7 @@ func newTransmitBuffers(batch int, seed uint64) *transmitBuffers {
 		icmpBatch: make([][]byte, 1),
 		ids:       encap.NewIDs(seed),
 		senders:   map[string]Sender{},
+		limiter:   newICMPLimiter(time.Second),
 	}
 	for i := range b.bufs {
 		b.bufs[i] = make([]byte, encap.Headroom+header.MaxTotalLength)
@@ -82,7 +86,7 @@ func (e *Engine) transmit(rt *runtime, b *transmitBuffers) {
 			if tun.IsClosed(err) {
 				return
 			}
-			e.log.Warn("tun read failed", "tunnel", rt.name, "err", err)
+			e.logLimited("tun read failed", "tunnel", rt.name, "err", err)
 		}
 	}
 }
@@ -219,6 +223,10 @@ func (e *Engine) answerInnerSender(rt *runtime, ts *tunnelState, b *transmitBuff
 	src := ts.icmpSource
 	if src == 0 {
 		src = header.IPv4(inner).Dst()
+	}
+	if !b.limiter.allow(header.IPv4(inner).Src(), time.Now()) {
+		rt.counters.ICMPRateLimited.Add(1)
+		return
 	}
 	// The ICMP is built behind the headroom a TUN's Write may use.
 	out, id := b.icmp[tun.WriteHeadroom:], b.ids.Next(src, header.IPv4(inner).Src())

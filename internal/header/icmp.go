@@ -83,21 +83,28 @@ func MayAnswer(offending IPv4) bool {
 	if len(offending) < MinSize || offending.FlagsFragmentOffset()&fragOffsetMask != 0 {
 		return false
 	}
-	src := offending.Src()
+	src, dst := offending.Src(), offending.Dst()
 	if src == 0 || IsMulticast(src) || src == 0xffffffff {
+		return false
+	}
+	// Nor about a packet sent to a multicast or the limited broadcast
+	// address (icmp_send's RTCF_MULTICAST|RTCF_BROADCAST test; a subnet
+	// broadcast cannot be told from the bytes alone).
+	if IsMulticast(dst) || dst == 0xffffffff {
 		return false
 	}
 	if offending.Protocol() == ProtocolICMP {
 		hlen := offending.HeaderLength()
-		if hlen >= MinSize && len(offending) > hlen && isICMPError(offending[hlen]) {
-			return false
+		if hlen < MinSize || len(offending) <= hlen || isICMPError(offending[hlen]) {
+			return false // an ICMP error, or an ICMP message without its type
 		}
 	}
 	return true
 }
 
-// isICMPError reports the ICMP types that are errors: destination
-// unreachable, source quench, redirect, time exceeded, parameter problem.
+// isICMPError reports the ICMP types icmp_send treats as errors: destination
+// unreachable, source quench, redirect, time exceeded, parameter problem,
+// and any type it does not know (above NR_ICMP_TYPES, 18).
 func isICMPError(t uint8) bool {
-	return t == 3 || t == 4 || t == 5 || t == 11 || t == 12
+	return t == 3 || t == 4 || t == 5 || t == 11 || t == 12 || t > 18
 }

@@ -109,6 +109,10 @@ func TestMayAnswer(t *testing.T) {
 		{"source 0.0.0.0", mk(func(b IPv4) { b.SetSrc(0) }), false},
 		{"multicast source", mk(func(b IPv4) { b.SetSrc(0xe0000001) }), false},
 		{"broadcast source", mk(func(b IPv4) { b.SetSrc(0xffffffff) }), false},
+		{"multicast destination", mk(func(b IPv4) { b.SetDst(0xe0000001) }), false},
+		{"broadcast destination", mk(func(b IPv4) { b.SetDst(0xffffffff) }), false},
+		{"ICMP type unknown to the kernel", mk(func(b IPv4) { b.Payload()[0] = 40 }), false},
+		{"ICMP without its type byte", mk(func(b IPv4) { b.SetTotalLength(20) })[:20], false},
 	}
 	for _, tt := range tests {
 		if got := MayAnswer(tt.pkt); got != tt.want {
