@@ -70,3 +70,31 @@ func TestPathMTUFromRouter(t *testing.T) {
 		t.Errorf("a 1280-byte DF ping on the 1300-byte path failed:\n%s", out)
 	}
 }
+
+// TestPathMTUOfTheUnderlay: the fallback tunnel's outer route leaves by a
+// 1400-byte link while the tunnel's MTU says 1480. As tnl_update_pmtu
+// takes dst_mtu of the outer route for each packet, a 1428-byte inner DF
+// packet must be answered with frag needed, mtu = 1380, not sent into the
+// raw socket's EMSGSIZE (a black hole for the sender).
+func TestPathMTUOfTheUnderlay(t *testing.T) {
+	testnet.Require(t)
+	requirePing(t)
+	l := newLAN(t, 2)
+	for _, ns := range l.nodes {
+		ns.Run(t, "ip", "link", "set", "dev", "eth0", "mtu", "1400")
+	}
+	node1 := startDaemon(t, l.nodes[0], "node1", fallbackConfig(0, []int{1}))
+	startDaemon(t, l.nodes[1], "node2", fallbackConfig(1, []int{0}))
+	warmUp(t, l.nodes[0], tunnelAddr(1))
+
+	out, _ := ping(l.nodes[0], "-c", "1", "-M", "do", "-s", "1400", tunnelAddr(1).String())
+	if !strings.Contains(out, "Frag needed and DF set (mtu = 1380)") {
+		t.Fatalf("a 1428-byte DF ping over a 1400-byte underlay did not get frag needed, mtu 1380, from ipipd:\n%s", out)
+	}
+	if s := node1.stats(t, "tunl0"); s.ICMPSent == 0 {
+		t.Errorf("node1 tunl0 ICMPSent %d, want the frag needed counted", s.ICMPSent)
+	}
+	if out, ok := ping(l.nodes[0], "-c", "1", "-M", "do", "-s", "1352", tunnelAddr(1).String()); !ok {
+		t.Errorf("a 1380-byte DF ping, which fits, failed:\n%s", out)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -51,6 +52,9 @@ type Engine struct {
 
 	// newSender opens a transmit socket; tests and benchmarks replace it.
 	newSender func(tunnel, dev string) Sender
+	// underlayMTU is the MTU of the route toward an outer destination
+	// (netsetup.UnderlayMTU); tests replace it.
+	underlayMTU func(dst netip.Addr, dev string) int
 }
 
 // New opens the raw sockets and starts the receive loop with an empty
@@ -68,6 +72,7 @@ func New(opts Options) (*Engine, error) {
 	}
 	e := &Engine{log: opts.Logger, opts: opts, runtimes: map[string]*runtime{}, lastLogs: map[string]time.Time{}}
 	e.newSender = e.openSender
+	e.underlayMTU = netsetup.UnderlayMTU
 	empty, err := compile(&config.Config{})
 	if err != nil {
 		return nil, err

@@ -122,14 +122,14 @@ func (e *Engine) learnPMTU(rt *runtime, remote uint32, mtu int, now time.Time) {
 
 // pathMTU is the path MTU toward dst: the underlay's, or a lower one
 // learned from ICMP and not yet expired.
-func pathMTU(ts *tunnelState, table *pmtuTable, dst uint32, now int64) int {
+func pathMTU(underlay int, table *pmtuTable, dst uint32, now int64) int {
 	if len(*table) == 0 {
-		return ts.pathMTU
+		return underlay
 	}
-	if entry, ok := (*table)[dst]; ok && entry.expires > now && entry.mtu < ts.pathMTU {
+	if entry, ok := (*table)[dst]; ok && entry.expires > now && entry.mtu < underlay {
 		return entry.mtu
 	}
-	return ts.pathMTU
+	return underlay
 }
 
 // spendSoftError reports whether a transmitted packet must answer its inner

@@ -37,6 +37,8 @@ type transmitBuffers struct {
 	icmp      []byte
 	icmpBatch [][]byte
 	ids       *encap.IDs
+	// underlay caches the underlay MTU toward each outer destination.
+	underlay underlayMTUs
 	// limiter rate-limits the ICMP errors written back to inner senders per
 	// destination, as the kernel's icmp_send does (icmp_ratelimit).
 	limiter *icmpLimiter
@@ -60,6 +62,7 @@ func newTransmitBuffers(batch int, seed uint64) *transmitBuffers {
 		ids:       encap.NewIDs(seed),
 		senders:   map[string]Sender{},
 		limiter:   newICMPLimiter(time.Second),
+		underlay:  underlayMTUs{mtus: map[uint32]int{}},
 	}
 	for i := range b.bufs {
 		b.bufs[i] = make([]byte, encap.Headroom+header.MaxTotalLength)
@@ -123,7 +126,7 @@ func (e *Engine) transmitBatch(rt *runtime, b *transmitBuffers, n int) {
 		if dst == 0 && size >= header.MinSize {
 			dst = nextHop(st.tables.Routes, i, header.IPv4(buf[encap.Headroom:]))
 		}
-		mtu := pathMTU(ts, pmtu, dst, now)
+		mtu := pathMTU(b.underlay.get(st, ts, dst, e.underlayMTU), pmtu, dst, now)
 		r := ts.encap.Encap(buf, size, dst, b.ids, mtu)
 		if tr != nil {
 			tr.transmitted(ts, buf[encap.Headroom:encap.Headroom+size], dst, mtu, r, buf)
@@ -203,10 +206,18 @@ func (e *Engine) flush(ts *tunnelState, send Sender, b *transmitBuffers) {
 			break
 		}
 		// pkts[sent] failed: count it and carry on after it.
-		if errors.Is(err, syscall.ENETUNREACH) || errors.Is(err, syscall.EHOSTUNREACH) {
+		switch {
+		case errors.Is(err, syscall.ENETUNREACH) || errors.Is(err, syscall.EHOSTUNREACH):
 			c.TxCarrierErrors.Add(1)
 			c.TxErrors.Add(1)
-		} else {
+		case errors.Is(err, syscall.EMSGSIZE):
+			// The path toward this destination is narrower than the cache
+			// said (a route or device MTU changed): look it up again, so
+			// the next DF packet gets ICMP frag needed instead.
+			b.underlay.forget(header.IPv4(queue[sent]).Dst())
+			c.TxDropped.Add(1)
+			c.TxDrops[encap.TooBig].Add(1)
+		default:
 			c.TxDropped.Add(1)
 		}
 		e.logLimited("raw send failed", "tunnel", ts.rt.name, "err", err)

@@ -1,0 +1,46 @@
+package engine
+
+import (
+	"net/netip"
+
+	"github.com/ipipd/ipipd/internal/header"
+)
+
+// underlayMTUs is a transmit loop's cache of the underlay MTU toward each
+// outer destination: what dst_mtu of the outer route is to the kernel's
+// tnl_update_pmtu, per packet. A fallback tunnel sends to many peers whose
+// routes may leave by devices of different MTUs; a fixed figure would send
+// DF packets the raw socket then refuses (EMSGSIZE) with no ICMP to the
+// inner sender: a PMTU black hole.
+//
+// An entry is looked up (a netlink route query) on the first packet to a
+// destination, forgotten when a send to it fails with EMSGSIZE and when the
+// engine publishes a new state (a reload), and the cache starts afresh past
+// maxUnderlayMTUs entries. It belongs to one loop: no locks.
+type underlayMTUs struct {
+	mtus  map[uint32]int
+	state *state // the state the entries were learned under
+}
+
+const maxUnderlayMTUs = 4096
+
+// get returns the underlay MTU toward dst for tunnel ts, looking it up on
+// a miss with lookup (netsetup.UnderlayMTU in the daemon).
+func (c *underlayMTUs) get(st *state, ts *tunnelState, dst uint32, lookup func(netip.Addr, string) int) int {
+	if c.state != st {
+		clear(c.mtus)
+		c.state = st
+	}
+	if mtu, ok := c.mtus[dst]; ok {
+		return mtu
+	}
+	if len(c.mtus) >= maxUnderlayMTUs {
+		clear(c.mtus)
+	}
+	mtu := lookup(header.AddrFrom32(dst), ts.config.Dev)
+	c.mtus[dst] = mtu
+	return mtu
+}
+
+// forget drops dst, after a send to it was refused as too big.
+func (c *underlayMTUs) forget(dst uint32) { delete(c.mtus, dst) }
