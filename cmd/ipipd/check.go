@@ -11,7 +11,9 @@ import (
 const checkUsage = `usage: ipipd check -c FILE
 
 Validates a config file without touching the system: prints every error with
-its line and what would be accepted, and exits 2 if there is any.`
+its line and what would be accepted, and exits 2 if there is any. What only
+the running system can tell (a dev that does not exist, a tunnel name an
+existing device already has) is checked by run, which then exits 1.`
 
 func checkCommand(args []string) int {
 	fs := newFlags("check", checkUsage)

@@ -15,6 +15,13 @@ func TestErrors(t *testing.T) {
 		want []string
 	}{
 		{
+			name: "a route equal to an address's subnet, which the kernel adds itself",
+			yaml: "tunnels:\n  - {name: t, addresses: [172.16.0.1/30], routes: [{to: 172.16.0.0/30}]}\n",
+			want: []string{
+				`f.yaml:2:57: tunnels[0].routes[0].to: 172.16.0.0/30 is the subnet of an address of tunnel "t", whose route the kernel adds by itself with the address; leave this route out`,
+			},
+		},
+		{
 			name: "via on a tunnel with a remote would be ignored by the kernel",
 			yaml: "tunnels:\n  - {name: t, remote: 10.4.4.4, routes: [{to: 10.9.0.0/16, via: 10.4.4.5}]}\n",
 			want: []string{

@@ -14,6 +14,29 @@ func (p *parser) crossCheck() {
 	p.uniqueIdentities()
 	p.uniqueRoutes()
 	p.noGatewayOnConnected()
+	p.noSubnetRoutes()
+}
+
+// noSubnetRoutes refuses a route equal to the subnet of an address of the
+// file (one shorter than /32): the kernel adds that route itself when the
+// address is added, so the route's own add fails with "file exists" at
+// run time; check says so first.
+func (p *parser) noSubnetRoutes() {
+	subnets := map[netip.Prefix]*tunnelSource{}
+	for _, t := range p.tunnels {
+		for _, a := range t.Addresses {
+			if a.Bits() < 32 {
+				subnets[a.Masked()] = t
+			}
+		}
+	}
+	for _, t := range p.tunnels {
+		for _, r := range t.routes {
+			if owner, ok := subnets[r.route.To]; ok {
+				p.errorf(r.to, r.field+".to", "%s is the subnet of an address of %s, whose route the kernel adds by itself with the address; leave this route out", r.route.To, owner.short())
+			}
+		}
+	}
 }
 
 // noGatewayOnConnected refuses a route's via on a tunnel with a remote:
