@@ -3,7 +3,6 @@ package e2e
 import (
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -24,7 +23,7 @@ func TestTrace(t *testing.T) {
 	warmUp(t, l.nodes[0], tunnelAddr(1))
 
 	trace := exec.Command(ipipdBin, "trace", "--control", node1.control)
-	var out syncBuffer
+	var out testnet.LockedBuffer
 	trace.Stdout = &out
 	trace.Stderr = &out
 	if err := trace.Start(); err != nil {
@@ -83,22 +82,4 @@ func TestTrace(t *testing.T) {
 	if !started {
 		t.Errorf("no trace could start after the first ended")
 	}
-}
-
-// syncBuffer is a strings.Builder safe to read while a process writes it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -23,7 +23,7 @@ var ErrStillRunning = errors.New("process still running")
 type Process struct {
 	args []string
 	cmd  *exec.Cmd
-	out  lockedBuffer
+	out  LockedBuffer
 	done chan struct{} // closed when the process has exited
 	err  error         // cmd.Wait's result, valid after done is closed
 }
@@ -107,20 +107,20 @@ func (p *Process) Stop() error {
 	return fmt.Errorf("%q ignored SIGTERM for %v and was killed", strings.Join(p.args, " "), StopTimeout)
 }
 
-// lockedBuffer is a bytes.Buffer safe for the writer goroutines of exec.Cmd
+// LockedBuffer is a bytes.Buffer safe for the writer goroutines of exec.Cmd
 // and concurrent readers.
-type lockedBuffer struct {
+type LockedBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (b *lockedBuffer) Write(p []byte) (int, error) {
+func (b *LockedBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
-func (b *lockedBuffer) String() string {
+func (b *LockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
