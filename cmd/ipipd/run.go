@@ -11,16 +11,24 @@ import (
 	"github.com/ipipd/ipipd/internal/config"
 	"github.com/ipipd/ipipd/internal/control"
 	"github.com/ipipd/ipipd/internal/engine"
+	"github.com/ipipd/ipipd/internal/rawsock"
 )
 
 const runUsage = `usage: ipipd run -c FILE [--control PATH] [--log-level debug|info|warn|error] [--log-format text|json] [--cpuprofile FILE]
+                [--receive-batch N]
 
 Creates the TUN device of every tunnel in FILE with its MTU, addresses and
 routes, and runs the datapath in the foreground.
   SIGHUP           reload FILE; a bad file keeps the running config and logs why
   SIGTERM, SIGINT  stop, removing every device, address and route ipipd created
 --control PATH     the control socket for ipipd show (default ` + control.DefaultPath + `)
---cpuprofile FILE  write a CPU profile of the whole run to FILE, for go tool pprof`
+--cpuprofile FILE  write a CPU profile of the whole run to FILE, for go tool pprof
+--receive-batch N  most outer packets one raw-socket read (recvmmsg) takes,
+                   1 to 256 (default 64); 1 is the one-packet-per-system-call
+                   design ipipbench measures as its naive baseline`
+
+// maxReceiveBatch bounds --receive-batch: 256 buffers of 64 KiB are 16 MiB.
+const maxReceiveBatch = 256
 
 func runCommand(args []string) int {
 	fs := newFlags("run", runUsage)
@@ -29,8 +37,13 @@ func runCommand(args []string) int {
 	level := fs.String("log-level", "info", "log level")
 	format := fs.String("log-format", "text", "log format")
 	cpuprofile := fs.String("cpuprofile", "", "CPU profile file")
+	receiveBatch := fs.Int("receive-batch", rawsock.DefaultBatchSize, "packets per raw-socket read")
 	if code := parse(fs, runUsage, args); code >= 0 {
 		return code
+	}
+	if *receiveBatch < 1 || *receiveBatch > maxReceiveBatch {
+		fmt.Fprintf(os.Stderr, "ipipd run: --receive-batch %d: want 1 to %d (each packet of a batch has a 64 KiB buffer)\n", *receiveBatch, maxReceiveBatch)
+		return exitUsage
 	}
 	if *cpuprofile != "" {
 		stop, err := startCPUProfile(*cpuprofile)
@@ -59,7 +72,7 @@ func runCommand(args []string) int {
 	signals := make(chan os.Signal, 4)
 	signal.Notify(signals, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
 
-	eng, err := engine.New(engine.Options{Logger: log})
+	eng, err := engine.New(engine.Options{Logger: log, ReceiveBatch: *receiveBatch})
 	if err != nil {
 		log.Error("cannot start", "err", err)
 		return exitFailure

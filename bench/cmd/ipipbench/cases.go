@@ -43,10 +43,10 @@ type env struct {
 var allCases = []caseSpec{
 	{"veth", "plain veth between the namespaces: the ceiling", setupVeth},
 	{"vxlan", "the kernel's VXLAN over the same veth: the kernel-tunnel baseline (no ipip module here)", setupVXLAN},
-	{"ipipd-naive", "ipipd, `tun: water` (one packet per TUN read/write system call)", func(ctx context.Context, e *env) (*caseInstance, error) {
-		return setupIPIPD(ctx, e, "water")
+	{"ipipd-naive", "ipipd, `tun: water` and `--receive-batch 1`: one packet per system call on the TUN and on both raw sockets", func(ctx context.Context, e *env) (*caseInstance, error) {
+		return setupIPIPD(ctx, e, "water", "--receive-batch", "1")
 	}},
-	{"ipipd", "ipipd, `tun: offload` (batched TUN I/O with offloads)", func(ctx context.Context, e *env) (*caseInstance, error) {
+	{"ipipd", "ipipd, `tun: offload` (batched TUN I/O with offloads, recvmmsg/sendmmsg batches)", func(ctx context.Context, e *env) (*caseInstance, error) {
 		return setupIPIPD(ctx, e, "offload")
 	}},
 }
@@ -103,8 +103,8 @@ func setupVXLAN(ctx context.Context, e *env) (*caseInstance, error) {
 }
 
 // setupIPIPD writes a point-to-point config per side and starts ipipd in
-// each namespace with the given TUN backend.
-func setupIPIPD(ctx context.Context, e *env, tun string) (*caseInstance, error) {
+// each namespace with the given TUN backend and extra `run` flags.
+func setupIPIPD(ctx context.Context, e *env, tun string, flags ...string) (*caseInstance, error) {
 	if e.binary == "" {
 		return nil, fmt.Errorf("no ipipd binary: %v", e.binaryErr)
 	}
@@ -125,7 +125,7 @@ func setupIPIPD(ctx context.Context, e *env, tun string) (*caseInstance, error) 
 			return nil, err
 		}
 		sock := fmt.Sprintf("%s/%s-%s.sock", e.dir, tun, strings.ToLower(s.name))
-		d, err := startDaemon(ctx, s, e.binary, cfg, sock)
+		d, err := startDaemon(ctx, s, e.binary, cfg, sock, flags...)
 		if err != nil {
 			inst.teardown()
 			return nil, err

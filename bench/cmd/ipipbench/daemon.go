@@ -51,12 +51,13 @@ type tunnelStats struct {
 	Drops                                   map[string]uint64
 }
 
-// startDaemon starts `ip netns exec NS BINARY run -c CONFIG --control SOCK`
-// (config is a file writeDaemonConfig wrote) and returns once `show`
-// answers, or fails with the daemon's log tail.
-func startDaemon(ctx context.Context, s side, binary, config, control string) (*daemon, error) {
+// startDaemon starts `ip netns exec NS BINARY run -c CONFIG --control SOCK
+// FLAGS...` (config is a file writeDaemonConfig wrote) and returns once
+// `show` answers, or fails with the daemon's log tail.
+func startDaemon(ctx context.Context, s side, binary, config, control string, flags ...string) (*daemon, error) {
 	d := &daemon{side: s.name, ns: s.ns, binary: binary, control: control, done: make(chan struct{})}
-	d.cmd = exec.Command("ip", inNS(s.ns, binary, "run", "-c", config, "--control", control)...)
+	args := append([]string{binary, "run", "-c", config, "--control", control}, flags...)
+	d.cmd = exec.Command("ip", inNS(s.ns, args...)...)
 	d.cmd.Stdout, d.cmd.Stderr = &d.out, &d.out
 	// Pdeathsig: the daemon dies with the harness even if cleanup never runs.
 	d.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
