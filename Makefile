@@ -9,7 +9,7 @@ FUZZ      := ./decap:FuzzDecap ./encap:FuzzEncap ./internal/config:FuzzParse ./i
 BENCHTIME ?= 300ms
 BENCHCOUNT ?= 10
 
-.PHONY: all build deps demo test vet fuzz unit bench clean
+.PHONY: all build deps demo test vet fuzz unit bench bench-micro bench-e2e clean
 
 all: build
 
@@ -42,9 +42,15 @@ fuzz:
 
 test: deps vet unit fuzz
 
-# bench runs the datapath micro-benchmarks; see docs/performance.md.
-bench:
+# bench runs the micro-benchmarks, then the end-to-end harness (root: it
+# makes two namespaces); see docs/performance.md.
+bench: bench-micro bench-e2e
+
+bench-micro:
 	COUNT=$(BENCHCOUNT) BENCHTIME=$(BENCHTIME) GO=$(GO) bench/micro.sh
+
+bench-e2e: deps
+	$(GO) run ./bench/cmd/ipipbench $(IPIPBENCH_FLAGS)
 
 clean:
 	rm -rf bin

@@ -22,6 +22,16 @@ for pkg in encap decap lookup internal/engine; do
   (cd "$pkg" && $pin "$tmp/t" -test.run '^$' -test.bench . -test.benchmem \
      -test.benchtime "$benchtime" -test.count "$count") >> "$raw"
 done
+# The kernel's per-packet cost under the datapath: raw-socket send and
+# receive over a veth, beside a UDP flow with segmentation offloads. These
+# make namespaces, so they need root; without it they are left out, loudly.
+if [ "$(id -u)" = 0 ]; then
+  $go test -c -o "$tmp/t" ./internal/rawsock
+  (cd internal/rawsock && $pin "$tmp/t" -test.run '^$' -test.bench 'WriteRead|UDPSegmentationBaseline' \
+     -test.benchmem -test.benchtime "$benchtime" -test.count "$count") >> "$raw"
+else
+  echo "micro.sh: not root: the raw-socket benchmarks (internal/rawsock) are left out" >&2
+fi
 {
   echo "# $(date -u +%F) $(uname -m), $(nproc) CPUs, $($go version | cut -d' ' -f3), pinned: ${pin:-no}"
   echo "# command: COUNT=$count BENCHTIME=$benchtime bench/micro.sh"
