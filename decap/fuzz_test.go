@@ -2,6 +2,7 @@ package decap
 
 import (
 	"bytes"
+	"encoding/binary"
 	"net/netip"
 	"testing"
 	"unsafe"
@@ -81,6 +82,69 @@ func FuzzDecap(f *testing.F) {
 			if header.IPv4(r.Inner).HeaderChecksumValid() != header.IPv4(before[start:]).HeaderChecksumValid() {
 				t.Fatal("the incremental checksum update broke a valid checksum, or fixed a broken one")
 			}
+		}
+	})
+}
+
+// FuzzSplitCoalesced: on any packet and MSS, Coalesced and SplitCoalesced
+// must not panic, must not touch the packet, and must write only inside
+// the slab space SplitSpace asked for. Segments they make must be valid
+// IPv4 with whole IP and TCP checksums, sequence numbers mss apart, and
+// payloads that put back together are the packet's. The seeds are outer
+// packets, as FuzzDecap takes them; their inner packet is split.
+func FuzzSplitCoalesced(f *testing.F) {
+	addSeeds(f, func(pkt []byte) { f.Add(pkt, uint16(1000)) })
+	f.Fuzz(func(t *testing.T, data []byte, mss16 uint16) {
+		inner := header.IPv4(data)
+		if outer := header.IPv4(data); outer.IsValid(len(data)) && outer.Protocol() == header.ProtocolIPIP {
+			inner = header.IPv4(outer.Payload())
+		}
+		if !inner.IsValid(len(inner)) {
+			return
+		}
+		inner = header.IPv4(inner.Packet())
+		before := bytes.Clone(inner)
+		mss := int(mss16)
+		Coalesced(inner)
+		count, need := SplitSpace(inner, mss, 20)
+		const guard = 16
+		slab := bytes.Repeat([]byte{0xa5}, need+guard)
+		segs := make([][]byte, max(count, 1))
+		n := SplitCoalesced(inner, mss, slab[:need], 20, segs)
+		if !bytes.Equal(inner, before) {
+			t.Fatal("the packet changed")
+		}
+		if !bytes.Equal(slab[need:], bytes.Repeat([]byte{0xa5}, guard)) {
+			t.Fatal("wrote past the space SplitSpace asked for")
+		}
+		if n != count {
+			t.Fatalf("%d segments, SplitSpace said %d", n, count)
+		}
+		if n == 0 {
+			return
+		}
+		hdrs := tcpHeadersLength(inner)
+		var payload []byte
+		seq := binary.BigEndian.Uint32(inner[inner.HeaderLength()+tcpSeq:])
+		for i, s := range segs[:n] {
+			seg := header.IPv4(s[20:])
+			if !seg.IsValid(len(seg)) || !seg.HeaderChecksumValid() || int(seg.TotalLength()) != len(seg) {
+				t.Fatalf("segment %d is not valid IPv4", i)
+			}
+			tcp := seg[seg.HeaderLength():]
+			if header.Checksum(tcp, pseudoHeaderSum(seg, len(tcp))) != 0xffff {
+				t.Fatalf("segment %d: TCP checksum not whole", i)
+			}
+			if len(seg)-hdrs > mss {
+				t.Fatalf("segment %d carries %d bytes, more than mss %d", i, len(seg)-hdrs, mss)
+			}
+			if got := binary.BigEndian.Uint32(tcp[tcpSeq:]); got != seq+uint32(i*mss) {
+				t.Fatalf("segment %d: seq %d, want %d", i, got, seq+uint32(i*mss))
+			}
+			payload = append(payload, seg[hdrs:]...)
+		}
+		if !bytes.Equal(payload, inner[hdrs:]) {
+			t.Fatal("the segments' payloads are not the packet's")
 		}
 	})
 }

@@ -44,9 +44,15 @@ const (
 	// ECNDrop: outer CE over an inner Not-ECT packet (rx_errors and
 	// rx_frame_errors).
 	ECNDrop
+	// BadCoalesced: a packet the underlay's GRO merged (Coalesced) that
+	// cannot be cut back into segments for the tunnel's MTU: no room for
+	// payload beside its headers, or more than the receive path's segment
+	// limit (rx_dropped). Decap never returns it; the receive path counts
+	// it. The kernel keeps such a packet whole and drops nothing.
+	BadCoalesced
 )
 
-var reasonNames = [...]string{"", "bad_outer", "not_ipip", "short_inner", "no_tunnel", "mode_mismatch", "bad_inner", "ecn_drop"}
+var reasonNames = [...]string{"", "bad_outer", "not_ipip", "short_inner", "no_tunnel", "mode_mismatch", "bad_inner", "ecn_drop", "bad_coalesced"}
 
 func (r Reason) String() string { return reasonNames[r] }
 

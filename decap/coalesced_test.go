@@ -1,0 +1,299 @@
+package decap
+
+import (
+	"bytes"
+	"encoding/binary"
+	"net/netip"
+	"testing"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+
+	"github.com/ipipd/ipipd/internal/header"
+	"github.com/ipipd/ipipd/internal/hexfile"
+)
+
+var (
+	tcpSrc = netip.MustParseAddr("192.168.41.1")
+	tcpDst = netip.MustParseAddr("192.168.41.2")
+)
+
+// tcpSegments builds count segments of one TCP flow as a sender would:
+// payload bytes each (the last may be shorter: total bytes in all), IP IDs
+// and sequence numbers counting up, whole checksums, flags on every
+// segment, PSH only on the last, and the TCP timestamp option (12 bytes,
+// as Linux sends it) unless plain.
+func tcpSegments(total, mss int, flags uint8, plain bool) [][]byte {
+	opts := []byte{1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2}
+	if plain {
+		opts = nil
+	}
+	var segs [][]byte
+	for off := 0; off < total || (total == 0 && off == 0); off += mss {
+		n := min(mss, total-off)
+		pkt := make([]byte, 20+20+len(opts)+n)
+		header.IPv4(pkt).Encode(&header.Fields{TOS: 0x02, TotalLength: uint16(len(pkt)), ID: 0x1234 + uint16(len(segs)),
+			Flags: header.FlagDF, TTL: 64, Protocol: protocolTCP, Src: header.Addr4(tcpSrc), Dst: header.Addr4(tcpDst)})
+		tcp := pkt[20:]
+		binary.BigEndian.PutUint16(tcp[0:], 40000)
+		binary.BigEndian.PutUint16(tcp[2:], 5201)
+		binary.BigEndian.PutUint32(tcp[4:], 0xfffff000+uint32(off)) // wraps: sequence arithmetic is mod 2^32
+		binary.BigEndian.PutUint32(tcp[8:], 77)
+		tcp[12] = byte((20+len(opts))/4) << 4
+		tcp[13] = flags | 0x10 // ACK
+		binary.BigEndian.PutUint16(tcp[14:], 502)
+		copy(tcp[20:], opts)
+		for i := range n {
+			tcp[20+len(opts)+i] = byte(off + i*7)
+		}
+		segs = append(segs, pkt)
+		if total == 0 {
+			break
+		}
+	}
+	for i, pkt := range segs {
+		tcp := pkt[20:]
+		if i < len(segs)-1 {
+			tcp[13] &^= tcpFlagPSH | tcpFlagFIN
+		}
+		if i > 0 {
+			tcp[13] &^= tcpFlagCWR
+		}
+		binary.BigEndian.PutUint16(tcp[16:], ^header.Checksum(tcp, pseudoHeaderSum(header.IPv4(pkt), len(tcp))))
+	}
+	return segs
+}
+
+// groMerge merges segments as the kernel's GRO does (tcp_gro_receive,
+// inet_gro_complete, tcp4_gro_complete): the first one's headers, every
+// payload in order, FIN and PSH of later segments, the merged total length
+// with a new header checksum, and the pseudo-header sum in the TCP
+// checksum field.
+func groMerge(segs [][]byte) []byte {
+	hdrs := tcpHeadersLength(header.IPv4(segs[0]))
+	merged := bytes.Clone(segs[0])
+	for _, s := range segs[1:] {
+		merged = append(merged, s[hdrs:]...)
+		merged[20+13] |= s[20+13] & (tcpFlagFIN | tcpFlagPSH)
+	}
+	ip := header.IPv4(merged)
+	ip.SetTotalLength(uint16(len(merged)))
+	ip.SetHeaderChecksum()
+	binary.BigEndian.PutUint16(merged[20+16:], pseudoHeaderSum(ip, len(merged)-20))
+	return merged
+}
+
+func split(t *testing.T, inner []byte, mss int) [][]byte {
+	t.Helper()
+	count, need := SplitSpace(inner, mss, 20)
+	segs := make([][]byte, count)
+	slab := make([]byte, need)
+	if n := SplitCoalesced(inner, mss, slab, 20, segs); n != count {
+		t.Fatalf("SplitCoalesced made %d segments, SplitSpace said %d", n, count)
+	}
+	out := make([][]byte, count)
+	for i, s := range segs {
+		out[i] = s[20:]
+	}
+	return out
+}
+
+// The round trip: segments merged as GRO merges them are coalesced, and
+// splitting at the sender's MSS gives back the sender's segments, byte for
+// byte.
+func TestSplitUndoesGRO(t *testing.T) {
+	tests := []struct {
+		name         string
+		total, mss   int
+		flags        uint8
+		plain        bool
+		mtu, wantMSS int
+	}{
+		{"45 full segments, timestamps", 45 * 1428, 1428, tcpFlagPSH, false, 1480, 1428},
+		{"short last segment", 10*1448 + 100, 1448, tcpFlagPSH, true, 1488, 1448},
+		{"FIN on the last", 3 * 1000, 1000, tcpFlagFIN | tcpFlagPSH, true, 1040, 1000},
+		{"CWR on the first only", 4 * 500, 500, tcpFlagCWR, false, 552, 500},
+		{"small segments under the MTU", 2 * 100, 100, tcpFlagPSH, false, 152, 100},
+		{"largest IPv4 packet", 65535 - 52, 1428, 0, false, 1480, 1428},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			segs := tcpSegments(tt.total, tt.mss, tt.flags, tt.plain)
+			merged := groMerge(segs)
+			if !header.IPv4(merged).IsValid(len(merged)) {
+				t.Fatal("merged packet is not valid IPv4")
+			}
+			if !Coalesced(merged) {
+				t.Fatal("a GRO-merged packet is not reported coalesced")
+			}
+			for i, s := range segs {
+				if Coalesced(s) {
+					t.Fatalf("segment %d with a whole checksum is reported coalesced", i)
+				}
+			}
+			mss := SegmentSize(merged, tt.mtu)
+			if mss != tt.wantMSS {
+				t.Fatalf("SegmentSize = %d for MTU %d, want %d", mss, tt.mtu, tt.wantMSS)
+			}
+			got := split(t, merged, mss)
+			if len(got) != len(segs) {
+				t.Fatalf("%d segments, want %d", len(got), len(segs))
+			}
+			for i := range segs {
+				if !bytes.Equal(got[i], segs[i]) {
+					t.Fatalf("segment %d differs:\n got %x\nwant %x", i, got[i][:60], segs[i][:60])
+				}
+			}
+		})
+	}
+}
+
+// Every segment decodes in gopacket, and gopacket's serializer, computing
+// the checksums itself, writes the same bytes.
+func TestSplitSegmentsAgreeWithGopacket(t *testing.T) {
+	merged := groMerge(tcpSegments(7*1000+3, 1000, tcpFlagPSH, false))
+	for i, seg := range split(t, merged, 1000) {
+		p := gopacket.NewPacket(seg, layers.LayerTypeIPv4, gopacket.Default)
+		if el := p.ErrorLayer(); el != nil {
+			t.Fatalf("segment %d: %v", i, el.Error())
+		}
+		ip, _ := p.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
+		tcp, _ := p.Layer(layers.LayerTypeTCP).(*layers.TCP)
+		if ip == nil || tcp == nil {
+			t.Fatalf("segment %d: no IPv4/TCP layers", i)
+		}
+		if err := tcp.SetNetworkLayerForChecksum(ip); err != nil {
+			t.Fatal(err)
+		}
+		buf := gopacket.NewSerializeBuffer()
+		opts := gopacket.SerializeOptions{ComputeChecksums: true}
+		if err := gopacket.SerializeLayers(buf, opts, ip, tcp, gopacket.Payload(tcp.Payload)); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(buf.Bytes(), seg) {
+			t.Fatalf("segment %d: gopacket serializes\n%x\nwe wrote\n%x", i, buf.Bytes()[:60], seg[:60])
+		}
+	}
+}
+
+func TestCoalescedRejects(t *testing.T) {
+	whole := tcpSegments(1000, 1000, 0, false)[0]
+	// A whole checksum that equals the pseudo-header sum: set the field to
+	// it, then make the last payload word balance the sum.
+	lucky := bytes.Clone(whole)
+	tcp := lucky[20:]
+	binary.BigEndian.PutUint16(tcp[16:], pseudoHeaderSum(header.IPv4(lucky), len(tcp)))
+	binary.BigEndian.PutUint16(tcp[len(tcp)-2:], 0)
+	binary.BigEndian.PutUint16(tcp[len(tcp)-2:], ^header.Checksum(tcp, pseudoHeaderSum(header.IPv4(lucky), len(tcp))))
+	if header.Checksum(tcp, pseudoHeaderSum(header.IPv4(lucky), len(tcp))) != 0xffff {
+		t.Fatal("test setup: the lucky segment's checksum is not whole")
+	}
+	udp := groMerge(tcpSegments(2000, 1000, 0, false))
+	udp[9] = 17
+	fragment := groMerge(tcpSegments(2000, 1000, 0, false))
+	header.IPv4(fragment).SetFlagsFragmentOffset(header.FlagMF)
+	short := groMerge(tcpSegments(2000, 1000, 0, false))[:39]
+	header.IPv4(short).SetTotalLength(39)
+	for name, pkt := range map[string][]byte{
+		"whole checksum":                      whole,
+		"whole checksum equal to the partial": lucky,
+		"not TCP":                             udp,
+		"a fragment":                          fragment,
+		"TCP header cut short":                short,
+	} {
+		if Coalesced(pkt) {
+			t.Errorf("%s: reported coalesced", name)
+		}
+	}
+}
+
+func TestSplitRefuses(t *testing.T) {
+	merged := groMerge(tcpSegments(10*1000, 1000, 0, false))
+	count, need := SplitSpace(merged, 1000, 20)
+	if count != 10 {
+		t.Fatalf("SplitSpace count = %d, want 10", count)
+	}
+	badOffset := bytes.Clone(merged)
+	badOffset[20+12] = 0x40 // a 16-byte TCP header
+	tests := []struct {
+		name  string
+		inner []byte
+		mss   int
+		slab  int
+		segs  int
+	}{
+		{"more segments than slices", merged, 1000, need, 9},
+		{"slab one byte short", merged, 1000, need - 1, 10},
+		{"no payload room", merged, 0, need, 10},
+		{"TCP data offset under 20 bytes", badOffset, 1000, need, 10},
+	}
+	for _, tt := range tests {
+		slab := bytes.Repeat([]byte{0xa5}, tt.slab)
+		if n := SplitCoalesced(tt.inner, tt.mss, slab, 20, make([][]byte, tt.segs)); n != 0 {
+			t.Errorf("%s: %d segments, want 0", tt.name, n)
+		}
+		if !bytes.Equal(slab, bytes.Repeat([]byte{0xa5}, tt.slab)) {
+			t.Errorf("%s: refused, but wrote into the slab", tt.name)
+		}
+	}
+	if got := SegmentSize(merged, 52); got != 0 {
+		t.Errorf("SegmentSize with the MTU all headers = %d, want 0", got)
+	}
+}
+
+func TestCoalescedAllocatesNothing(t *testing.T) {
+	merged := groMerge(tcpSegments(45*1428, 1428, 0, false))
+	count, need := SplitSpace(merged, 1428, 20)
+	slab, segs := make([]byte, need), make([][]byte, count)
+	allocs := testing.AllocsPerRun(100, func() {
+		if !Coalesced(merged) || SplitCoalesced(merged, 1428, slab, 20, segs) != count {
+			t.Fatal("split failed")
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("%v allocations per split", allocs)
+	}
+}
+
+// BenchmarkCoalescedCheck is what the check costs an ordinary packet: a
+// 1400-byte TCP segment with a whole checksum.
+func BenchmarkCoalescedCheck(b *testing.B) {
+	seg := tcpSegments(1348, 1348, 0, false)[0]
+	b.ReportAllocs()
+	for b.Loop() {
+		if Coalesced(seg) {
+			b.Fatal("coalesced")
+		}
+	}
+}
+
+// BenchmarkSplitCoalesced: one 64 KiB GRO packet, check and split into 45
+// segments of 1428 bytes; bytes/s counts the merged packet.
+func BenchmarkSplitCoalesced(b *testing.B) {
+	merged := groMerge(tcpSegments(45*1428, 1428, tcpFlagPSH, false))
+	count, need := SplitSpace(merged, 1428, 20)
+	slab, segs := make([]byte, need), make([][]byte, count)
+	b.SetBytes(int64(len(merged)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if !Coalesced(merged) || SplitCoalesced(merged, 1428, slab, 20, segs) != count {
+			b.Fatal("split failed")
+		}
+	}
+}
+
+// The fuzz seed of a coalesced packet must stay one, or FuzzSplitCoalesced
+// starts from nothing to split.
+func TestCoalescedSeed(t *testing.T) {
+	seed, err := hexfile.Glob("testdata/seeds/tcp-coalesced-by-gro.hex")
+	if err != nil || len(seed) != 1 {
+		t.Fatalf("seed: %v (%d files)", err, len(seed))
+	}
+	inner := header.IPv4(header.IPv4(seed[0].Bytes).Payload())
+	if !Coalesced(inner) {
+		t.Fatal("the seed is not coalesced")
+	}
+	if got := len(split(t, inner, 100)); got != 3 {
+		t.Fatalf("the seed splits into %d segments, want 3", got)
+	}
+}
