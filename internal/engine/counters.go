@@ -20,8 +20,12 @@ type Counters struct {
 	RxFrameErrors  atomic.Uint64 // outer CE over inner Not-ECT
 	RxDropped      atomic.Uint64 // the TUN refused the write
 	Multicast      atomic.Uint64 // outer destination was multicast
-	RxDrops        [decap.Reasons]atomic.Uint64
-	_              [64]byte
+	// RxCoalesced counts outer packets the underlay's GRO had merged,
+	// delivered as the segments they were cut back into (each one counts
+	// in RxPackets).
+	RxCoalesced atomic.Uint64
+	RxDrops     [decap.Reasons]atomic.Uint64
+	_           [64]byte
 
 	TxPackets atomic.Uint64 // outer packets handed to the raw socket (fragments count once)
 	TxBytes   atomic.Uint64 // their inner IP length
@@ -41,6 +45,7 @@ type Counters struct {
 // Stats is a plain copy of Counters for display and the control socket.
 type Stats struct {
 	RxPackets, RxBytes, RxErrors, RxLengthErrors, RxFrameErrors, RxDropped, Multicast   uint64
+	RxCoalesced                                                                         uint64
 	TxPackets, TxBytes, TxErrors, TxDropped, TxCarrierErrors, ICMPSent, ICMPRateLimited uint64
 	// Drops maps a reason name to its count, only non-zero ones.
 	Drops map[string]uint64
@@ -51,7 +56,7 @@ func (c *Counters) Stats() Stats {
 	s := Stats{
 		RxPackets: c.RxPackets.Load(), RxBytes: c.RxBytes.Load(), RxErrors: c.RxErrors.Load(),
 		RxLengthErrors: c.RxLengthErrors.Load(), RxFrameErrors: c.RxFrameErrors.Load(),
-		RxDropped: c.RxDropped.Load(), Multicast: c.Multicast.Load(),
+		RxDropped: c.RxDropped.Load(), Multicast: c.Multicast.Load(), RxCoalesced: c.RxCoalesced.Load(),
 		TxPackets: c.TxPackets.Load(), TxBytes: c.TxBytes.Load(), TxErrors: c.TxErrors.Load(),
 		TxDropped: c.TxDropped.Load(), TxCarrierErrors: c.TxCarrierErrors.Load(), ICMPSent: c.ICMPSent.Load(),
 		ICMPRateLimited: c.ICMPRateLimited.Load(),

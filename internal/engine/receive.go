@@ -34,11 +34,24 @@ const deliverOffset = header.MinSize
 
 var _ [deliverOffset - tun.WriteHeadroom]struct{} // compile-time: deliverOffset >= tun.WriteHeadroom
 
+// maxCoalescedSegments bounds the segments one coalesced packet is cut
+// into: a 64 KiB packet for a 576-byte MTU makes 123.
+const maxCoalescedSegments = 256
+
+// coalescedSlabSize holds the segments of at least one coalesced packet of
+// any size: its payload, and headroom and headers for every segment.
+const coalescedSlabSize = 2 * header.MaxTotalLength
+
 // receiveBuffers is everything the receive loop allocates, once.
 type receiveBuffers struct {
-	batch     *rawsock.Batch
-	deliver   [][]byte
-	tunnels   []int
+	batch   *rawsock.Batch
+	deliver [][]byte
+	tunnels []int
+	// segSlab and segs receive the segments of coalesced packets
+	// (deliverCoalesced); segUsed is how much of segSlab this batch took.
+	segSlab   []byte
+	segs      [][]byte
+	segUsed   int
 	icmp      []byte
 	icmpBatch [][]byte
 	limiter   *icmpLimiter
@@ -48,8 +61,10 @@ type receiveBuffers struct {
 func newReceiveBuffers(batch int, rateLimit time.Duration) *receiveBuffers {
 	return &receiveBuffers{
 		batch:     rawsock.NewBatch(batch, rawsock.MaxPacketSize),
-		deliver:   make([][]byte, 0, batch),
-		tunnels:   make([]int, 0, batch),
+		deliver:   make([][]byte, 0, batch+maxCoalescedSegments),
+		tunnels:   make([]int, 0, batch+maxCoalescedSegments),
+		segSlab:   make([]byte, coalescedSlabSize),
+		segs:      make([][]byte, maxCoalescedSegments),
 		icmp:      make([]byte, header.ICMPErrorMaxSize),
 		icmpBatch: make([][]byte, 1),
 		limiter:   newICMPLimiter(rateLimit),
@@ -77,7 +92,7 @@ func (e *Engine) receive(recv Receiver, icmp Sender, b *receiveBuffers) {
 func (e *Engine) receiveBatch(icmp Sender, b *receiveBuffers, n int) {
 	st := e.state.Load()
 	tr := e.tracer.Load()
-	b.deliver, b.tunnels = b.deliver[:0], b.tunnels[:0]
+	b.deliver, b.tunnels, b.segUsed = b.deliver[:0], b.tunnels[:0], 0
 	var now time.Time
 	for p := 0; p < n; p++ {
 		pkt := b.batch.Bufs[p][:b.batch.Sizes[p]]
@@ -101,6 +116,10 @@ func (e *Engine) receiveBatch(icmp Sender, b *receiveBuffers, n int) {
 		}
 		switch r.Verdict {
 		case decap.Deliver:
+			if decap.Coalesced(r.Inner) {
+				e.deliverCoalesced(st, b, r.Tunnel, r.Inner)
+				break
+			}
 			// Hand the TUN the inner packet with the 20 bytes in front of
 			// it (the end of the outer header, whatever its IHL): a TUN
 			// with offloads writes its virtio-net header there.
@@ -124,6 +143,32 @@ func (e *Engine) receiveBatch(icmp Sender, b *receiveBuffers, n int) {
 		}
 	}
 	e.deliver(st, b)
+}
+
+// deliverCoalesced queues the segments of inner, a packet the underlay's
+// GRO merged (decap.Coalesced), cut for tunnel t's MTU. When the slab or
+// the queue has no room left for them, what is queued is written first.
+func (e *Engine) deliverCoalesced(st *state, b *receiveBuffers, t int, inner []byte) {
+	ts := &st.tunnels[t]
+	c := ts.rt.counters
+	mss := decap.SegmentSize(inner, ts.tunMTU)
+	count, need := decap.SplitSpace(inner, mss, deliverOffset)
+	if count == 0 || count > len(b.segs) || need > len(b.segSlab) {
+		c.RxDrops[decap.BadCoalesced].Add(1)
+		c.RxDropped.Add(1)
+		return
+	}
+	if need > len(b.segSlab)-b.segUsed || len(b.deliver)+count > cap(b.deliver) {
+		e.deliver(st, b)
+		b.deliver, b.tunnels, b.segUsed = b.deliver[:0], b.tunnels[:0], 0
+	}
+	n := decap.SplitCoalesced(inner, mss, b.segSlab[b.segUsed:], deliverOffset, b.segs)
+	b.segUsed += need
+	for _, seg := range b.segs[:n] {
+		b.deliver = append(b.deliver, seg)
+		b.tunnels = append(b.tunnels, t)
+	}
+	c.RxCoalesced.Add(1)
 }
 
 // deliver writes the delivered packets into their TUNs, one Write per run

@@ -1,0 +1,145 @@
+package e2e
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ipipd/ipipd/internal/header"
+	"github.com/ipipd/ipipd/internal/rawsock"
+	"github.com/ipipd/ipipd/internal/testnet"
+)
+
+// TestCoalescedOuterPacket sends node b what its raw socket reads when the
+// underlay NIC's GRO merged 45 IPIP packets of one TCP flow: one 64 KiB
+// outer packet whose inner TCP checksum holds only the pseudo-header sum.
+// veth does not merge raw-socket traffic here, so node a writes the merged
+// packet itself, over a veth whose MTU (65535) lets it through whole.
+//
+// Kernel behaviour checked: the segment is to a closed port, so b's TCP
+// answers with a reset, which it does only for a segment whose checksum
+// it accepted (tcp_v4_rcv drops bad ones silently: TcpInCsumErrors). The
+// reset comes back to a through b's tunnel. Before ipipd split such
+// packets, b's TCP dropped them and no reset came.
+func TestCoalescedOuterPacket(t *testing.T) {
+	testnet.Require(t)
+	a, b := testnet.New(t, "groa"), testnet.New(t, "grob")
+	aAddr, bAddr := addr("10.245.1.2"), addr("10.245.1.3")
+	testnet.Veth(t, a, "ula", netip.PrefixFrom(aAddr, 24), b, "ulb", netip.PrefixFrom(bAddr, 24))
+	a.Run(t, "ip", "link", "set", "ula", "mtu", "65535")
+	b.Run(t, "ip", "link", "set", "ulb", "mtu", "65535")
+	node := startDaemon(t, b, "grob", `tunnels:
+  - name: ipip1
+    local: 10.245.1.3
+    remote: 10.245.1.2
+    mtu: 1480
+    addresses: [192.168.42.1/32]
+    routes: [{to: 192.168.41.0/24}]
+`)
+	if err := a.Ping(bAddr, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	send := rawSender(t, a)
+	var recv *rawsock.Receiver
+	if err := a.Do(func() (err error) {
+		recv, err = rawsock.NewReceiver(rawsock.ReceiverOptions{})
+		return err
+	}); err != nil {
+		t.Fatalf("protocol-4 socket in a: %v", err)
+	}
+	defer recv.Close()
+
+	const segments, mss = 45, 1440 // b's MTU 1480 less 40 bytes of headers
+	client, server := addr("192.168.41.1"), addr("192.168.42.1")
+	inner := coalescedTCP(client, server, 40000, 5999, 1_000_000, 77, segments*mss)
+	if err := send.WritePacket(ipipPacket(aAddr, bAddr, 0, 0x5151, inner)); err != nil {
+		t.Fatalf("sending the %d-byte coalesced packet: %v", len(inner)+20, err)
+	}
+
+	rst, err := readReset(recv, bAddr, server, client, 5*time.Second)
+	if err != nil {
+		t.Fatalf("no TCP reset came back through the tunnel: %v (b's TCP did not accept the segments)", err)
+	}
+	// tcp_v4_send_reset answers an ACK with seq = its ack number.
+	if seq := binary.BigEndian.Uint32(rst[4:]); seq != 77 {
+		t.Errorf("reset seq %d, want 77 (the segments' ack)", seq)
+	}
+	s := node.stats(t, "ipip1")
+	if s.RxCoalesced != 1 || s.RxPackets != segments {
+		t.Errorf("b counted %d coalesced and %d received packets, want 1 and %d", s.RxCoalesced, s.RxPackets, segments)
+	}
+	if out := b.Run(t, "nstat", "-az", "TcpInCsumErrors"); !containsZero(out, "TcpInCsumErrors") {
+		t.Errorf("b's TCP counted checksum errors:\n%s", out)
+	}
+}
+
+// coalescedTCP is an ACK|PSH TCP packet of payload bytes as GRO leaves it:
+// merged lengths, a valid IP header, and the pseudo-header sum, not the
+// checksum, in the TCP checksum field.
+func coalescedTCP(src, dst netip.Addr, sport, dport uint16, seq, ack uint32, payload int) []byte {
+	pkt := make([]byte, header.MinSize+20+payload)
+	header.IPv4(pkt).Encode(&header.Fields{TotalLength: uint16(len(pkt)), ID: 7, Flags: header.FlagDF, TTL: 64,
+		Protocol: 6, Src: header.Addr4(src), Dst: header.Addr4(dst)})
+	tcp := pkt[header.MinSize:]
+	binary.BigEndian.PutUint16(tcp[0:], sport)
+	binary.BigEndian.PutUint16(tcp[2:], dport)
+	binary.BigEndian.PutUint32(tcp[4:], seq)
+	binary.BigEndian.PutUint32(tcp[8:], ack)
+	tcp[12], tcp[13] = 5<<4, 0x18
+	binary.BigEndian.PutUint16(tcp[14:], 1000)
+	for i := range payload {
+		tcp[20+i] = byte(i * 13)
+	}
+	var pseudo [12]byte
+	copy(pseudo[:8], pkt[12:20])
+	pseudo[9] = 6
+	binary.BigEndian.PutUint16(pseudo[10:], uint16(len(tcp)))
+	binary.BigEndian.PutUint16(tcp[16:], header.Checksum(pseudo[:], 0))
+	return pkt
+}
+
+// readReset reads protocol-4 packets until one from outerSrc carries a TCP
+// segment with RST from src to dst, and returns its TCP header.
+func readReset(r *rawsock.Receiver, outerSrc, src, dst netip.Addr, timeout time.Duration) ([]byte, error) {
+	r.SetReadDeadline(time.Now().Add(timeout))
+	b := rawsock.NewBatch(8, rawsock.MaxPacketSize)
+	for {
+		n, err := r.Read(b)
+		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				return nil, errors.New("none within " + timeout.String())
+			}
+			return nil, err
+		}
+		for i := range n {
+			outer := header.IPv4(b.Bufs[i][:b.Sizes[i]])
+			if outer.SrcAddr() != outerSrc || len(outer) < 2*header.MinSize+20 {
+				continue
+			}
+			inner := header.IPv4(outer.Payload())
+			if inner.Protocol() != 6 || inner.SrcAddr() != src || inner.DstAddr() != dst {
+				continue
+			}
+			if tcp := inner[inner.HeaderLength():]; tcp[13]&0x04 != 0 {
+				return tcp, nil
+			}
+		}
+	}
+}
+
+// containsZero reports whether nstat's output gives counter a value of 0.
+func containsZero(out, counter string) bool {
+	for _, line := range strings.Split(out, "\n") {
+		var name string
+		var value uint64
+		if n, _ := fmt.Sscan(line, &name, &value); n == 2 && name == counter {
+			return value == 0
+		}
+	}
+	return false
+}

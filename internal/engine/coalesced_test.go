@@ -1,0 +1,123 @@
+package engine
+
+import (
+	"encoding/binary"
+	"testing"
+	"time"
+
+	"github.com/ipipd/ipipd/internal/header"
+)
+
+// coalescedPacket is what a raw socket reads when the underlay's GRO merged
+// a TCP flow's segments: one inner TCP packet of payload bytes (starting at
+// sequence number seq) with merged lengths and only the pseudo-header sum
+// in its checksum field.
+func coalescedPacket(src, dst string, seq uint32, payload int) []byte {
+	inner := make([]byte, 40+payload)
+	header.IPv4(inner).Encode(&header.Fields{TotalLength: uint16(len(inner)), ID: 100, Flags: header.FlagDF, TTL: 64,
+		Protocol: 6, Src: ip4(src), Dst: ip4(dst)})
+	tcp := inner[20:]
+	binary.BigEndian.PutUint32(tcp[4:], seq)
+	tcp[12], tcp[13] = 5<<4, 0x18 // 20-byte header, ACK|PSH
+	for i := range payload {
+		tcp[20+i] = byte(i)
+	}
+	var pseudo [12]byte
+	copy(pseudo[:8], inner[12:20])
+	pseudo[9] = 6
+	binary.BigEndian.PutUint16(pseudo[10:], uint16(len(tcp)))
+	binary.BigEndian.PutUint16(tcp[16:], header.Checksum(pseudo[:], 0))
+	return inner
+}
+
+// tcpChecksumWhole checks a delivered segment as the inner TCP would.
+func tcpChecksumWhole(seg []byte) bool {
+	ip := header.IPv4(seg)
+	tcp := seg[ip.HeaderLength():]
+	var pseudo [12]byte
+	copy(pseudo[:8], seg[12:20])
+	pseudo[9] = 6
+	binary.BigEndian.PutUint16(pseudo[10:], uint16(len(tcp)))
+	return header.Checksum(tcp, header.Checksum(pseudo[:], 0)) == 0xffff
+}
+
+// A batch of coalesced packets, more segments than the slab and the queue
+// hold at once: every packet arrives in the TUN as segments of the
+// tunnel's MTU with whole checksums, in order, and is counted once as
+// coalesced and once per segment as received.
+func TestReceiveSplitsCoalesced(t *testing.T) {
+	e, devs, send := newTestEngine(t, meshYAML)
+	const packets, payload = 40, 65535 - 20 - 40 // the largest inner packet an outer one holds
+	recv := &fakeReceiver{}
+	for i := range packets {
+		recv.in = append(recv.in, outerPacket("10.245.1.9", "10.245.1.2",
+			coalescedPacket("172.16.9.1", "172.16.0.1", uint32(i)*payload, payload)))
+	}
+	recv.in = append(recv.in, outerPacket("10.245.1.9", "10.245.1.2", innerPacket("172.16.9.1", "172.16.0.1", 100, true)))
+	b := newReceiveBuffers(64, time.Second)
+	n, _ := recv.Read(b.batch)
+	e.receiveBatch(send, b, n)
+
+	written := devs["p2p"].written
+	perPacket := (payload + 1459) / 1460 // p2p's MTU is 1500: 1460 bytes beside 40 of headers
+	if len(written) != packets*perPacket+1 {
+		t.Fatalf("%d packets written, want %d", len(written), packets*perPacket+1)
+	}
+	var next uint32
+	for i, seg := range written[:packets*perPacket] {
+		if len(seg) > 1500 || !header.IPv4(seg).IsValid(len(seg)) || !tcpChecksumWhole(seg) {
+			t.Fatalf("segment %d: %d bytes, valid IPv4 %v, whole TCP checksum %v", i, len(seg), header.IPv4(seg).IsValid(len(seg)), tcpChecksumWhole(seg))
+		}
+		if seq := binary.BigEndian.Uint32(seg[24:]); seq != next {
+			t.Fatalf("segment %d: seq %d, want %d (out of order or lost)", i, seq, next)
+		}
+		next += uint32(len(seg) - 40)
+	}
+	if len(written[len(written)-1]) != 100 {
+		t.Error("the ordinary packet after the coalesced ones was not delivered last and whole")
+	}
+	s := e.Status().Tunnels[0].Stats
+	if s.RxCoalesced != packets || s.RxPackets != uint64(packets*perPacket+1) || s.RxDropped != 0 {
+		t.Errorf("p2p counters %+v", s)
+	}
+}
+
+// A coalesced packet that cannot be cut for the tunnel's MTU is dropped
+// and counted, not written whole with a checksum the TUN's TCP refuses.
+func TestReceiveCountsUncuttableCoalesced(t *testing.T) {
+	e, devs, send := newTestEngine(t, meshYAML)
+	inner := coalescedPacket("172.16.9.1", "172.16.0.1", 0, 3000)
+	inner[32] = 0xf0 // a 60-byte TCP header: with 20 of IP it fills the MTU of 80 below
+	st := e.state.Load()
+	st.tunnels[st.index[runtimeOf(st, "p2p")]].tunMTU = 80
+	recv := &fakeReceiver{in: [][]byte{outerPacket("10.245.1.9", "10.245.1.2", inner)}}
+	b := newReceiveBuffers(64, time.Second)
+	n, _ := recv.Read(b.batch)
+	e.receiveBatch(send, b, n)
+	if len(devs["p2p"].written) != 0 {
+		t.Fatalf("%d packets written", len(devs["p2p"].written))
+	}
+	if s := e.Status().Tunnels[0].Stats; s.Drops["bad_coalesced"] != 1 || s.RxDropped != 1 {
+		t.Errorf("p2p counters %+v", s)
+	}
+}
+
+// Splitting allocates nothing either: a full batch of 64 KiB coalesced
+// packets, which flushes the slab several times.
+func TestReceiveCoalescedAllocatesNothing(t *testing.T) {
+	e, devs, send := newTestEngine(t, meshYAML)
+	send.keep = false
+	for _, d := range devs {
+		d.keep = false
+	}
+	b := newReceiveBuffers(64, time.Second)
+	pkt := outerPacket("10.245.1.9", "10.245.1.2", coalescedPacket("172.16.9.1", "172.16.0.1", 0, 65535-40-20))
+	for i := range 64 {
+		b.batch.Sizes[i] = copy(b.batch.Bufs[i], pkt)
+		b.batch.Links[i] = 2
+	}
+	allocs := testing.AllocsPerRun(20, func() { e.receiveBatch(send, b, 64) })
+	if allocs != 0 {
+		t.Errorf("a batch of 64 coalesced packets allocates %.1f times, want 0", allocs)
+	}
+}
