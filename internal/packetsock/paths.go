@@ -1,0 +1,142 @@
+package packetsock
+
+// Path is how the Sender reaches one outer destination on the link layer.
+type Path struct {
+	Ifindex int     // the device the route goes out of
+	MAC     [6]byte // the next hop's address: the gateway's, or the destination's own on-link
+	// Src is the route's preferred source address, written into packets
+	// that carry none (a tunnel without a local address), as the raw
+	// socket's IP output does.
+	Src uint32
+	// Usable is false when the destination must go through the fallback:
+	// no route, a route that is not unicast over an Ethernet device, or no
+	// usable neighbour entry yet.
+	Usable bool
+	// Stale: the neighbour entry was NUD_STALE; one packet goes through
+	// the fallback so that the kernel confirms the neighbour.
+	Stale bool
+}
+
+// Resolver finds the Path to an outer destination. It may block (it asks
+// the kernel over netlink); the Sender calls it off the transmit path.
+type Resolver interface {
+	Resolve(dst uint32) Path
+}
+
+// Timing of the path cache, in nanoseconds of the Sender's clock.
+const (
+	// refreshAfter: a path this old is resolved again, and used meanwhile.
+	refreshAfter = int64(1e9)
+	// expireAfter: a path this old is no longer used (the resolver may
+	// be stuck); packets go through the fallback until a new one comes.
+	expireAfter = int64(5e9)
+	// retryAfter: a request with no answer this old is sent again (the
+	// queue was full, or the answer was dropped).
+	retryAfter = int64(1e9)
+	// maxPaths bounds the cache: past it, the cache starts over (a
+	// fallback tunnel's outer destination can be any inner destination).
+	maxPaths = 4096
+	// queueSize is the capacity of the request and answer queues.
+	queueSize = 256
+)
+
+type entry struct {
+	path        Path
+	resolvedAt  int64 // when path was found; 0: never
+	requestedAt int64 // when the outstanding request was queued; 0: none
+	confirm     bool  // send the next packet through the fallback
+}
+
+type answer struct {
+	dst  uint32
+	path Path
+	at   int64
+}
+
+// paths is the Sender's cache of destinations. lookup, apply and forget
+// belong to the goroutine that writes; the resolver goroutine only reads
+// requests and writes answers.
+type paths struct {
+	entries  map[uint32]*entry
+	requests chan uint32
+	answers  chan answer
+	done     chan struct{} // closed to stop the resolver
+}
+
+func newPaths() *paths {
+	return &paths{
+		entries:  map[uint32]*entry{},
+		requests: make(chan uint32, queueSize),
+		answers:  make(chan answer, queueSize),
+		done:     make(chan struct{}),
+	}
+}
+
+// lookup returns dst's path and true when a packet to dst may go out on
+// the packet socket now, and otherwise false: the packet goes through the
+// fallback. It asks the resolver for a missing or old path, without
+// waiting for it.
+func (p *paths) lookup(dst uint32, now int64) (Path, bool) {
+	e := p.entries[dst]
+	if e == nil {
+		if len(p.entries) >= maxPaths {
+			clear(p.entries)
+		}
+		e = &entry{}
+		p.entries[dst] = e
+	}
+	if e.resolvedAt == 0 || now-e.resolvedAt >= refreshAfter {
+		if e.requestedAt == 0 || now-e.requestedAt >= retryAfter {
+			select {
+			case p.requests <- dst:
+				e.requestedAt = now
+			default: // the resolver is behind; ask again on a later packet
+			}
+		}
+	}
+	if e.resolvedAt == 0 || now-e.resolvedAt >= expireAfter || !e.path.Usable {
+		return Path{}, false
+	}
+	if e.confirm {
+		e.confirm = false
+		return Path{}, false
+	}
+	return e.path, true
+}
+
+// apply takes the resolver's answers that have arrived.
+func (p *paths) apply() {
+	for {
+		select {
+		case a := <-p.answers:
+			e := p.entries[a.dst]
+			if e == nil {
+				continue // forgotten meanwhile: the next packet asks again
+			}
+			e.path, e.resolvedAt, e.requestedAt = a.path, a.at, 0
+			e.confirm = a.path.Usable && a.path.Stale
+		default:
+			return
+		}
+	}
+}
+
+// forget drops dst's path, after the packet socket refused a packet to it
+// (the device may be gone): the next packet asks again.
+func (p *paths) forget(dst uint32) { delete(p.entries, dst) }
+
+// resolve answers requests until done is closed.
+func (p *paths) resolve(r Resolver, clock func() int64) {
+	for {
+		select {
+		case <-p.done:
+			return
+		case dst := <-p.requests:
+			a := answer{dst: dst, path: r.Resolve(dst), at: clock()}
+			select {
+			case p.answers <- a:
+			default: // the writer is behind; it asks again after retryAfter
+			}
+		}
+	}
+}

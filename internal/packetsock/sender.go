@@ -1,0 +1,300 @@
+package packetsock
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/ipipd/ipipd/internal/header"
+)
+
+// Fallback sends what the packet socket cannot address; rawsock.Sender is
+// the real one, with the same Write contract.
+type Fallback interface {
+	Write(pkts [][]byte) (sent int, err error)
+}
+
+// Options configure NewSender.
+type Options struct {
+	// Dev, if set, is the device route lookups are bound to (`ip route get
+	// DST oif DEV`), as the raw socket is bound to it.
+	Dev string
+	// Fallback takes every packet the Sender cannot address. Required.
+	Fallback Fallback
+	// WriteBuffer is the socket send buffer in bytes; 0 means 4 MiB.
+	WriteBuffer int
+	// Direct and Fallen, if set, count the packets that went out on the
+	// packet socket and through the fallback.
+	Direct, Fallen *atomic.Uint64
+	// Resolver replaces the kernel's answers, for tests.
+	Resolver Resolver
+}
+
+// batchSize is the most frames one sendmmsg carries.
+const batchSize = 256
+
+// Sender sends outer IPv4 packets as frames on an AF_PACKET socket, to the
+// MAC address of each destination's next hop, and the packets it cannot
+// address yet through its Fallback. Order is kept. Write may be called from
+// several goroutines; they take turns.
+type Sender struct {
+	mu       sync.Mutex
+	file     *os.File
+	raw      syscall.RawConn
+	fallback Fallback
+	handle   *netlink.Handle // nil with Options.Resolver
+	paths    *paths
+	clock    func() int64
+	direct   *atomic.Uint64
+	fallen   *atomic.Uint64
+	closed   atomic.Bool
+
+	hdrs  []unix.Mmsghdr
+	iovs  []unix.Iovec
+	addrs []unix.RawSockaddrLinklayer
+	// send is s.sendmmsg bound once, so Write passes RawConn.Write a func
+	// value without allocating a closure per call.
+	send  func(fd uintptr) bool
+	count int
+	n     int
+	errno syscall.Errno
+}
+
+// NewSender opens the packet socket and the netlink handle in the calling
+// thread's network namespace (it needs CAP_NET_RAW and CAP_NET_ADMIN, as
+// root has), and starts the goroutine that resolves destinations.
+//
+// Equivalent to: socket(AF_PACKET, SOCK_DGRAM, 0) with SO_SNDBUFFORCE,
+// and `ip route get` / `ip neigh show` per destination.
+func NewSender(opts Options) (*Sender, error) {
+	if opts.Fallback == nil {
+		return nil, errors.New("packetsock: a fallback sender is required")
+	}
+	if opts.WriteBuffer == 0 {
+		opts.WriteBuffer = 4 << 20
+	}
+	s := &Sender{
+		fallback: opts.Fallback,
+		paths:    newPaths(),
+		direct:   opts.Direct,
+		fallen:   opts.Fallen,
+		hdrs:     make([]unix.Mmsghdr, batchSize),
+		iovs:     make([]unix.Iovec, batchSize),
+		addrs:    make([]unix.RawSockaddrLinklayer, batchSize),
+	}
+	if s.direct == nil {
+		s.direct = new(atomic.Uint64)
+	}
+	if s.fallen == nil {
+		s.fallen = new(atomic.Uint64)
+	}
+	start := time.Now()
+	s.clock = func() int64 { return int64(time.Since(start)) + 1 } // never 0: 0 means "never" in the cache
+	resolver := opts.Resolver
+	if resolver == nil {
+		h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+		if err != nil {
+			return nil, fmt.Errorf("packetsock: netlink: %w", err)
+		}
+		oif := 0
+		if opts.Dev != "" {
+			link, err := h.LinkByName(opts.Dev)
+			if err != nil {
+				h.Close()
+				return nil, fmt.Errorf("packetsock: device %q: %w", opts.Dev, err)
+			}
+			oif = link.Attrs().Index
+		}
+		s.handle = h
+		resolver = &netlinkResolver{h: h, oif: oif}
+	}
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		s.closeHandle()
+		return nil, fmt.Errorf("packetsock: opening an AF_PACKET socket: %w", err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, opts.WriteBuffer); err != nil {
+		unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, opts.WriteBuffer) // without CAP_NET_ADMIN: up to wmem_max
+	}
+	s.file = os.NewFile(uintptr(fd), "packetsock")
+	if s.raw, err = s.file.SyscallConn(); err != nil {
+		s.file.Close()
+		s.closeHandle()
+		return nil, fmt.Errorf("packetsock: %w", err)
+	}
+	for i := range s.hdrs {
+		s.addrs[i].Family = unix.AF_PACKET
+		s.addrs[i].Protocol = htons(unix.ETH_P_IP)
+		s.addrs[i].Halen = 6
+		h := &s.hdrs[i].Hdr
+		h.Name = (*byte)(unsafe.Pointer(&s.addrs[i]))
+		h.Namelen = unix.SizeofSockaddrLinklayer
+		h.Iov = &s.iovs[i]
+		h.SetIovlen(1)
+	}
+	s.send = s.sendmmsg
+	go func() {
+		s.paths.resolve(resolver, s.clock)
+		s.closeHandle() // here, so no Resolve is still using it
+	}()
+	return s, nil
+}
+
+// Write sends pkts in order, each a whole IPv4 packet, and returns how many
+// went out, with the contract of rawsock.Sender.Write: if sent <
+// len(pkts), pkts[sent] did not go out and err says why (a syscall.Errno is
+// about that packet alone; the caller may skip it and go on), and later
+// packets were not tried. A packet with source address 0.0.0.0 that goes
+// out on the packet socket gets the route's preferred source and a new
+// header checksum, as IP output would give it. Write allocates nothing once
+// every destination has been seen.
+func (s *Sender) Write(pkts [][]byte) (sent int, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed.Load() {
+		return 0, fmt.Errorf("packetsock: write: %w", os.ErrClosed)
+	}
+	s.paths.apply()
+	now := s.clock()
+	for sent < len(pkts) {
+		if n := s.pack(pkts[sent:], now); n > 0 {
+			k, err := s.writeFrames(n)
+			s.direct.Add(uint64(k))
+			sent += k
+			if err != nil {
+				// The device may be gone or changed: ask the kernel again.
+				s.paths.forget(header.IPv4(pkts[sent]).Dst())
+				return sent, err
+			}
+			continue
+		}
+		n := s.fallbackRun(pkts[sent:], now)
+		k, err := s.fallback.Write(pkts[sent : sent+n])
+		s.fallen.Add(uint64(k))
+		sent += k
+		if err != nil {
+			return sent, err
+		}
+	}
+	return sent, nil
+}
+
+// pack fills the message headers with the longest run of packets at the
+// start of pkts that can go out on the packet socket, and returns its
+// length (0: the first packet goes through the fallback).
+func (s *Sender) pack(pkts [][]byte, now int64) int {
+	n := 0
+	for _, pkt := range pkts[:min(len(pkts), batchSize)] {
+		if len(pkt) < header.MinSize {
+			break
+		}
+		ip := header.IPv4(pkt)
+		path, ok := s.paths.lookup(ip.Dst(), now)
+		if !ok || (ip.Src() == 0 && path.Src == 0) {
+			break
+		}
+		if ip.Src() == 0 {
+			ip.SetSrc(path.Src)
+			ip.SetHeaderChecksum()
+		}
+		s.addrs[n].Ifindex = int32(path.Ifindex)
+		s.addrs[n].Addr = [8]byte{path.MAC[0], path.MAC[1], path.MAC[2], path.MAC[3], path.MAC[4], path.MAC[5]}
+		s.iovs[n].Base = unsafe.SliceData(pkt)
+		s.iovs[n].SetLen(len(pkt))
+		n++
+	}
+	return n
+}
+
+// fallbackRun returns the length of the run of packets at the start of
+// pkts that go through the fallback (at least 1).
+func (s *Sender) fallbackRun(pkts [][]byte, now int64) int {
+	n := 1
+	for n < len(pkts) && len(pkts[n]) >= header.MinSize {
+		ip := header.IPv4(pkts[n])
+		if path, ok := s.paths.lookup(ip.Dst(), now); ok && (ip.Src() != 0 || path.Src != 0) {
+			break
+		}
+		n++
+	}
+	return n
+}
+
+// writeFrames sends the first n packed frames, waiting for room in the
+// send buffer, and returns how many went out before an error.
+func (s *Sender) writeFrames(n int) (int, error) {
+	done := 0
+	for done < n {
+		s.count = n - done
+		s.hdrsOffset(done)
+		if err := s.raw.Write(s.send); err != nil {
+			return done, err
+		}
+		if s.errno != 0 {
+			return done, s.errno
+		}
+		done += s.n
+	}
+	return done, nil
+}
+
+// hdrsOffset moves the frames [from, from+count) to the front of the
+// header array, so sendmmsg always starts at hdrs[0].
+func (s *Sender) hdrsOffset(from int) {
+	if from == 0 {
+		return
+	}
+	for i := 0; i < s.count; i++ {
+		s.iovs[i] = s.iovs[from+i]
+		s.addrs[i] = s.addrs[from+i]
+	}
+}
+
+// sendmmsg is called by RawConn.Write with the socket's descriptor. It
+// returns false to wait for room in the send buffer.
+func (s *Sender) sendmmsg(fd uintptr) bool {
+	for {
+		n, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, fd,
+			uintptr(unsafe.Pointer(unsafe.SliceData(s.hdrs))), uintptr(s.count), 0, 0, 0)
+		switch errno {
+		case 0:
+			s.n, s.errno = int(n), 0
+			return true
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false
+		default:
+			s.n, s.errno = 0, errno
+			return true
+		}
+	}
+}
+
+// Close closes the socket and stops the resolver, which then closes the
+// netlink handle; a Write waiting for room in the send buffer returns, and
+// later Writes fail, with an error wrapping os.ErrClosed. The fallback is
+// the caller's to close.
+func (s *Sender) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	close(s.paths.done)
+	return s.file.Close()
+}
+
+func (s *Sender) closeHandle() {
+	if s.handle != nil {
+		s.handle.Close()
+	}
+}
+
+func htons(v uint16) uint16 { return v<<8 | v>>8 }

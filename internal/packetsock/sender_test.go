@@ -1,0 +1,287 @@
+package packetsock_test
+
+import (
+	"bytes"
+	"fmt"
+	"net/netip"
+	"os"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ipipd/ipipd/internal/header"
+	"github.com/ipipd/ipipd/internal/packetsock"
+	"github.com/ipipd/ipipd/internal/rawsock"
+	"github.com/ipipd/ipipd/internal/testnet"
+)
+
+func TestMain(m *testing.M) {
+	if os.Geteuid() == 0 {
+		if err := testnet.CleanupStale(); err != nil {
+			fmt.Fprintln(os.Stderr, "packetsock: cleaning stale namespaces:", err)
+		}
+	}
+	os.Exit(m.Run())
+}
+
+var (
+	addrA = netip.MustParseAddr("10.245.7.1")
+	addrB = netip.MustParseAddr("10.245.7.2")
+)
+
+// link is a veth between namespaces a ("va") and b ("vb"), a Sender in a
+// with a raw-socket fallback, and a protocol-4 Receiver in b.
+type link struct {
+	a, b           *testnet.NS
+	s              *packetsock.Sender
+	r              *rawsock.Receiver
+	direct, fallen atomic.Uint64
+	batch          *rawsock.Batch
+}
+
+func newLink(t *testing.T, resolveARP bool) *link {
+	t.Helper()
+	testnet.Require(t)
+	l := &link{a: testnet.New(t, "pkta"), b: testnet.New(t, "pktb"), batch: rawsock.NewBatch(64, rawsock.MaxPacketSize)}
+	testnet.Veth(t, l.a, "va", netip.PrefixFrom(addrA, 24), l.b, "vb", netip.PrefixFrom(addrB, 24))
+	if resolveARP {
+		if err := l.a.Ping(addrB, 5*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := l.a.Do(func() error {
+		raw, err := rawsock.NewSender(rawsock.SenderOptions{})
+		if err != nil {
+			return err
+		}
+		t.Cleanup(func() { raw.Close() })
+		l.s, err = packetsock.NewSender(packetsock.Options{Fallback: raw, Direct: &l.direct, Fallen: &l.fallen})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.s.Close() })
+	if err := l.b.Do(func() (err error) {
+		l.r, err = rawsock.NewReceiver(rawsock.ReceiverOptions{})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.r.Close() })
+	return l
+}
+
+// packet is an IPIP packet from src to addrB with a 100-byte inner packet
+// whose ID is id.
+func packet(src netip.Addr, id uint16) []byte {
+	pkt := make([]byte, 120)
+	header.IPv4(pkt[20:]).Encode(&header.Fields{TotalLength: 100, ID: id, TTL: 64, Protocol: header.ProtocolICMP,
+		Src: header.Addr4(netip.MustParseAddr("192.168.41.1")), Dst: header.Addr4(netip.MustParseAddr("192.168.42.1"))})
+	var s uint32
+	if src.IsValid() {
+		s = header.Addr4(src)
+	}
+	header.IPv4(pkt).Encode(&header.Fields{TotalLength: 120, ID: id, Flags: header.FlagDF, TTL: 64,
+		Protocol: header.ProtocolIPIP, Src: s, Dst: header.Addr4(addrB)})
+	return pkt
+}
+
+func (l *link) write(t *testing.T, pkts [][]byte) {
+	t.Helper()
+	if n, err := l.s.Write(pkts); n != len(pkts) || err != nil {
+		t.Fatalf("Write: %d of %d, %v", n, len(pkts), err)
+	}
+}
+
+// receive reads n packets in b.
+func (l *link) receive(t *testing.T, n int) [][]byte {
+	t.Helper()
+	l.r.SetReadDeadline(time.Now().Add(3 * time.Second))
+	var got [][]byte
+	for len(got) < n {
+		k, err := l.r.Read(l.batch)
+		if err != nil {
+			t.Fatalf("after %d of %d packets: %v", len(got), n, err)
+		}
+		for i := range k {
+			got = append(got, bytes.Clone(l.batch.Bufs[i][:l.batch.Sizes[i]]))
+		}
+	}
+	return got
+}
+
+// untilDirect writes one packet at a time until one goes out on the packet
+// socket, and returns how many it wrote.
+func (l *link) untilDirect(t *testing.T, src netip.Addr) int {
+	t.Helper()
+	before := l.direct.Load()
+	for i := 1; ; i++ {
+		l.write(t, [][]byte{packet(src, 9000+uint16(i))})
+		if l.direct.Load() > before {
+			return i
+		}
+		if i > 200 {
+			t.Fatalf("no packet went out on the packet socket after %d writes (fell back %d)", i, l.fallen.Load())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// The first packets to a destination go through the fallback; once the
+// kernel's answer is in, they go out on the packet socket. Every packet
+// arrives, in order, as it was written.
+func TestSenderGoesDirectOnceResolved(t *testing.T) {
+	l := newLink(t, true)
+	first := [][]byte{packet(addrA, 1), packet(addrA, 2), packet(addrA, 3)}
+	l.write(t, first)
+	if l.fallen.Load() != 3 || l.direct.Load() != 0 {
+		t.Fatalf("before resolution: %d direct, %d fallen back; want 0 and 3", l.direct.Load(), l.fallen.Load())
+	}
+	warm := l.untilDirect(t, addrA)
+	var batch [][]byte
+	for i := range 100 {
+		batch = append(batch, packet(addrA, 100+uint16(i)))
+	}
+	direct := l.direct.Load()
+	l.write(t, batch)
+	if got := l.direct.Load() - direct; got != 100 {
+		t.Errorf("%d of 100 packets went out on the packet socket", got)
+	}
+	got := l.receive(t, 3+warm+100)
+	want := append(first, nil)[:3]
+	for i := range got[:3] {
+		if !bytes.Equal(got[i], want[i]) {
+			t.Fatalf("packet %d arrived as\n%x\nwant\n%x", i, got[i], want[i])
+		}
+	}
+	for i, pkt := range got[3+warm:] {
+		if !bytes.Equal(pkt, batch[i]) {
+			t.Fatalf("direct packet %d arrived as\n%x\nwant\n%x", i, pkt, batch[i])
+		}
+	}
+}
+
+// A packet without a source address gets the route's preferred source and
+// a valid header checksum, as the raw socket's IP output gives it.
+func TestSenderFillsSource(t *testing.T) {
+	l := newLink(t, true)
+	warm := l.untilDirect(t, netip.Addr{})
+	got := l.receive(t, warm)
+	last := header.IPv4(got[len(got)-1])
+	if last.SrcAddr() != addrA || !last.HeaderChecksumValid() {
+		t.Fatalf("arrived from %s, header checksum valid %v; want %s and true", last.SrcAddr(), last.HeaderChecksumValid(), addrA)
+	}
+}
+
+// With no neighbour entry, packets go through the fallback, which makes
+// the kernel resolve it; then they go direct.
+func TestSenderWithoutNeighbourFallsBackFirst(t *testing.T) {
+	l := newLink(t, false)
+	warm := l.untilDirect(t, addrA)
+	if l.fallen.Load() == 0 {
+		t.Error("no packet went through the fallback before the neighbour was known")
+	}
+	l.receive(t, warm)
+}
+
+// After a refresh that finds the neighbour stale, one packet goes through
+// the fallback so that the kernel confirms the neighbour.
+func TestSenderConfirmsStaleNeighbour(t *testing.T) {
+	l := newLink(t, true)
+	l.untilDirect(t, addrA)
+	mac := l.b.Run(t, "cat", "/sys/class/net/vb/address")
+	l.a.Run(t, "ip", "neigh", "replace", addrB.String(), "lladdr", string(bytes.TrimSpace([]byte(mac))), "nud", "stale", "dev", "va")
+	time.Sleep(1100 * time.Millisecond) // past refreshAfter
+	fallen := l.fallen.Load()
+	deadline := time.Now().Add(3 * time.Second)
+	for l.fallen.Load() == fallen && time.Now().Before(deadline) {
+		l.write(t, [][]byte{packet(addrA, 7)})
+		time.Sleep(10 * time.Millisecond)
+	}
+	if l.fallen.Load() != fallen+1 {
+		t.Fatalf("%d packets fell back after the stale answer, want 1", l.fallen.Load()-fallen)
+	}
+	direct := l.direct.Load()
+	l.write(t, [][]byte{packet(addrA, 8)})
+	if l.direct.Load() != direct+1 {
+		t.Error("the packet after the confirming one did not go direct")
+	}
+}
+
+// A destination whose route is not unicast over Ethernet (here: the
+// sender's own address, a local route) always goes through the fallback.
+func TestSenderLocalDestinationFallsBack(t *testing.T) {
+	l := newLink(t, true)
+	pkt := packet(addrA, 1)
+	header.IPv4(pkt).SetDst(header.Addr4(addrA))
+	header.IPv4(pkt).SetHeaderChecksum()
+	for range 20 {
+		l.write(t, [][]byte{pkt})
+		time.Sleep(10 * time.Millisecond)
+	}
+	if l.direct.Load() != 0 || l.fallen.Load() != 20 {
+		t.Fatalf("%d direct, %d fallen back; want 0 and 20", l.direct.Load(), l.fallen.Load())
+	}
+}
+
+func TestSenderWriteAfterClose(t *testing.T) {
+	l := newLink(t, true)
+	l.s.Close()
+	if _, err := l.s.Write([][]byte{packet(addrA, 1)}); err == nil {
+		t.Fatal("Write after Close succeeded")
+	}
+}
+
+func TestSenderAllocatesNothing(t *testing.T) {
+	l := newLink(t, true)
+	l.untilDirect(t, addrA)
+	var batch [][]byte
+	for i := range 64 {
+		batch = append(batch, packet(addrA, uint16(i)))
+	}
+	allocs := testing.AllocsPerRun(50, func() {
+		if _, err := l.s.Write(batch); err != nil {
+			t.Fatal(err)
+		}
+		for got := 0; got < len(batch); {
+			n, err := l.r.Read(l.batch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got += n
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("a batch of 64 allocates %.1f times, want 0", allocs)
+	}
+}
+
+// A destination behind a gateway is sent to the gateway's MAC address:
+// b routes for 10.245.8.1, which it holds on its loopback device.
+func TestSenderUsesTheGateway(t *testing.T) {
+	l := newLink(t, true)
+	far := netip.MustParseAddr("10.245.8.1")
+	l.b.Run(t, "ip", "addr", "add", far.String()+"/32", "dev", "lo")
+	l.a.Run(t, "ip", "route", "add", far.String()+"/32", "via", addrB.String())
+	pkt := func(id uint16) []byte {
+		p := packet(addrA, id)
+		header.IPv4(p).SetDst(header.Addr4(far))
+		header.IPv4(p).SetHeaderChecksum()
+		return p
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	sent := 0
+	for l.direct.Load() == 0 && time.Now().Before(deadline) {
+		l.write(t, [][]byte{pkt(uint16(sent))})
+		sent++
+		time.Sleep(10 * time.Millisecond)
+	}
+	if l.direct.Load() == 0 {
+		t.Fatal("no packet to the routed destination went out on the packet socket")
+	}
+	got := l.receive(t, sent)
+	if last := header.IPv4(got[len(got)-1]); last.DstAddr() != far {
+		t.Fatalf("b received a packet for %s, want %s", last.DstAddr(), far)
+	}
+}
