@@ -33,10 +33,10 @@ type daemon struct {
 }
 
 // startDaemon writes cfg to a file and runs `ipipd run -c FILE --control
-// SOCK` inside ns, then waits until `ipipd show` answers, which the daemon
-// does only once the whole config is installed (engine.Apply comes before
-// control.Listen). testnet stops the process at the end of the test.
-func startDaemon(t *testing.T, ns *testnet.NS, name, cfg string) *daemon {
+// SOCK FLAGS...` inside ns, then waits until `ipipd show` answers, which the
+// daemon does only once the whole config is installed (engine.Apply comes
+// before control.Listen). testnet stops the process at the end of the test.
+func startDaemon(t *testing.T, ns *testnet.NS, name, cfg string, flags ...string) *daemon {
 	t.Helper()
 	dir := t.TempDir()
 	d := &daemon{
@@ -49,7 +49,7 @@ func startDaemon(t *testing.T, ns *testnet.NS, name, cfg string) *daemon {
 		t.Fatalf("control socket path %q is too long for a unix socket", d.control)
 	}
 	d.write(t, cfg)
-	d.proc = ns.Start(t, ipipdBin, "run", "-c", d.config, "--control", d.control)
+	d.proc = ns.Start(t, append([]string{ipipdBin, "run", "-c", d.config, "--control", d.control}, flags...)...)
 	d.waitReady(t)
 	return d
 }

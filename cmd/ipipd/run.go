@@ -15,7 +15,7 @@ import (
 )
 
 const runUsage = `usage: ipipd run -c FILE [--control PATH] [--log-level debug|info|warn|error] [--log-format text|json] [--cpuprofile FILE]
-                [--receive-batch N]
+                [--receive-batch N] [--transmit raw|packet]
 
 Creates the TUN device of every tunnel in FILE with its MTU, addresses and
 routes, and runs the datapath in the foreground.
@@ -25,7 +25,14 @@ routes, and runs the datapath in the foreground.
 --cpuprofile FILE  write a CPU profile of the whole run to FILE, for go tool pprof
 --receive-batch N  most outer packets one raw-socket read (recvmmsg) takes,
                    1 to 256 (default 64); 1 is the one-packet-per-system-call
-                   design ipipbench measures as its naive baseline`
+                   design ipipbench measures as its naive baseline
+--transmit raw     send outer packets through a raw IP socket, as the kernel's
+                   tunnel sends them: IP output, netfilter, xfrm (the default)
+--transmit packet  send them as frames to the next hop's MAC address on a
+                   packet socket, resolved through the kernel's routes and
+                   neighbours: less kernel work per packet, but outer packets
+                   skip netfilter (OUTPUT, POSTROUTING, SNAT) and xfrm; what
+                   it cannot address yet goes through the raw socket`
 
 // maxReceiveBatch bounds --receive-batch: 256 buffers of 64 KiB are 16 MiB.
 const maxReceiveBatch = 256
@@ -38,11 +45,16 @@ func runCommand(args []string) int {
 	format := fs.String("log-format", "text", "log format")
 	cpuprofile := fs.String("cpuprofile", "", "CPU profile file")
 	receiveBatch := fs.Int("receive-batch", rawsock.DefaultBatchSize, "packets per raw-socket read")
+	transmit := fs.String("transmit", engine.TransmitRaw, "raw or packet")
 	if code := parse(fs, runUsage, args); code >= 0 {
 		return code
 	}
 	if *receiveBatch < 1 || *receiveBatch > maxReceiveBatch {
 		fmt.Fprintf(os.Stderr, "ipipd run: --receive-batch %d: want 1 to %d (each packet of a batch has a 64 KiB buffer)\n", *receiveBatch, maxReceiveBatch)
+		return exitUsage
+	}
+	if *transmit != engine.TransmitRaw && *transmit != engine.TransmitPacket {
+		fmt.Fprintf(os.Stderr, "ipipd run: --transmit %q: want raw or packet\n", *transmit)
 		return exitUsage
 	}
 	if *cpuprofile != "" {
@@ -72,7 +84,7 @@ func runCommand(args []string) int {
 	signals := make(chan os.Signal, 4)
 	signal.Notify(signals, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
 
-	eng, err := engine.New(engine.Options{Logger: log, ReceiveBatch: *receiveBatch})
+	eng, err := engine.New(engine.Options{Logger: log, ReceiveBatch: *receiveBatch, Transmit: *transmit})
 	if err != nil {
 		log.Error("cannot start", "err", err)
 		return exitFailure
@@ -93,7 +105,7 @@ func runCommand(args []string) int {
 		return exitFailure
 	}
 	defer srv.Close()
-	log.Info("ipipd running", "config", *path, "tunnels", tunnelNames(cfg), "control", *socket)
+	log.Info("ipipd running", "config", *path, "tunnels", tunnelNames(cfg), "control", *socket, "transmit", *transmit)
 
 	for sig := range signals {
 		if sig != syscall.SIGHUP {

@@ -25,3 +25,9 @@ func TestRunUsageStatesReceiveBatchLimits(t *testing.T) {
 		t.Errorf("run usage does not say %q", want)
 	}
 }
+
+func TestRunRefusesUnknownTransmit(t *testing.T) {
+	if code := runCommand([]string{"--transmit", "af_xdp", "-c", "/nonexistent.yaml"}); code != exitUsage {
+		t.Errorf("--transmit af_xdp: exit %d, want %d", code, exitUsage)
+	}
+}

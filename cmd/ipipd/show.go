@@ -73,6 +73,9 @@ func printStatus(w io.Writer, st engine.Status, stats bool) {
 		fmt.Fprintf(w, "        %-10d %-12d %-8d %-9d %-9d %-8d %d\n", s.RxPackets, s.RxBytes, s.RxErrors, s.RxLengthErrors, s.RxFrameErrors, s.RxDropped, s.Multicast)
 		fmt.Fprintf(w, "    TX: %-10s %-12s %-8s %-9s %-9s %-9s %s\n", "Packets", "Bytes", "Errors", "Dropped", "Carrier", "ICMPsent", "ICMPlimited")
 		fmt.Fprintf(w, "        %-10d %-12d %-8d %-9d %-9d %-9d %d\n", s.TxPackets, s.TxBytes, s.TxErrors, s.TxDropped, s.TxCarrierErrors, s.ICMPSent, s.ICMPRateLimited)
+		if s.TxPacketSocket+s.TxRawFallback > 0 {
+			fmt.Fprintf(w, "    sent on the packet socket %d, through the raw socket %d\n", s.TxPacketSocket, s.TxRawFallback)
+		}
 		if s.RxCoalesced > 0 {
 			fmt.Fprintf(w, "    coalesced by the underlay's GRO and split: %d\n", s.RxCoalesced)
 		}

@@ -40,12 +40,17 @@ type Counters struct {
 	// rate limit.
 	ICMPSent        atomic.Uint64
 	ICMPRateLimited atomic.Uint64
+	// With the packet-socket transmit path: outer packets sent as frames,
+	// and those that went through the raw socket instead (a destination
+	// not resolved yet, not on Ethernet, or a stale neighbour to confirm).
+	TxPacketSocket atomic.Uint64
+	TxRawFallback  atomic.Uint64
 }
 
 // Stats is a plain copy of Counters for display and the control socket.
 type Stats struct {
 	RxPackets, RxBytes, RxErrors, RxLengthErrors, RxFrameErrors, RxDropped, Multicast   uint64
-	RxCoalesced                                                                         uint64
+	RxCoalesced, TxPacketSocket, TxRawFallback                                          uint64
 	TxPackets, TxBytes, TxErrors, TxDropped, TxCarrierErrors, ICMPSent, ICMPRateLimited uint64
 	// Drops maps a reason name to its count, only non-zero ones.
 	Drops map[string]uint64
@@ -59,8 +64,8 @@ func (c *Counters) Stats() Stats {
 		RxDropped: c.RxDropped.Load(), Multicast: c.Multicast.Load(), RxCoalesced: c.RxCoalesced.Load(),
 		TxPackets: c.TxPackets.Load(), TxBytes: c.TxBytes.Load(), TxErrors: c.TxErrors.Load(),
 		TxDropped: c.TxDropped.Load(), TxCarrierErrors: c.TxCarrierErrors.Load(), ICMPSent: c.ICMPSent.Load(),
-		ICMPRateLimited: c.ICMPRateLimited.Load(),
-		Drops:           map[string]uint64{},
+		ICMPRateLimited: c.ICMPRateLimited.Load(), TxPacketSocket: c.TxPacketSocket.Load(), TxRawFallback: c.TxRawFallback.Load(),
+		Drops: map[string]uint64{},
 	}
 	for r := range c.RxDrops {
 		if v := c.RxDrops[r].Load(); v != 0 {

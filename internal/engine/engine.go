@@ -14,6 +14,7 @@ import (
 	"github.com/ipipd/ipipd/internal/config"
 	"github.com/ipipd/ipipd/internal/icmperr"
 	"github.com/ipipd/ipipd/internal/netsetup"
+	"github.com/ipipd/ipipd/internal/packetsock"
 	"github.com/ipipd/ipipd/internal/rawsock"
 	"github.com/ipipd/ipipd/tun"
 )
@@ -26,7 +27,23 @@ type Options struct {
 	ICMPRateLimit time.Duration
 	// ReceiveBatch is the most packets one raw-socket read returns.
 	ReceiveBatch int
+	// Transmit is how outer packets leave: TransmitRaw (the default, ""
+	// too) or TransmitPacket.
+	Transmit string
 }
+
+// The ways outer packets can leave.
+const (
+	// TransmitRaw sends through a raw IP socket: the kernel's IP output,
+	// with its route lookup, netfilter hooks and neighbour output, as the
+	// kernel's own tunnel sends.
+	TransmitRaw = "raw"
+	// TransmitPacket sends frames on an AF_PACKET socket to the next hop's
+	// MAC address (internal/packetsock): cheaper per packet, but outer
+	// packets skip netfilter and xfrm. The raw socket takes what the
+	// packet socket cannot address.
+	TransmitPacket = "packet"
+)
 
 // Engine is the running datapath.
 type Engine struct {
@@ -50,8 +67,9 @@ type Engine struct {
 	// tracer is set while `ipipd trace` runs.
 	tracer atomic.Pointer[tracer]
 
-	// newSender opens a transmit socket; tests and benchmarks replace it.
-	newSender func(tunnel, dev string) Sender
+	// newSender opens a transmit socket for a tunnel's loop, counting in c
+	// what it counts; tests and benchmarks replace it.
+	newSender func(tunnel, dev string, c *Counters) Sender
 	// underlayMTU is the MTU of the route toward an outer destination
 	// (netsetup.UnderlayMTU); tests replace it.
 	underlayMTU func(dst netip.Addr, dev string) int
@@ -69,6 +87,13 @@ func New(opts Options) (*Engine, error) {
 	}
 	if opts.ReceiveBatch == 0 {
 		opts.ReceiveBatch = rawsock.DefaultBatchSize
+	}
+	switch opts.Transmit {
+	case "":
+		opts.Transmit = TransmitRaw
+	case TransmitRaw, TransmitPacket:
+	default:
+		return nil, fmt.Errorf("transmit %q: want %q or %q", opts.Transmit, TransmitRaw, TransmitPacket)
 	}
 	e := &Engine{log: opts.Logger, opts: opts, runtimes: map[string]*runtime{}, lastLogs: map[string]time.Time{}}
 	e.newSender = e.openSender
@@ -249,16 +274,35 @@ func (e *Engine) open(p *plan, i int) (tun.Device, error) {
 }
 
 // openSender opens the raw socket a transmit loop sends on, bound to dev
-// when it is not empty. A failure is logged and the loop falls back to the
-// unbound ICMP socket rather than dropping everything.
-func (e *Engine) openSender(tunnel, dev string) Sender {
-	s, err := rawsock.NewSender(rawsock.SenderOptions{Dev: dev})
+// when it is not empty, and with TransmitPacket the packet socket in front
+// of it. A failure is logged and the loop falls back to what it has: the
+// raw socket alone, or the unbound ICMP socket, rather than dropping
+// everything.
+func (e *Engine) openSender(tunnel, dev string, c *Counters) Sender {
+	raw, err := rawsock.NewSender(rawsock.SenderOptions{Dev: dev})
 	if err != nil {
 		e.log.Error("opening the tunnel's raw socket failed; sending unbound", "tunnel", tunnel, "dev", dev, "err", err)
 		return e.icmp
 	}
-	return s
+	if e.opts.Transmit != TransmitPacket {
+		return raw
+	}
+	ps, err := packetsock.NewSender(packetsock.Options{Dev: dev, Fallback: raw, Direct: &c.TxPacketSocket, Fallen: &c.TxRawFallback})
+	if err != nil {
+		e.log.Error("opening the tunnel's packet socket failed; sending through the raw socket", "tunnel", tunnel, "dev", dev, "err", err)
+		return raw
+	}
+	return packetSender{ps, raw}
 }
+
+// packetSender is a packet socket with the raw socket it falls back on;
+// closing it closes both.
+type packetSender struct {
+	*packetsock.Sender
+	raw *rawsock.Sender
+}
+
+func (s packetSender) Close() error { return errors.Join(s.Sender.Close(), s.raw.Close()) }
 
 // destroy stops a tunnel's loop and removes its device and set-up.
 func (e *Engine) destroy(rt *runtime) {

@@ -90,7 +90,7 @@ func newTestEngine(t testing.TB, yaml string) (*Engine, map[string]*fakeDevice, 
 	}
 	send := &fakeSender{keep: true}
 	e := &Engine{log: slog.New(slog.NewTextHandler(io.Discard, nil)), lastLogs: map[string]time.Time{},
-		newSender: func(string, string) Sender { return send },
+		newSender: func(string, string, *Counters) Sender { return send },
 		// Not the test host's own routes: a 1500-byte underlay everywhere.
 		underlayMTU: func(netip.Addr, string) int { return 1500 }}
 	devs := map[string]*fakeDevice{}

@@ -106,7 +106,7 @@ func (e *Engine) transmitBatch(rt *runtime, b *transmitBuffers, n int) {
 	ts := &st.tunnels[i]
 	send, ok := b.senders[ts.config.Dev]
 	if !ok {
-		send = e.newSender(rt.name, ts.config.Dev)
+		send = e.newSender(rt.name, ts.config.Dev, c)
 		b.senders[ts.config.Dev] = send
 	}
 	b.queue, b.innerLens = b.queue[:0], b.innerLens[:0]
