@@ -46,8 +46,11 @@ var allCases = []caseSpec{
 	{"ipipd-naive", "ipipd, `tun: water` and `--receive-batch 1`: one packet per system call on the TUN and on both raw sockets", func(ctx context.Context, e *env) (*caseInstance, error) {
 		return setupIPIPD(ctx, e, "water", "--receive-batch", "1")
 	}},
-	{"ipipd", "ipipd, `tun: offload` (batched TUN I/O with offloads, recvmmsg/sendmmsg batches)", func(ctx context.Context, e *env) (*caseInstance, error) {
+	{"ipipd", "ipipd, `tun: offload` (batched TUN I/O with offloads, recvmmsg/sendmmsg batches), outer packets through the raw socket: the default", func(ctx context.Context, e *env) (*caseInstance, error) {
 		return setupIPIPD(ctx, e, "offload")
+	}},
+	{"ipipd-packet", "ipipd as `ipipd`, with `--transmit packet`: outer packets as frames on a packet socket (no netfilter or xfrm on them)", func(ctx context.Context, e *env) (*caseInstance, error) {
+		return setupIPIPD(ctx, e, "offload", "--transmit", "packet")
 	}},
 }
 

@@ -157,6 +157,10 @@ func ratios(sums []*caseSummary) string {
 		{"ipipd TCP-1 / vxlan TCP-1", "ipipd", "vxlan", mTCP1},
 		{"ipipd TCP-1 / ipipd-naive TCP-1", "ipipd", "ipipd-naive", mTCP1},
 		{"ipipd UDP-64 pps / ipipd-naive UDP-64 pps", "ipipd", "ipipd-naive", mUDP64},
+		{"ipipd-packet TCP-1 / vxlan TCP-1", "ipipd-packet", "vxlan", mTCP1},
+		{"ipipd-packet TCP-1 / ipipd-naive TCP-1", "ipipd-packet", "ipipd-naive", mTCP1},
+		{"ipipd-packet UDP-64 pps / ipipd-naive UDP-64 pps", "ipipd-packet", "ipipd-naive", mUDP64},
+		{"ipipd-packet TCP-1 / ipipd TCP-1", "ipipd-packet", "ipipd", mTCP1},
 		{"ipipd-naive TCP-1 / vxlan TCP-1", "ipipd-naive", "vxlan", mTCP1},
 		{"vxlan TCP-1 / veth TCP-1", "vxlan", "veth", mTCP1},
 	}
