@@ -207,7 +207,9 @@ func (e *Engine) flush(ts *tunnelState, send Sender, b *transmitBuffers) {
 		}
 		// pkts[sent] failed: count it and carry on after it.
 		switch {
-		case errors.Is(err, syscall.ENETUNREACH) || errors.Is(err, syscall.EHOSTUNREACH):
+		case errors.Is(err, syscall.ENETUNREACH) || errors.Is(err, syscall.EHOSTUNREACH),
+			// the packet socket's device is down or gone
+			errors.Is(err, syscall.ENETDOWN) || errors.Is(err, syscall.ENXIO) || errors.Is(err, syscall.ENODEV):
 			c.TxCarrierErrors.Add(1)
 			c.TxErrors.Add(1)
 		case errors.Is(err, syscall.EMSGSIZE):
@@ -220,7 +222,7 @@ func (e *Engine) flush(ts *tunnelState, send Sender, b *transmitBuffers) {
 		default:
 			c.TxDropped.Add(1)
 		}
-		e.logLimited("raw send failed", "tunnel", ts.rt.name, "err", err)
+		e.logLimited("sending an outer packet failed", "tunnel", ts.rt.name, "err", err)
 		queue, lens = queue[sent+1:], lens[sent+1:]
 	}
 	b.queue, b.innerLens = b.queue[:0], b.innerLens[:0]

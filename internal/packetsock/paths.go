@@ -47,10 +47,18 @@ type entry struct {
 	confirm     bool  // send the next packet through the fallback
 }
 
+// request asks for dst's path; at is the entry's requestedAt, which its
+// answer carries back, so an answer to a request made before the entry was
+// forgotten (or asked again) is not applied.
+type request struct {
+	dst uint32
+	at  int64
+}
+
 type answer struct {
-	dst  uint32
-	path Path
-	at   int64
+	request
+	path    Path
+	foundAt int64
 }
 
 // paths is the Sender's cache of destinations. lookup, apply and forget
@@ -58,7 +66,7 @@ type answer struct {
 // requests and writes answers.
 type paths struct {
 	entries  map[uint32]*entry
-	requests chan uint32
+	requests chan request
 	answers  chan answer
 	done     chan struct{} // closed to stop the resolver
 }
@@ -66,7 +74,7 @@ type paths struct {
 func newPaths() *paths {
 	return &paths{
 		entries:  map[uint32]*entry{},
-		requests: make(chan uint32, queueSize),
+		requests: make(chan request, queueSize),
 		answers:  make(chan answer, queueSize),
 		done:     make(chan struct{}),
 	}
@@ -88,20 +96,24 @@ func (p *paths) lookup(dst uint32, now int64) (Path, bool) {
 	if e.resolvedAt == 0 || now-e.resolvedAt >= refreshAfter {
 		if e.requestedAt == 0 || now-e.requestedAt >= retryAfter {
 			select {
-			case p.requests <- dst:
+			case p.requests <- request{dst: dst, at: now}:
 				e.requestedAt = now
 			default: // the resolver is behind; ask again on a later packet
 			}
 		}
 	}
-	if e.resolvedAt == 0 || now-e.resolvedAt >= expireAfter || !e.path.Usable {
-		return Path{}, false
-	}
-	if e.confirm {
-		e.confirm = false
+	if e.resolvedAt == 0 || now-e.resolvedAt >= expireAfter || !e.path.Usable || e.confirm {
 		return Path{}, false
 	}
 	return e.path, true
+}
+
+// fellBack records that a packet to dst was handed to the fallback: if the
+// kernel was to confirm dst's neighbour, that packet does it.
+func (p *paths) fellBack(dst uint32) {
+	if e := p.entries[dst]; e != nil {
+		e.confirm = false
+	}
 }
 
 // apply takes the resolver's answers that have arrived.
@@ -110,10 +122,10 @@ func (p *paths) apply() {
 		select {
 		case a := <-p.answers:
 			e := p.entries[a.dst]
-			if e == nil {
-				continue // forgotten meanwhile: the next packet asks again
+			if e == nil || e.requestedAt != a.at {
+				continue // forgotten or asked again meanwhile: a later answer counts
 			}
-			e.path, e.resolvedAt, e.requestedAt = a.path, a.at, 0
+			e.path, e.resolvedAt, e.requestedAt = a.path, a.foundAt, 0
 			e.confirm = a.path.Usable && a.path.Stale
 		default:
 			return
@@ -131,8 +143,8 @@ func (p *paths) resolve(r Resolver, clock func() int64) {
 		select {
 		case <-p.done:
 			return
-		case dst := <-p.requests:
-			a := answer{dst: dst, path: r.Resolve(dst), at: clock()}
+		case req := <-p.requests:
+			a := answer{request: req, path: r.Resolve(req.dst), foundAt: clock()}
 			select {
 			case p.answers <- a:
 			default: // the writer is behind; it asks again after retryAfter

@@ -61,11 +61,16 @@ type Sender struct {
 	iovs  []unix.Iovec
 	addrs []unix.RawSockaddrLinklayer
 	// send is s.sendmmsg bound once, so Write passes RawConn.Write a func
-	// value without allocating a closure per call.
-	send  func(fd uintptr) bool
-	count int
-	n     int
-	errno syscall.Errno
+	// value without allocating a closure per call; it sends the frames
+	// hdrs[first:first+count] with syscall.
+	send         func(fd uintptr) bool
+	syscall      func(fd uintptr, hdrs []unix.Mmsghdr) (int, syscall.Errno)
+	first, count int
+	n            int
+	errno        syscall.Errno
+	// resolverDone is closed when the resolver goroutine has returned and
+	// closed the netlink handle.
+	resolverDone chan struct{}
 }
 
 // NewSender opens the packet socket and the netlink handle in the calling
@@ -82,13 +87,15 @@ func NewSender(opts Options) (*Sender, error) {
 		opts.WriteBuffer = 4 << 20
 	}
 	s := &Sender{
-		fallback: opts.Fallback,
-		paths:    newPaths(),
-		direct:   opts.Direct,
-		fallen:   opts.Fallen,
-		hdrs:     make([]unix.Mmsghdr, batchSize),
-		iovs:     make([]unix.Iovec, batchSize),
-		addrs:    make([]unix.RawSockaddrLinklayer, batchSize),
+		fallback:     opts.Fallback,
+		paths:        newPaths(),
+		direct:       opts.Direct,
+		fallen:       opts.Fallen,
+		hdrs:         make([]unix.Mmsghdr, batchSize),
+		iovs:         make([]unix.Iovec, batchSize),
+		addrs:        make([]unix.RawSockaddrLinklayer, batchSize),
+		syscall:      sendmmsg,
+		resolverDone: make(chan struct{}),
 	}
 	if s.direct == nil {
 		s.direct = new(atomic.Uint64)
@@ -102,6 +109,12 @@ func NewSender(opts Options) (*Sender, error) {
 	if resolver == nil {
 		h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
 		if err != nil {
+			return nil, fmt.Errorf("packetsock: netlink: %w", err)
+		}
+		// A kernel that does not answer must not hold the resolver, and
+		// Close, forever.
+		if err := h.SetSocketTimeout(time.Second); err != nil {
+			h.Close()
 			return nil, fmt.Errorf("packetsock: netlink: %w", err)
 		}
 		oif := 0
@@ -140,8 +153,9 @@ func NewSender(opts Options) (*Sender, error) {
 		h.Iov = &s.iovs[i]
 		h.SetIovlen(1)
 	}
-	s.send = s.sendmmsg
+	s.send = s.sendFrames
 	go func() {
+		defer close(s.resolverDone)
 		s.paths.resolve(resolver, s.clock)
 		s.closeHandle() // here, so no Resolve is still using it
 	}()
@@ -170,8 +184,9 @@ func (s *Sender) Write(pkts [][]byte) (sent int, err error) {
 			s.direct.Add(uint64(k))
 			sent += k
 			if err != nil {
-				// The device may be gone or changed: ask the kernel again.
-				s.paths.forget(header.IPv4(pkts[sent]).Dst())
+				if deviceGone(err) {
+					s.paths.forget(header.IPv4(pkts[sent]).Dst()) // ask the kernel again
+				}
 				return sent, err
 			}
 			continue
@@ -215,17 +230,28 @@ func (s *Sender) pack(pkts [][]byte, now int64) int {
 }
 
 // fallbackRun returns the length of the run of packets at the start of
-// pkts that go through the fallback (at least 1).
+// pkts that go through the fallback (at least 1), and marks each one's
+// destination as having had a packet through it.
 func (s *Sender) fallbackRun(pkts [][]byte, now int64) int {
-	n := 1
-	for n < len(pkts) && len(pkts[n]) >= header.MinSize {
-		ip := header.IPv4(pkts[n])
-		if path, ok := s.paths.lookup(ip.Dst(), now); ok && (ip.Src() != 0 || path.Src != 0) {
-			break
+	n := 0
+	for n < len(pkts) {
+		if len(pkts[n]) >= header.MinSize {
+			ip := header.IPv4(pkts[n])
+			if path, ok := s.paths.lookup(ip.Dst(), now); ok && (ip.Src() != 0 || path.Src != 0) && n > 0 {
+				break
+			}
+			s.paths.fellBack(ip.Dst())
 		}
 		n++
 	}
 	return n
+}
+
+// deviceGone reports whether the packet socket refused a frame because its
+// device is gone or down; the path is then asked for again. Other errors
+// (ENOBUFS from a full queue, EMSGSIZE) say nothing about the path.
+func deviceGone(err error) bool {
+	return errors.Is(err, unix.ENXIO) || errors.Is(err, unix.ENODEV) || errors.Is(err, unix.ENETDOWN)
 }
 
 // writeFrames sends the first n packed frames, waiting for room in the
@@ -233,9 +259,11 @@ func (s *Sender) fallbackRun(pkts [][]byte, now int64) int {
 func (s *Sender) writeFrames(n int) (int, error) {
 	done := 0
 	for done < n {
-		s.count = n - done
-		s.hdrsOffset(done)
+		s.first, s.count = done, n-done
 		if err := s.raw.Write(s.send); err != nil {
+			if s.closed.Load() {
+				return done, fmt.Errorf("packetsock: write: %w (%w)", os.ErrClosed, err)
+			}
 			return done, err
 		}
 		if s.errno != 0 {
@@ -246,24 +274,11 @@ func (s *Sender) writeFrames(n int) (int, error) {
 	return done, nil
 }
 
-// hdrsOffset moves the frames [from, from+count) to the front of the
-// header array, so sendmmsg always starts at hdrs[0].
-func (s *Sender) hdrsOffset(from int) {
-	if from == 0 {
-		return
-	}
-	for i := 0; i < s.count; i++ {
-		s.iovs[i] = s.iovs[from+i]
-		s.addrs[i] = s.addrs[from+i]
-	}
-}
-
-// sendmmsg is called by RawConn.Write with the socket's descriptor. It
+// sendFrames is called by RawConn.Write with the socket's descriptor. It
 // returns false to wait for room in the send buffer.
-func (s *Sender) sendmmsg(fd uintptr) bool {
+func (s *Sender) sendFrames(fd uintptr) bool {
 	for {
-		n, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, fd,
-			uintptr(unsafe.Pointer(unsafe.SliceData(s.hdrs))), uintptr(s.count), 0, 0, 0)
+		n, errno := s.syscall(fd, s.hdrs[s.first:s.first+s.count])
 		switch errno {
 		case 0:
 			s.n, s.errno = int(n), 0
@@ -279,16 +294,25 @@ func (s *Sender) sendmmsg(fd uintptr) bool {
 	}
 }
 
-// Close closes the socket and stops the resolver, which then closes the
-// netlink handle; a Write waiting for room in the send buffer returns, and
-// later Writes fail, with an error wrapping os.ErrClosed. The fallback is
-// the caller's to close.
+// Close closes the socket and stops the resolver, waiting until it has
+// closed the netlink handle; a Write waiting for room in the send buffer
+// returns, and later Writes fail, with an error wrapping os.ErrClosed. The
+// fallback is the caller's to close.
 func (s *Sender) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
 	close(s.paths.done)
-	return s.file.Close()
+	err := s.file.Close()
+	<-s.resolverDone
+	return err
+}
+
+// sendmmsg sends hdrs in one sendmmsg(2) on fd.
+func sendmmsg(fd uintptr, hdrs []unix.Mmsghdr) (int, syscall.Errno) {
+	n, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, fd,
+		uintptr(unsafe.Pointer(unsafe.SliceData(hdrs))), uintptr(len(hdrs)), 0, 0, 0)
+	return int(n), errno
 }
 
 func (s *Sender) closeHandle() {
