@@ -15,11 +15,11 @@ import (
 // finish: CHECKSUM_PARTIAL), and a raw socket does not finish it. Written
 // into a TUN as it is, the inner TCP would drop it as a bad checksum.
 //
-// The kernel's own tunnel keeps such a packet whole, as a GSO buffer. A
-// TUN write cannot say "partial checksum" without the virtio-net header,
-// which only the offload backend has, so the receive path cuts it back
-// into segments with whole checksums, as tcp_gso_segment would; the
-// offload backend's write coalesces them again.
+// The kernel's own tunnel keeps such a packet whole, as a GSO buffer. The
+// offload TUN backend can do the same (its virtio-net header says "partial
+// checksum, segments of this size"); for a TUN without it, the receive path
+// cuts the packet back into segments with whole checksums, as
+// tcp_gso_segment would.
 
 const (
 	tcpSeq      = 4
@@ -93,7 +93,8 @@ func SplitSpace(inner header.IPv4, mss, headroom int) (count, bytes int) {
 // TCP checksums; CWR stays on the first segment only, FIN and PSH on the
 // last only. Segment i is written to slab after headroom bytes, and
 // segs[i] is set to it, headroom included, so it can be handed to a TUN
-// Write at that offset.
+// Write at that offset; its capacity ends where it ends, so a writer that
+// grows packets in their spare capacity cannot overwrite the next one.
 //
 // It returns the number of segments, or 0 (writing nothing) when inner
 // cannot be split, when more than len(segs) segments would be needed, or
@@ -136,7 +137,7 @@ func SplitCoalesced(inner header.IPv4, mss int, slab []byte, headroom int, segs 
 		tcp[tcpFlags] = f
 		binary.BigEndian.PutUint16(tcp[tcpChecksum:], 0)
 		binary.BigEndian.PutUint16(tcp[tcpChecksum:], ^header.Checksum(tcp, pseudoHeaderSum(ip, len(tcp))))
-		segs[i] = seg
+		segs[i] = seg[:len(seg):len(seg)]
 	}
 	return count
 }

@@ -93,6 +93,9 @@ func split(t *testing.T, inner []byte, mss int) [][]byte {
 	}
 	out := make([][]byte, count)
 	for i, s := range segs {
+		if cap(s) != len(s) {
+			t.Fatalf("segment %d has %d bytes of spare capacity, shared with the next: a TUN write that grows it in place would overwrite that", i, cap(s)-len(s))
+		}
 		out[i] = s[20:]
 	}
 	return out

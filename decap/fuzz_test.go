@@ -127,6 +127,9 @@ func FuzzSplitCoalesced(f *testing.F) {
 		var payload []byte
 		seq := binary.BigEndian.Uint32(inner[inner.HeaderLength()+tcpSeq:])
 		for i, s := range segs[:n] {
+			if cap(s) != len(s) {
+				t.Fatalf("segment %d shares capacity with what follows it", i)
+			}
 			seg := header.IPv4(s[20:])
 			if !seg.IsValid(len(seg)) || !seg.HeaderChecksumValid() || int(seg.TotalLength()) != len(seg) {
 				t.Fatalf("segment %d is not valid IPv4", i)

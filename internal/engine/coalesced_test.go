@@ -121,3 +121,53 @@ func TestReceiveCoalescedAllocatesNothing(t *testing.T) {
 		t.Errorf("a batch of 64 coalesced packets allocates %.1f times, want 0", allocs)
 	}
 }
+
+// gsoDevice is a fake TUN that also takes GSO writes, as the offload
+// backend does; it records both kinds in order.
+type gsoDevice struct {
+	fakeDevice
+	gso []int // the mss of each GSO write, at its place in written (-1 for ordinary ones)
+}
+
+func (d *gsoDevice) Write(bufs [][]byte, offset int) (int, error) {
+	for range bufs {
+		d.gso = append(d.gso, -1)
+	}
+	return d.fakeDevice.Write(bufs, offset)
+}
+
+func (d *gsoDevice) WriteTCPv4GSO(buf []byte, offset, mss int) error {
+	d.gso = append(d.gso, mss)
+	d.written = append(d.written, append([]byte(nil), buf[offset:]...))
+	return nil
+}
+
+// With a TUN that takes GSO writes, a coalesced packet goes whole, with
+// the tunnel's segment size, after the packets received before it and
+// before those after it.
+func TestReceiveWritesCoalescedWholeToAGSODevice(t *testing.T) {
+	e, _, send := newTestEngine(t, meshYAML)
+	st := e.state.Load()
+	i := st.index[runtimeOf(st, "p2p")]
+	dev := &gsoDevice{fakeDevice: fakeDevice{name: "p2p", keep: true}}
+	st.tunnels[i].rt.dev = dev
+	coalesced := coalescedPacket("172.16.9.1", "172.16.0.1", 0, 10*1460)
+	recv := &fakeReceiver{in: [][]byte{
+		outerPacket("10.245.1.9", "10.245.1.2", innerPacket("172.16.9.1", "172.16.0.1", 100, true)),
+		outerPacket("10.245.1.9", "10.245.1.2", coalesced),
+		outerPacket("10.245.1.9", "10.245.1.2", innerPacket("172.16.9.1", "172.16.0.1", 200, true)),
+	}}
+	b := newReceiveBuffers(64, time.Second)
+	n, _ := recv.Read(b.batch)
+	e.receiveBatch(send, b, n)
+	if want := []int{-1, 1460, -1}; len(dev.gso) != 3 || dev.gso[0] != want[0] || dev.gso[1] != want[1] || dev.gso[2] != want[2] {
+		t.Fatalf("writes %v, want %v (ordinary, GSO with mss 1460, ordinary)", dev.gso, want)
+	}
+	if len(dev.written[1]) != len(coalesced) {
+		t.Errorf("the GSO write has %d bytes, want the whole %d", len(dev.written[1]), len(coalesced))
+	}
+	s := e.Status().Tunnels[0].Stats
+	if s.RxCoalesced != 1 || s.RxPackets != 12 || s.RxBytes != 100+200+10*1500 {
+		t.Errorf("p2p counters %+v; want 1 coalesced, 12 packets, %d bytes", s, 100+200+10*1500)
+	}
+}

@@ -116,14 +116,14 @@ func (e *Engine) receiveBatch(icmp Sender, b *receiveBuffers, n int) {
 		}
 		switch r.Verdict {
 		case decap.Deliver:
-			if decap.Coalesced(r.Inner) {
-				e.deliverCoalesced(st, b, r.Tunnel, r.Inner)
-				break
-			}
 			// Hand the TUN the inner packet with the 20 bytes in front of
 			// it (the end of the outer header, whatever its IHL): a TUN
 			// with offloads writes its virtio-net header there.
 			start := header.IPv4(pkt).HeaderLength()
+			if decap.Coalesced(r.Inner) {
+				e.deliverCoalesced(st, b, r.Tunnel, pkt[start-deliverOffset:start+len(r.Inner)])
+				break
+			}
 			b.deliver = append(b.deliver, pkt[start-deliverOffset:start+len(r.Inner)])
 			b.tunnels = append(b.tunnels, r.Tunnel)
 		case decap.Drop:
@@ -145,17 +145,35 @@ func (e *Engine) receiveBatch(icmp Sender, b *receiveBuffers, n int) {
 	e.deliver(st, b)
 }
 
-// deliverCoalesced queues the segments of inner, a packet the underlay's
-// GRO merged (decap.Coalesced), cut for tunnel t's MTU. When the slab or
-// the queue has no room left for them, what is queued is written first.
-func (e *Engine) deliverCoalesced(st *state, b *receiveBuffers, t int, inner []byte) {
+// deliverCoalesced delivers inner (at deliverOffset in buf), a packet the
+// underlay's GRO merged (decap.Coalesced), as segments for tunnel t's MTU:
+// whole, as a GSO write, to a TUN that takes one (the offload backend), or
+// cut into segments queued like any packet. What is queued before it is
+// written first, so order is kept. It counts one RxCoalesced and, like any
+// delivery, each segment in RxPackets.
+func (e *Engine) deliverCoalesced(st *state, b *receiveBuffers, t int, buf []byte) {
 	ts := &st.tunnels[t]
 	c := ts.rt.counters
+	inner := buf[deliverOffset:]
 	mss := decap.SegmentSize(inner, ts.tunMTU)
 	count, need := decap.SplitSpace(inner, mss, deliverOffset)
 	if count == 0 || count > len(b.segs) || need > len(b.segSlab) {
 		c.RxDrops[decap.BadCoalesced].Add(1)
 		c.RxDropped.Add(1)
+		return
+	}
+	c.RxCoalesced.Add(1)
+	if w, ok := ts.rt.dev.(tun.GSOWriter); ok {
+		e.deliver(st, b)
+		b.deliver, b.tunnels, b.segUsed = b.deliver[:0], b.tunnels[:0], 0
+		if err := w.WriteTCPv4GSO(buf, deliverOffset, mss); err != nil {
+			c.RxDropped.Add(uint64(count))
+			e.logLimited("tun write failed", "tunnel", ts.rt.name, "err", err)
+			return
+		}
+		c.RxPackets.Add(uint64(count))
+		c.RxBytes.Add(uint64(need - count*deliverOffset)) // the segments' bytes: need less their headroom
+
 		return
 	}
 	if need > len(b.segSlab)-b.segUsed || len(b.deliver)+count > cap(b.deliver) {
@@ -168,7 +186,6 @@ func (e *Engine) deliverCoalesced(st *state, b *receiveBuffers, t int, inner []b
 		b.deliver = append(b.deliver, seg)
 		b.tunnels = append(b.tunnels, t)
 	}
-	c.RxCoalesced.Add(1)
 }
 
 // deliver writes the delivered packets into their TUNs, one Write per run
