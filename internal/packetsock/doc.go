@@ -15,8 +15,10 @@
 // POSTROUTING rules, no SNAT of the outer header, no conntrack), xfrm
 // (IPsec policies on the outer packet) and policy routing by firewall
 // mark. The route and the neighbour are still the kernel's: the Sender
-// asks for them over netlink (`ip route get`, the neighbour table), and
-// tc and the queueing discipline still see every frame.
+// asks for them over netlink (`ip route get`, the neighbour table), drops
+// what it learnt as soon as the kernel announces a change of a neighbour
+// or a route (events.go), and asks again every second regardless; tc and
+// the queueing discipline still see every frame.
 //
 // A destination the Sender cannot address yet goes through the fallback,
 // the raw socket, which also makes the kernel resolve its neighbour: the

@@ -3,7 +3,8 @@ package packetsock
 // Path is how the Sender reaches one outer destination on the link layer.
 type Path struct {
 	Ifindex int     // the device the route goes out of
-	MAC     [6]byte // the next hop's address: the gateway's, or the destination's own on-link
+	NextHop uint32  // the gateway, or the destination itself on-link
+	MAC     [6]byte // the next hop's address
 	// Src is the route's preferred source address, written into packets
 	// that carry none (a tunnel without a local address), as the raw
 	// socket's IP output does.
@@ -69,6 +70,7 @@ type paths struct {
 	requests chan request
 	answers  chan answer
 	done     chan struct{} // closed to stop the resolver
+	void     invalidations
 }
 
 func newPaths() *paths {
@@ -77,6 +79,7 @@ func newPaths() *paths {
 		requests: make(chan request, queueSize),
 		answers:  make(chan answer, queueSize),
 		done:     make(chan struct{}),
+		void:     newInvalidations(),
 	}
 }
 
@@ -116,8 +119,29 @@ func (p *paths) fellBack(dst uint32) {
 	}
 }
 
-// apply takes the resolver's answers that have arrived.
+// apply takes the invalidations and the resolver's answers that have
+// arrived. An invalidated path is dropped together with any request in
+// flight for it, whose answer may predate the change.
 func (p *paths) apply() {
+	select {
+	case <-p.void.all:
+		for _, e := range p.entries {
+			e.resolvedAt, e.requestedAt = 0, 0
+		}
+	default:
+	}
+	for drained := false; !drained; {
+		select {
+		case hop := <-p.void.hops:
+			for _, e := range p.entries {
+				if e.path.NextHop == hop {
+					e.resolvedAt, e.requestedAt = 0, 0
+				}
+			}
+		default:
+			drained = true
+		}
+	}
 	for {
 		select {
 		case a := <-p.answers:

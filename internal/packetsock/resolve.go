@@ -52,7 +52,7 @@ func (r *netlinkResolver) Resolve(dst uint32) Path {
 		if !n.IP.Equal(hop) || n.State&usableNeighbour == 0 || len(n.HardwareAddr) != 6 {
 			continue
 		}
-		p := Path{Ifindex: route.LinkIndex, Usable: true, Stale: n.State&unix.NUD_STALE != 0}
+		p := Path{Ifindex: route.LinkIndex, NextHop: binary.BigEndian.Uint32(hop), Usable: true, Stale: n.State&unix.NUD_STALE != 0}
 		copy(p.MAC[:], n.HardwareAddr)
 		if src := route.Src.To4(); src != nil {
 			p.Src = binary.BigEndian.Uint32(src)

@@ -126,11 +126,16 @@ func NewSender(opts Options) (*Sender, error) {
 			}
 			oif = link.Attrs().Index
 		}
+		if err := subscribe(s.paths.void, s.paths.done); err != nil {
+			h.Close()
+			return nil, err
+		}
 		s.handle = h
 		resolver = &netlinkResolver{h: h, oif: oif}
 	}
 	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
+		close(s.paths.done) // ends the notifications
 		s.closeHandle()
 		return nil, fmt.Errorf("packetsock: opening an AF_PACKET socket: %w", err)
 	}
@@ -140,6 +145,7 @@ func NewSender(opts Options) (*Sender, error) {
 	s.file = os.NewFile(uintptr(fd), "packetsock")
 	if s.raw, err = s.file.SyscallConn(); err != nil {
 		s.file.Close()
+		close(s.paths.done)
 		s.closeHandle()
 		return nil, fmt.Errorf("packetsock: %w", err)
 	}

@@ -285,3 +285,25 @@ func TestSenderUsesTheGateway(t *testing.T) {
 		t.Fatalf("b received a packet for %s, want %s", last.DstAddr(), far)
 	}
 }
+
+// When the peer's MAC address changes (a failover announced by gratuitous
+// ARP: here b's address is changed and a's neighbour entry replaced), the
+// Sender follows at once, from the kernel's notification, rather than at
+// its next refresh: no packet is sent to the old address.
+func TestSenderFollowsANeighbourChange(t *testing.T) {
+	l := newLink(t, true)
+	warm := l.untilDirect(t, addrA)
+	const newMAC = "02:00:00:00:00:99"
+	l.b.Run(t, "ip", "link", "set", "dev", "vb", "address", newMAC)
+	l.a.Run(t, "ip", "neigh", "replace", addrB.String(), "lladdr", newMAC, "nud", "reachable", "dev", "va")
+	time.Sleep(50 * time.Millisecond) // the notification's way to the Sender
+	const after = 20
+	for i := range after {
+		l.write(t, [][]byte{packet(addrA, uint16(500+i))})
+		time.Sleep(5 * time.Millisecond)
+	}
+	l.receive(t, warm+after) // fails if a frame went to the old address
+	if l.direct.Load() < uint64(warm) {
+		t.Errorf("only %d packets went direct", l.direct.Load())
+	}
+}

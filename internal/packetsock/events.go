@@ -1,0 +1,119 @@
+package packetsock
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// The kernel changes its routes and neighbours at once, and so must the
+// Sender: a peer that fails over announces its new MAC address with a
+// gratuitous ARP, and frames sent to the old one for the rest of a refresh
+// period would be lost. So the Sender also listens to the kernel's
+// neighbour and route notifications:
+//
+//   - a neighbour entry that is deleted, becomes unusable (FAILED,
+//     INCOMPLETE) or changes its MAC address invalidates the paths through
+//     that next hop;
+//   - any route change invalidates every path (routes change rarely; a
+//     path costs one resolution to get back).
+//
+// An invalidated path sends through the fallback until it is resolved
+// again, which also means the kernel, not a stale copy, addresses those
+// packets. Refreshing every refreshAfter stays, for notifications lost to
+// a full socket buffer.
+
+// invalidations carries the listener's findings to the writer, which owns
+// the cache.
+type invalidations struct {
+	hops chan uint32   // next hops whose paths are void
+	all  chan struct{} // every path is void (capacity 1: one pending is enough)
+}
+
+func newInvalidations() invalidations {
+	return invalidations{hops: make(chan uint32, queueSize), all: make(chan struct{}, 1)}
+}
+
+// voidAll asks the writer to drop every path, without blocking.
+func (v invalidations) voidAll() {
+	select {
+	case v.all <- struct{}{}:
+	default:
+	}
+}
+
+// voidHop asks the writer to drop the paths through hop; when the queue is
+// full, every path.
+func (v invalidations) voidHop(hop uint32) {
+	select {
+	case v.hops <- hop:
+	default:
+		v.voidAll()
+	}
+}
+
+// subscribe starts listening, in the calling thread's network namespace,
+// until done is closed. A subscription that fails later voids every path
+// once and leaves the Sender on its periodic refresh.
+func subscribe(v invalidations, done <-chan struct{}) error {
+	neighbours := make(chan netlink.NeighUpdate, queueSize)
+	routes := make(chan netlink.RouteUpdate, queueSize)
+	lost := func(error) { v.voidAll() }
+	if err := netlink.NeighSubscribeWithOptions(neighbours, done, netlink.NeighSubscribeOptions{ErrorCallback: lost}); err != nil {
+		return fmt.Errorf("packetsock: neighbour notifications: %w", err)
+	}
+	if err := netlink.RouteSubscribeWithOptions(routes, done, netlink.RouteSubscribeOptions{ErrorCallback: lost}); err != nil {
+		return fmt.Errorf("packetsock: route notifications: %w", err)
+	}
+	go listen(v, neighbours, routes)
+	return nil
+}
+
+// listen turns notifications into invalidations until both channels are
+// closed (the library closes them when done is closed or the socket fails).
+func listen(v invalidations, neighbours <-chan netlink.NeighUpdate, routes <-chan netlink.RouteUpdate) {
+	macs := map[uint32][6]byte{} // the last usable address seen for each next hop
+	for neighbours != nil || routes != nil {
+		select {
+		case u, ok := <-neighbours:
+			if !ok {
+				neighbours = nil
+				continue
+			}
+			if hop, void := neighbourChange(u, macs); void {
+				v.voidHop(hop)
+			}
+		case _, ok := <-routes:
+			if !ok {
+				routes = nil
+				continue
+			}
+			v.voidAll()
+		}
+	}
+}
+
+// neighbourChange reports whether update u voids the paths through its
+// next hop, and which hop that is. A usable entry whose address is the one
+// last seen changes nothing: the kernel's own reachability checks
+// (REACHABLE → STALE → DELAY → REACHABLE) come as notifications too.
+func neighbourChange(u netlink.NeighUpdate, macs map[uint32][6]byte) (uint32, bool) {
+	ip := u.IP.To4()
+	if u.Family != unix.AF_INET || ip == nil {
+		return 0, false
+	}
+	hop := binary.BigEndian.Uint32(ip)
+	if u.Type == unix.RTM_DELNEIGH || u.State&usableNeighbour == 0 || len(u.HardwareAddr) != 6 {
+		delete(macs, hop)
+		return hop, true
+	}
+	mac := [6]byte(u.HardwareAddr)
+	last, seen := macs[hop]
+	if len(macs) >= maxPaths {
+		clear(macs)
+	}
+	macs[hop] = mac
+	return hop, !seen || last != mac
+}

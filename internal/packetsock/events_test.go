@@ -1,0 +1,82 @@
+package packetsock
+
+import (
+	"net"
+	"testing"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+func neighUpdate(typ uint16, state int, ip string, mac string) netlink.NeighUpdate {
+	hw, _ := net.ParseMAC(mac)
+	return netlink.NeighUpdate{Type: typ, Neigh: netlink.Neigh{Family: unix.AF_INET, State: state, IP: net.ParseIP(ip), HardwareAddr: hw}}
+}
+
+func TestNeighbourChange(t *testing.T) {
+	macs := map[uint32][6]byte{}
+	steps := []struct {
+		name string
+		u    netlink.NeighUpdate
+		void bool
+	}{
+		{"first sight of a hop", neighUpdate(unix.RTM_NEWNEIGH, unix.NUD_REACHABLE, "10.245.7.2", "02:00:00:00:00:02"), true},
+		{"the kernel's own recheck, same address", neighUpdate(unix.RTM_NEWNEIGH, unix.NUD_STALE, "10.245.7.2", "02:00:00:00:00:02"), false},
+		{"confirmed again", neighUpdate(unix.RTM_NEWNEIGH, unix.NUD_REACHABLE, "10.245.7.2", "02:00:00:00:00:02"), false},
+		{"a new address (failover)", neighUpdate(unix.RTM_NEWNEIGH, unix.NUD_REACHABLE, "10.245.7.2", "02:00:00:00:00:99"), true},
+		{"unreachable", neighUpdate(unix.RTM_NEWNEIGH, unix.NUD_FAILED, "10.245.7.2", ""), true},
+		{"back, same address as before failing", neighUpdate(unix.RTM_NEWNEIGH, unix.NUD_REACHABLE, "10.245.7.2", "02:00:00:00:00:99"), true},
+		{"deleted", neighUpdate(unix.RTM_DELNEIGH, unix.NUD_REACHABLE, "10.245.7.2", "02:00:00:00:00:99"), true},
+		{"IPv6 is not ours", neighUpdate(unix.RTM_NEWNEIGH, unix.NUD_REACHABLE, "fe80::1", "02:00:00:00:00:01"), false},
+	}
+	for _, s := range steps {
+		if s.u.IP.To4() == nil {
+			s.u.Family = unix.AF_INET6
+		}
+		hop, void := neighbourChange(s.u, macs)
+		if void != s.void {
+			t.Errorf("%s: void %v, want %v", s.name, void, s.void)
+		}
+		if void && hop != 0x0af50702 {
+			t.Errorf("%s: hop %#x", s.name, hop)
+		}
+	}
+}
+
+// An invalidated path is not used, and the answer to a request made before
+// the invalidation is not applied: it may carry the old address.
+func TestApplyInvalidations(t *testing.T) {
+	p := newPaths()
+	const dst, other = 0x0af50702, 0x0af50703
+	otherPath := peerPath
+	otherPath.NextHop = 0x0af50709
+	onLink := peerPath
+	onLink.NextHop = dst
+	p.lookup(dst, 1)
+	answerNow(t, p, onLink, 2)
+	p.lookup(other, 1)
+	answerNow(t, p, otherPath, 2)
+
+	p.void.voidHop(dst)
+	p.apply()
+	if _, ok := p.lookup(dst, 3); ok {
+		t.Fatal("a path through an invalidated next hop is used")
+	}
+	if _, ok := p.lookup(other, 3); !ok {
+		t.Fatal("a path through another next hop was invalidated too")
+	}
+	stale := <-p.requests // the request lookup made for dst just now
+	p.void.voidHop(dst)   // and the address changes again before its answer
+	p.apply()
+	p.answers <- answer{request: stale, path: onLink, foundAt: 4}
+	p.apply()
+	if _, ok := p.lookup(dst, 5); ok {
+		t.Fatal("an answer to a request made before the invalidation was applied")
+	}
+
+	p.void.voidAll()
+	p.apply()
+	if _, ok := p.lookup(other, 6); ok {
+		t.Fatal("voidAll left a path in use")
+	}
+}
