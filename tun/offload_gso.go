@@ -2,8 +2,10 @@ package tun
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
+	"syscall"
 )
 
 // GSOWriter is a Device that can take a TCP/IPv4 super-packet whole and
@@ -52,8 +54,9 @@ func (d *offloadDevice) WriteTCPv4GSO(buf []byte, offset, mss int) error {
 	if hdrs < ihl+20 || hdrs > len(pkt) || int(binary.BigEndian.Uint16(pkt[2:])) != len(pkt) {
 		return fmt.Errorf("write %s: TCP/IPv4 headers of %d bytes and total length %d do not fit the %d-byte packet", d.name, hdrs, binary.BigEndian.Uint16(pkt[2:]), len(pkt))
 	}
-	if mss < 1 || mss > 65535 {
-		return fmt.Errorf("write %s: segment size %d: want 1 to 65535", d.name, mss)
+	// 65535 is GSO_BY_FRAGS to the kernel, not a size.
+	if mss < 1 || mss > 65534 {
+		return fmt.Errorf("write %s: segment size %d: want 1 to 65534", d.name, mss)
 	}
 	gsoType := uint8(virtioNetHdrGSOTCPv4)
 	if pkt[ihl+13]&tcpFlagCWR != 0 {
@@ -73,6 +76,9 @@ func (d *offloadDevice) WriteTCPv4GSO(buf []byte, offset, mss int) error {
 	d.writeMu.Lock()
 	defer d.writeMu.Unlock()
 	if _, err := file.File().Write(buf[offset-OffloadWriteHeadroom:]); err != nil {
+		if errors.Is(err, syscall.EBADFD) {
+			err = os.ErrClosed // the device was deleted: as wireguard's Write reports it
+		}
 		return d.ioError("write", err)
 	}
 	return nil

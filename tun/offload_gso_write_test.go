@@ -10,6 +10,7 @@ import (
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
+	"github.com/vishvananda/netlink"
 )
 
 // peerTCP builds a TCP/IPv4 packet from the test's peer to port of the
@@ -104,9 +105,27 @@ func TestOffloadWriteTCPv4GSORefuses(t *testing.T) {
 		"not TCP":                           {udp, testOffset, 1400},
 		"total length not the packet's":     {shortLen, testOffset, 1400},
 		"segment size 0":                    {good, testOffset, 0},
+		"segment size 65535 (GSO_BY_FRAGS)": {good, testOffset, 65535},
 	} {
 		if err := dev.WriteTCPv4GSO(tt.buf, tt.offset, tt.mss); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
+	}
+}
+
+// A GSO write to a deleted device reports it closed, as Write does.
+func TestOffloadWriteTCPv4GSOAfterDelete(t *testing.T) {
+	dev := openOffloadTestDevice(t)
+	link, err := netlink.LinkByName(testDevice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := netlink.LinkDel(link); err != nil {
+		t.Fatal(err)
+	}
+	buf := peerTCP(t, 40000, 80, 1, 1, false, make([]byte, 3000))
+	partialChecksum(buf)
+	if err := dev.(GSOWriter).WriteTCPv4GSO(buf, testOffset, 1400); !IsClosed(err) {
+		t.Fatalf("WriteTCPv4GSO after the device was deleted: %v; want an error IsClosed reports", err)
 	}
 }

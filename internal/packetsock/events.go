@@ -3,6 +3,7 @@ package packetsock
 import (
 	"encoding/binary"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -17,8 +18,8 @@ import (
 //   - a neighbour entry that is deleted, becomes unusable (FAILED,
 //     INCOMPLETE) or changes its MAC address invalidates the paths through
 //     that next hop;
-//   - any route change invalidates every path (routes change rarely; a
-//     path costs one resolution to get back).
+//   - any IPv4 route change invalidates every path (routes change rarely;
+//     a path costs one resolution to get back).
 //
 // An invalidated path sends through the fallback until it is resolved
 // again, which also means the kernel, not a stale copy, addresses those
@@ -26,29 +27,33 @@ import (
 // a full socket buffer.
 
 // invalidations carries the listener's findings to the writer, which owns
-// the cache.
+// the cache. Every invalidation takes the next generation number; the
+// resolver notes the generation before it asks the kernel, so an answer
+// older than an invalidation that concerns it is known and not used.
 type invalidations struct {
-	hops chan uint32   // next hops whose paths are void
-	all  chan struct{} // every path is void (capacity 1: one pending is enough)
+	gen    *atomic.Uint64 // the last generation handed out
+	allGen *atomic.Uint64 // the generation of the last invalidation of every path
+	hops   chan hopInvalidation
+}
+
+// hopInvalidation voids the paths through hop.
+type hopInvalidation struct {
+	hop uint32
+	gen uint64
 }
 
 func newInvalidations() invalidations {
-	return invalidations{hops: make(chan uint32, queueSize), all: make(chan struct{}, 1)}
+	return invalidations{gen: new(atomic.Uint64), allGen: new(atomic.Uint64), hops: make(chan hopInvalidation, queueSize)}
 }
 
-// voidAll asks the writer to drop every path, without blocking.
-func (v invalidations) voidAll() {
-	select {
-	case v.all <- struct{}{}:
-	default:
-	}
-}
+// voidAll voids every path.
+func (v invalidations) voidAll() { v.allGen.Store(v.gen.Add(1)) }
 
-// voidHop asks the writer to drop the paths through hop; when the queue is
+// voidHop voids the paths through hop, without blocking: when the queue is
 // full, every path.
 func (v invalidations) voidHop(hop uint32) {
 	select {
-	case v.hops <- hop:
+	case v.hops <- hopInvalidation{hop: hop, gen: v.gen.Add(1)}:
 	default:
 		v.voidAll()
 	}
@@ -85,12 +90,14 @@ func listen(v invalidations, neighbours <-chan netlink.NeighUpdate, routes <-cha
 			if hop, void := neighbourChange(u, macs); void {
 				v.voidHop(hop)
 			}
-		case _, ok := <-routes:
+		case u, ok := <-routes:
 			if !ok {
 				routes = nil
 				continue
 			}
-			v.voidAll()
+			if u.Family == unix.AF_INET {
+				v.voidAll()
+			}
 		}
 	}
 }

@@ -80,3 +80,63 @@ func TestApplyInvalidations(t *testing.T) {
 		t.Fatal("voidAll left a path in use")
 	}
 }
+
+// The answer the resolver found before a notification about its next hop
+// is not used, even for a destination that had no path yet (so nothing
+// to void in the cache): it may carry the old MAC address.
+func TestAnswerFoundBeforeAHopChangeIsDropped(t *testing.T) {
+	p := newPaths()
+	const dst, hop = 0x0af50702, 0x0af50701
+	p.lookup(dst, 1)
+	req := <-p.requests
+	gen := p.void.gen.Load() // the resolver starts
+	p.void.voidHop(hop)      // the peer fails over meanwhile
+	path := peerPath
+	path.NextHop = hop
+	p.answers <- answer{request: req, path: path, foundAt: 2, gen: gen}
+	p.apply()
+	if _, ok := p.lookup(dst, 3); ok {
+		t.Fatal("an answer found before the hop's change was used")
+	}
+	// The entry asks again at once, and the new answer counts.
+	select {
+	case req = <-p.requests:
+	default:
+		t.Fatal("no new request after the dropped answer")
+	}
+	p.answers <- answer{request: req, path: path, foundAt: 4, gen: p.void.gen.Load()}
+	p.apply()
+	if _, ok := p.lookup(dst, 5); !ok {
+		t.Fatal("the answer found after the change was not used")
+	}
+	// The same for a change of every path.
+	p.lookup(dst, 5+refreshAfter)
+	req = <-p.requests
+	gen = p.void.gen.Load()
+	p.void.voidAll()
+	p.answers <- answer{request: req, path: path, foundAt: 6 + refreshAfter, gen: gen}
+	p.apply()
+	if _, ok := p.lookup(dst, 7+refreshAfter); ok {
+		t.Fatal("an answer found before a route change was used")
+	}
+}
+
+// Requests are told apart by number, not by time: two made at the same
+// clock reading are not confused.
+func TestRequestsSameTick(t *testing.T) {
+	p := newPaths()
+	const dst = 0x0af50702
+	p.lookup(dst, 1)
+	first := <-p.requests
+	p.forget(dst)
+	p.lookup(dst, 1) // a new entry, same tick
+	second := <-p.requests
+	if first.seq == second.seq {
+		t.Fatal("two requests got the same number")
+	}
+	p.answers <- answer{request: first, path: peerPath, foundAt: 1}
+	p.apply()
+	if _, ok := p.lookup(dst, 1); ok {
+		t.Fatal("the answer to the first request was applied to the second entry")
+	}
+}

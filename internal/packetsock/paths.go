@@ -43,23 +43,27 @@ const (
 
 type entry struct {
 	path        Path
-	resolvedAt  int64 // when path was found; 0: never
-	requestedAt int64 // when the outstanding request was queued; 0: none
-	confirm     bool  // send the next packet through the fallback
+	resolvedAt  int64  // when path was found; 0: never
+	requestedAt int64  // when the outstanding request was queued; 0: none
+	requestSeq  uint64 // the outstanding request's number: only its answer counts
+	confirm     bool   // send the next packet through the fallback
 }
 
-// request asks for dst's path; at is the entry's requestedAt, which its
-// answer carries back, so an answer to a request made before the entry was
-// forgotten (or asked again) is not applied.
+// request asks for dst's path; seq numbers it, so that an answer to a
+// request made before the entry was forgotten or asked again is not applied.
 type request struct {
 	dst uint32
-	at  int64
+	seq uint64
 }
 
 type answer struct {
 	request
 	path    Path
 	foundAt int64
+	// gen is the invalidation generation the resolver read before it asked
+	// the kernel: an invalidation with a later one may have changed what
+	// the kernel answered, and the answer is then not used.
+	gen uint64
 }
 
 // paths is the Sender's cache of destinations. lookup, apply and forget
@@ -71,6 +75,11 @@ type paths struct {
 	answers  chan answer
 	done     chan struct{} // closed to stop the resolver
 	void     invalidations
+	nextSeq  uint64
+	// allGen and hopGen are the generations of the last invalidation of
+	// every path and of the paths through each next hop that apply took.
+	allGen uint64
+	hopGen map[uint32]uint64
 }
 
 func newPaths() *paths {
@@ -80,6 +89,7 @@ func newPaths() *paths {
 		answers:  make(chan answer, queueSize),
 		done:     make(chan struct{}),
 		void:     newInvalidations(),
+		hopGen:   map[uint32]uint64{},
 	}
 }
 
@@ -99,8 +109,9 @@ func (p *paths) lookup(dst uint32, now int64) (Path, bool) {
 	if e.resolvedAt == 0 || now-e.resolvedAt >= refreshAfter {
 		if e.requestedAt == 0 || now-e.requestedAt >= retryAfter {
 			select {
-			case p.requests <- request{dst: dst, at: now}:
-				e.requestedAt = now
+			case p.requests <- request{dst: dst, seq: p.nextSeq + 1}:
+				p.nextSeq++
+				e.requestedAt, e.requestSeq = now, p.nextSeq
 			default: // the resolver is behind; ask again on a later packet
 			}
 		}
@@ -120,21 +131,26 @@ func (p *paths) fellBack(dst uint32) {
 }
 
 // apply takes the invalidations and the resolver's answers that have
-// arrived. An invalidated path is dropped together with any request in
-// flight for it, whose answer may predate the change.
+// arrived. An invalidated path is dropped, and so is an answer the kernel
+// gave before an invalidation that may concern it; the entry then asks
+// again on its next packet.
 func (p *paths) apply() {
-	select {
-	case <-p.void.all:
+	if gen := p.void.allGen.Load(); gen > p.allGen {
+		p.allGen = gen
 		for _, e := range p.entries {
 			e.resolvedAt, e.requestedAt = 0, 0
 		}
-	default:
 	}
 	for drained := false; !drained; {
 		select {
-		case hop := <-p.void.hops:
+		case v := <-p.void.hops:
+			if len(p.hopGen) >= maxPaths {
+				clear(p.hopGen)
+				p.allGen = v.gen // what the cleared generations guarded, this one guards
+			}
+			p.hopGen[v.hop] = v.gen
 			for _, e := range p.entries {
-				if e.path.NextHop == hop {
+				if e.path.NextHop == v.hop {
 					e.resolvedAt, e.requestedAt = 0, 0
 				}
 			}
@@ -146,8 +162,12 @@ func (p *paths) apply() {
 		select {
 		case a := <-p.answers:
 			e := p.entries[a.dst]
-			if e == nil || e.requestedAt != a.at {
+			if e == nil || e.requestSeq != a.seq {
 				continue // forgotten or asked again meanwhile: a later answer counts
+			}
+			if a.gen < p.allGen || a.gen < p.hopGen[a.path.NextHop] {
+				e.requestedAt = 0 // found before a change: ask again
+				continue
 			}
 			e.path, e.resolvedAt, e.requestedAt = a.path, a.foundAt, 0
 			e.confirm = a.path.Usable && a.path.Stale
@@ -168,7 +188,8 @@ func (p *paths) resolve(r Resolver, clock func() int64) {
 		case <-p.done:
 			return
 		case req := <-p.requests:
-			a := answer{request: req, path: r.Resolve(req.dst), foundAt: clock()}
+			gen := p.void.gen.Load()
+			a := answer{request: req, path: r.Resolve(req.dst), foundAt: clock(), gen: gen}
 			select {
 			case p.answers <- a:
 			default: // the writer is behind; it asks again after retryAfter

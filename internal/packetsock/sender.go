@@ -127,6 +127,7 @@ func NewSender(opts Options) (*Sender, error) {
 			oif = link.Attrs().Index
 		}
 		if err := subscribe(s.paths.void, s.paths.done); err != nil {
+			close(s.paths.done) // ends a subscription that did start
 			h.Close()
 			return nil, err
 		}
