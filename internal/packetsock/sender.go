@@ -3,6 +3,7 @@ package packetsock
 import (
 	"errors"
 	"fmt"
+	"github.com/ipipd/ipipd/internal/mmsg"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -64,7 +65,7 @@ type Sender struct {
 	// value without allocating a closure per call; it sends the frames
 	// hdrs[first:first+count] with syscall.
 	send         func(fd uintptr) bool
-	syscall      func(fd uintptr, hdrs []unix.Mmsghdr) (int, syscall.Errno)
+	syscall      func(fd uintptr, hdrs []unix.Mmsghdr) (int, syscall.Errno, bool)
 	first, count int
 	n            int
 	errno        syscall.Errno
@@ -94,7 +95,7 @@ func NewSender(opts Options) (*Sender, error) {
 		hdrs:         make([]unix.Mmsghdr, batchSize),
 		iovs:         make([]unix.Iovec, batchSize),
 		addrs:        make([]unix.RawSockaddrLinklayer, batchSize),
-		syscall:      sendmmsg,
+		syscall:      mmsg.Send,
 		resolverDone: make(chan struct{}),
 	}
 	if s.direct == nil {
@@ -284,21 +285,9 @@ func (s *Sender) writeFrames(n int) (int, error) {
 // sendFrames is called by RawConn.Write with the socket's descriptor. It
 // returns false to wait for room in the send buffer.
 func (s *Sender) sendFrames(fd uintptr) bool {
-	for {
-		n, errno := s.syscall(fd, s.hdrs[s.first:s.first+s.count])
-		switch errno {
-		case 0:
-			s.n, s.errno = int(n), 0
-			return true
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			return false
-		default:
-			s.n, s.errno = 0, errno
-			return true
-		}
-	}
+	n, errno, ready := s.syscall(fd, s.hdrs[s.first:s.first+s.count])
+	s.n, s.errno = n, errno
+	return ready
 }
 
 // Close closes the socket and stops the resolver, waiting until it has
@@ -313,13 +302,6 @@ func (s *Sender) Close() error {
 	err := s.file.Close()
 	<-s.resolverDone
 	return err
-}
-
-// sendmmsg sends hdrs in one sendmmsg(2) on fd.
-func sendmmsg(fd uintptr, hdrs []unix.Mmsghdr) (int, syscall.Errno) {
-	n, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, fd,
-		uintptr(unsafe.Pointer(unsafe.SliceData(hdrs))), uintptr(len(hdrs)), 0, 0, 0)
-	return int(n), errno
 }
 
 func (s *Sender) closeHandle() {

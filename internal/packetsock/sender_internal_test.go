@@ -41,11 +41,11 @@ type fakeWire struct {
 	sent   []*byte
 }
 
-func (w *fakeWire) sendmmsg(_ uintptr, hdrs []unix.Mmsghdr) (int, syscall.Errno) {
+func (w *fakeWire) sendmmsg(_ uintptr, hdrs []unix.Mmsghdr) (int, syscall.Errno, bool) {
 	call := w.calls
 	w.calls++
 	if call < len(w.errs) && w.errs[call] != 0 {
-		return 0, w.errs[call]
+		return 0, w.errs[call], true
 	}
 	n := len(hdrs)
 	if call < len(w.limits) {
@@ -54,7 +54,7 @@ func (w *fakeWire) sendmmsg(_ uintptr, hdrs []unix.Mmsghdr) (int, syscall.Errno)
 	for _, h := range hdrs[:n] {
 		w.sent = append(w.sent, h.Hdr.Iov.Base)
 	}
-	return n, 0
+	return n, 0, true
 }
 
 // newFakeSender is a Sender whose resolver, fallback and sendmmsg are

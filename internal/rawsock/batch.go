@@ -6,6 +6,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ipipd/ipipd/internal/mmsg"
 )
 
 // MaxPacketSize is the largest IPv4 datagram (the 16-bit total length). The
@@ -96,22 +98,9 @@ func (b *Batch) prepare(vlen int) {
 // recvmmsg is called by RawConn.Read with the socket's descriptor. It
 // returns false to wait for readability when nothing is queued.
 func (b *Batch) recvmmsg(fd uintptr) bool {
-	for {
-		n, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, fd,
-			uintptr(unsafe.Pointer(unsafe.SliceData(b.hdrs))), uintptr(b.vlen), 0, 0, 0)
-		switch errno {
-		case 0:
-			b.n, b.errno = int(n), 0
-			return true
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			return false
-		default:
-			b.n, b.errno = 0, errno
-			return true
-		}
-	}
+	n, errno, ready := mmsg.Receive(fd, b.hdrs[:b.vlen])
+	b.n, b.errno = n, errno
+	return ready
 }
 
 // finish copies what the kernel reported for the first n messages into the

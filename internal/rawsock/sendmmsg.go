@@ -3,7 +3,7 @@ package rawsock
 import (
 	"unsafe"
 
-	"golang.org/x/sys/unix"
+	"github.com/ipipd/ipipd/internal/mmsg"
 )
 
 // pack points the first messages at pkts and their headers' destinations,
@@ -24,20 +24,7 @@ func (s *Sender) pack(pkts [][]byte) int {
 // sendmmsg is called by RawConn.Write with the socket's descriptor. It
 // returns false to wait for room in the send buffer.
 func (s *Sender) sendmmsg(fd uintptr) bool {
-	for {
-		n, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, fd,
-			uintptr(unsafe.Pointer(unsafe.SliceData(s.hdrs))), uintptr(s.count), 0, 0, 0)
-		switch errno {
-		case 0:
-			s.n, s.errno = int(n), 0
-			return true
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			return false
-		default:
-			s.n, s.errno = 0, errno
-			return true
-		}
-	}
+	n, errno, ready := mmsg.Send(fd, s.hdrs[:s.count])
+	s.n, s.errno = n, errno
+	return ready
 }
