@@ -18,8 +18,9 @@ import (
 //   - a neighbour entry that is deleted, becomes unusable (FAILED,
 //     INCOMPLETE) or changes its MAC address invalidates the paths through
 //     that next hop;
-//   - any IPv4 route change invalidates every path (routes change rarely;
-//     a path costs one resolution to get back).
+//   - an IPv4 route change invalidates the paths to destinations inside
+//     its prefix (a default route's: every path), so a routing daemon's
+//     churn elsewhere in the table leaves the tunnel's paths alone.
 //
 // An invalidated path sends through the fallback until it is resolved
 // again, which also means the kernel, not a stale copy, addresses those
@@ -31,9 +32,26 @@ import (
 // resolver notes the generation before it asks the kernel, so an answer
 // older than an invalidation that concerns it is known and not used.
 type invalidations struct {
-	gen    *atomic.Uint64 // the last generation handed out
-	allGen *atomic.Uint64 // the generation of the last invalidation of every path
-	hops   chan hopInvalidation
+	gen      *atomic.Uint64 // the last generation handed out
+	allGen   *atomic.Uint64 // the generation of the last invalidation of every path
+	hops     chan hopInvalidation
+	prefixes chan prefixInvalidation
+}
+
+// prefixInvalidation voids the paths to destinations in addr/bits.
+type prefixInvalidation struct {
+	addr uint32
+	bits int
+	gen  uint64
+}
+
+// contains reports whether dst is inside the prefix.
+func (p prefixInvalidation) contains(dst uint32) bool {
+	if p.bits == 0 {
+		return true
+	}
+	mask := ^uint32(0) << (32 - p.bits)
+	return dst&mask == p.addr&mask
 }
 
 // hopInvalidation voids the paths through hop.
@@ -43,11 +61,22 @@ type hopInvalidation struct {
 }
 
 func newInvalidations() invalidations {
-	return invalidations{gen: new(atomic.Uint64), allGen: new(atomic.Uint64), hops: make(chan hopInvalidation, queueSize)}
+	return invalidations{gen: new(atomic.Uint64), allGen: new(atomic.Uint64),
+		hops: make(chan hopInvalidation, queueSize), prefixes: make(chan prefixInvalidation, queueSize)}
 }
 
 // voidAll voids every path.
 func (v invalidations) voidAll() { v.allGen.Store(v.gen.Add(1)) }
+
+// voidPrefix voids the paths to destinations in addr/bits, without
+// blocking: when the queue is full, every path.
+func (v invalidations) voidPrefix(addr uint32, bits int) {
+	select {
+	case v.prefixes <- prefixInvalidation{addr: addr, bits: bits, gen: v.gen.Add(1)}:
+	default:
+		v.voidAll()
+	}
+}
 
 // voidHop voids the paths through hop, without blocking: when the queue is
 // full, every path.
@@ -95,9 +124,15 @@ func listen(v invalidations, neighbours <-chan netlink.NeighUpdate, routes <-cha
 				routes = nil
 				continue
 			}
-			if u.Family == unix.AF_INET {
-				v.voidAll()
+			if u.Family != unix.AF_INET {
+				continue
 			}
+			if u.Dst == nil || u.Dst.IP.To4() == nil {
+				v.voidPrefix(0, 0) // the default route
+				continue
+			}
+			bits, _ := u.Dst.Mask.Size()
+			v.voidPrefix(binary.BigEndian.Uint32(u.Dst.IP.To4()), bits)
 		}
 	}
 }

@@ -140,3 +140,67 @@ func TestRequestsSameTick(t *testing.T) {
 		t.Fatal("the answer to the first request was applied to the second entry")
 	}
 }
+
+func TestPrefixContains(t *testing.T) {
+	for _, tt := range []struct {
+		addr uint32
+		bits int
+		dst  uint32
+		in   bool
+	}{
+		{0, 0, 0x0af50702, true},            // default route
+		{0x0af50700, 24, 0x0af50702, true},  // 10.245.7.0/24
+		{0x0af50700, 24, 0x0af50802, false}, // 10.245.8.2
+		{0x0af50702, 32, 0x0af50702, true},  // a host route
+		{0x0af50702, 32, 0x0af50703, false}, //
+		{0x0a000000, 8, 0x0aff0001, true},   // 10/8
+		{0x0af50799 /* host bits set */, 24, 0x0af50701, true},
+	} {
+		p := prefixInvalidation{addr: tt.addr, bits: tt.bits}
+		if got := p.contains(tt.dst); got != tt.in {
+			t.Errorf("%#x/%d contains %#x = %v, want %v", tt.addr, tt.bits, tt.dst, got, tt.in)
+		}
+	}
+}
+
+// A route change voids the paths to destinations inside its prefix, and
+// the answers found before it for those; others are left alone, so a
+// routing daemon's churn elsewhere costs the tunnel nothing.
+func TestRouteChangeVoidsItsPrefixOnly(t *testing.T) {
+	p := newPaths()
+	const inside, outside = 0x0af50702, 0x0af50802
+	for _, dst := range []uint32{inside, outside} {
+		p.lookup(dst, 1)
+		answerNow(t, p, peerPath, 2)
+	}
+	p.void.voidPrefix(0x0af50700, 24)
+	p.apply()
+	if _, ok := p.lookup(inside, 3); ok {
+		t.Fatal("a path inside the changed prefix is still used")
+	}
+	if _, ok := p.lookup(outside, 3); !ok {
+		t.Fatal("a path outside the changed prefix was voided")
+	}
+	// An answer for inside found before a second change of its prefix is
+	// dropped; one for outside, found before a change elsewhere, is kept.
+	req := <-p.requests
+	gen := p.void.gen.Load()
+	p.void.voidPrefix(0x0af50700, 24)
+	p.answers <- answer{request: req, path: peerPath, foundAt: 4, gen: gen}
+	p.apply()
+	if _, ok := p.lookup(inside, 5); ok {
+		t.Fatal("an answer found before its prefix changed was used")
+	}
+	p.lookup(outside, 2+refreshAfter)
+	req = <-p.requests
+	for req.dst != outside {
+		req = <-p.requests
+	}
+	gen = p.void.gen.Load()
+	p.void.voidPrefix(0x0a630000, 16) // 10.99/16: unrelated
+	p.answers <- answer{request: req, path: peerPath, foundAt: 3 + refreshAfter, gen: gen}
+	p.apply()
+	if e := p.entries[outside]; e.resolvedAt != 3+refreshAfter {
+		t.Fatal("an answer was dropped for a route change outside its destination")
+	}
+}

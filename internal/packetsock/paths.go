@@ -77,19 +77,29 @@ type paths struct {
 	void     invalidations
 	nextSeq  uint64
 	// allGen and hopGen are the generations of the last invalidation of
-	// every path and of the paths through each next hop that apply took.
-	allGen uint64
-	hopGen map[uint32]uint64
+	// every path and of the paths through each next hop that apply took;
+	// prefixLog the last route changes, and evictedGen the newest
+	// generation that fell out of it (an answer older than that is not
+	// known to be clear of it).
+	allGen     uint64
+	hopGen     map[uint32]uint64
+	prefixLog  []prefixInvalidation
+	evictedGen uint64
 }
+
+// prefixLogSize is how many route changes apply remembers to check answers
+// against: more during one resolution only costs that answer.
+const prefixLogSize = 64
 
 func newPaths() *paths {
 	return &paths{
-		entries:  map[uint32]*entry{},
-		requests: make(chan request, queueSize),
-		answers:  make(chan answer, queueSize),
-		done:     make(chan struct{}),
-		void:     newInvalidations(),
-		hopGen:   map[uint32]uint64{},
+		entries:   map[uint32]*entry{},
+		requests:  make(chan request, queueSize),
+		answers:   make(chan answer, queueSize),
+		done:      make(chan struct{}),
+		void:      newInvalidations(),
+		hopGen:    map[uint32]uint64{},
+		prefixLog: make([]prefixInvalidation, 0, prefixLogSize),
 	}
 }
 
@@ -143,6 +153,17 @@ func (p *paths) apply() {
 	}
 	for drained := false; !drained; {
 		select {
+		case v := <-p.void.prefixes:
+			if len(p.prefixLog) == prefixLogSize {
+				p.evictedGen = p.prefixLog[0].gen
+				p.prefixLog = append(p.prefixLog[:0], p.prefixLog[1:]...)
+			}
+			p.prefixLog = append(p.prefixLog, v)
+			for dst, e := range p.entries {
+				if v.contains(dst) {
+					e.resolvedAt, e.requestedAt = 0, 0
+				}
+			}
 		case v := <-p.void.hops:
 			if len(p.hopGen) >= maxPaths {
 				clear(p.hopGen)
@@ -165,7 +186,7 @@ func (p *paths) apply() {
 			if e == nil || e.requestSeq != a.seq {
 				continue // forgotten or asked again meanwhile: a later answer counts
 			}
-			if a.gen < p.allGen || a.gen < p.hopGen[a.path.NextHop] {
+			if p.changedSince(a) {
 				e.requestedAt = 0 // found before a change: ask again
 				continue
 			}
@@ -175,6 +196,20 @@ func (p *paths) apply() {
 			return
 		}
 	}
+}
+
+// changedSince reports whether an invalidation that may concern a came
+// after the resolver started on it.
+func (p *paths) changedSince(a answer) bool {
+	if a.gen < p.allGen || a.gen < p.hopGen[a.path.NextHop] || a.gen < p.evictedGen {
+		return true
+	}
+	for _, v := range p.prefixLog {
+		if a.gen < v.gen && v.contains(a.dst) {
+			return true
+		}
+	}
+	return false
 }
 
 // forget drops dst's path, after the packet socket refused a packet to it

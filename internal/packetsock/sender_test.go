@@ -307,3 +307,27 @@ func TestSenderFollowsANeighbourChange(t *testing.T) {
 		t.Errorf("only %d packets went direct", l.direct.Load())
 	}
 }
+
+// A route change elsewhere in the table leaves the path alone; one that
+// covers the destination sends its next packets through the raw socket
+// until the kernel's new answer is in.
+func TestSenderRouteChanges(t *testing.T) {
+	l := newLink(t, true)
+	l.untilDirect(t, addrA)
+	l.a.Run(t, "ip", "route", "add", "10.99.0.0/16", "via", addrB.String())
+	time.Sleep(50 * time.Millisecond)
+	fallen := l.fallen.Load()
+	for i := range 10 {
+		l.write(t, [][]byte{packet(addrA, uint16(700+i))})
+	}
+	if got := l.fallen.Load() - fallen; got != 0 {
+		t.Errorf("%d packets fell back after a route change that does not cover the destination", got)
+	}
+	l.a.Run(t, "ip", "route", "add", addrB.String()+"/32", "dev", "va")
+	time.Sleep(50 * time.Millisecond)
+	l.write(t, [][]byte{packet(addrA, 800)})
+	if l.fallen.Load() == fallen {
+		t.Error("no packet fell back after a route change covering the destination")
+	}
+	l.untilDirect(t, addrA)
+}
