@@ -40,3 +40,15 @@ func isForbiddenNameByte(b byte) bool {
 	}
 	return false
 }
+
+// nameTakenError says that a device called name (with ifindex) already
+// exists. For tunl0 it adds the likely cause: the kernel's ipip module
+// creates a tunl0 in every network namespace (fallback tunnels, unless
+// net.core.fb_tunnels_only_for_init_net says otherwise).
+func nameTakenError(name string, ifindex int) error {
+	err := fmt.Errorf("open TUN device %s: a network device named %s (index %d) already exists in this network namespace; choose another name or remove it", name, name, ifindex)
+	if name == "tunl0" {
+		err = fmt.Errorf("%w (if the kernel's ipip module is loaded, it creates tunl0 in every network namespace: unload it with `modprobe -r ipip`, or set net.core.fb_tunnels_only_for_init_net=2 before the namespace is made)", err)
+	}
+	return err
+}

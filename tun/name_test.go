@@ -3,6 +3,10 @@ package tun
 import (
 	"strings"
 	"testing"
+
+	"github.com/vishvananda/netlink"
+
+	"github.com/ipipd/ipipd/internal/testnet"
 )
 
 func TestCheckName(t *testing.T) {
@@ -37,5 +41,33 @@ func TestCheckName(t *testing.T) {
 		case err != nil && !strings.Contains(err.Error(), "1 to 15 bytes"):
 			t.Errorf("CheckName(%q) = %v, want it to say what is accepted", tt.name, err)
 		}
+	}
+}
+
+// A taken tunl0 is most often the kernel's own, which the ipip module
+// creates in every namespace; the error says so, and how to avoid it.
+func TestTakenTunl0NamesTheKernelModule(t *testing.T) {
+	testnet.EnterFresh(t)
+	link := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "tunl0"}, PeerName: "tunl0peer"} // any device will do
+	if err := netlink.LinkAdd(link); err != nil {
+		t.Fatal(err)
+	}
+	for name, open := range map[string]func() error{
+		"water":   func() error { d, err := OpenWater("tunl0"); closeIf(d); return err },
+		"offload": func() error { d, err := OpenOffload("tunl0", 1480); closeIf(d); return err },
+	} {
+		err := open()
+		if err == nil || !strings.Contains(err.Error(), "already exists") || !strings.Contains(err.Error(), "modprobe -r ipip") {
+			t.Errorf("%s: %v; want it to say tunl0 exists and name the ipip module", name, err)
+		}
+	}
+	if err := nameTakenError("eth7", 3); strings.Contains(err.Error(), "ipip") {
+		t.Errorf("another taken name mentions the ipip module: %v", err)
+	}
+}
+
+func closeIf(d Device) {
+	if d != nil {
+		d.Close()
 	}
 }

@@ -101,7 +101,7 @@ func OpenOffload(name string, mtu int) (Device, error) {
 	// Checked here, not left to the kernel: wireguard leaks the descriptor
 	// when TUNSETIFF fails, and the kernel's answer is a bare EINVAL or EBUSY.
 	if existing, err := net.InterfaceByName(name); err == nil {
-		return nil, fmt.Errorf("open TUN device %s: a network device named %s (index %d) already exists in this network namespace; choose another name or remove it", name, name, existing.Index)
+		return nil, nameTakenError(name, existing.Index)
 	}
 	// CreateTUN opens /dev/net/tun non-blocking under the Go runtime's
 	// poller (Close wakes a blocked Read), sets the MTU with SIOCSIFMTU and

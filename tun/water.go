@@ -42,7 +42,7 @@ func OpenWater(name string) (Device, error) {
 		return nil, fmt.Errorf("open TUN device: %w", err)
 	}
 	if existing, err := net.InterfaceByName(name); err == nil {
-		return nil, fmt.Errorf("open TUN device %s: a network device named %s (index %d) already exists in this network namespace; choose another name or remove it", name, name, existing.Index)
+		return nil, nameTakenError(name, existing.Index)
 	}
 	// water opens /dev/net/tun with O_NONBLOCK and wraps it with os.NewFile,
 	// which registers it with the Go runtime's poller: a blocked Read parks
