@@ -119,31 +119,53 @@ func (s *Server) Close() error {
 
 // Ask sends command to the daemon at path and decodes its answer into v.
 func Ask(path, command string, v any) error {
-	conn, err := net.DialTimeout("unix", path, 2*time.Second)
+	conn, err := dial(path)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED) {
-			return fmt.Errorf("no ipipd is running with control socket %s (start one with `ipipd run -c FILE`, or pass its --control path)", path)
-		}
-		return fmt.Errorf("control socket %s: %w", path, err)
+		return err
 	}
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	_, resp, err := exchange(conn, path, command)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(resp.Data, v)
+}
+
+// dial connects to the daemon's control socket at path, saying when no
+// daemon is there.
+func dial(path string) (net.Conn, error) {
+	conn, err := net.DialTimeout("unix", path, 2*time.Second)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED) {
+			return nil, fmt.Errorf("no ipipd is running with control socket %s (start one with `ipipd run -c FILE`, or pass its --control path)", path)
+		}
+		return nil, fmt.Errorf("control socket %s: %w", path, err)
+	}
+	return conn, nil
+}
+
+// exchange sends command on conn and reads the daemon's first answer line,
+// returning the reader for any lines after it; an answer carrying an error
+// is returned as that error.
+func exchange(conn net.Conn, path, command string) (*bufio.Reader, Response, error) {
 	req, _ := json.Marshal(Request{Command: command})
 	if _, err := conn.Write(append(req, '\n')); err != nil {
-		return fmt.Errorf("control socket %s: %w", path, err)
+		return nil, Response{}, fmt.Errorf("control socket %s: %w", path, err)
 	}
-	line, err := bufio.NewReader(conn).ReadBytes('\n')
+	r := bufio.NewReader(conn)
+	line, err := r.ReadBytes('\n')
 	if err != nil {
-		return fmt.Errorf("control socket %s: reading the answer: %w", path, err)
+		return nil, Response{}, fmt.Errorf("control socket %s: reading the answer: %w", path, err)
 	}
 	var resp Response
 	if err := json.Unmarshal(line, &resp); err != nil {
-		return fmt.Errorf("control socket %s: bad answer: %w", path, err)
+		return nil, Response{}, fmt.Errorf("control socket %s: bad answer: %w", path, err)
 	}
 	if resp.Error != "" {
-		return errors.New(resp.Error)
+		return nil, Response{}, errors.New(resp.Error)
 	}
-	return json.Unmarshal(resp.Data, v)
+	return r, resp, nil
 }
 
 // serveStream answers a streaming command: an empty Response line says the
@@ -174,33 +196,18 @@ func serveStream(conn net.Conn, stream Streamer) {
 // Stream sends a streaming command to the daemon at path and calls each
 // for every line until ctx ends or the daemon closes the stream.
 func Stream(ctx context.Context, path, command string, each func(line string)) error {
-	conn, err := net.DialTimeout("unix", path, 2*time.Second)
+	conn, err := dial(path)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED) {
-			return fmt.Errorf("no ipipd is running with control socket %s (start one with `ipipd run -c FILE`, or pass its --control path)", path)
-		}
-		return fmt.Errorf("control socket %s: %w", path, err)
+		return err
 	}
 	defer conn.Close()
 	go func() {
 		<-ctx.Done()
 		conn.Close()
 	}()
-	req, _ := json.Marshal(Request{Command: command})
-	if _, err := conn.Write(append(req, '\n')); err != nil {
-		return fmt.Errorf("control socket %s: %w", path, err)
-	}
-	r := bufio.NewReader(conn)
-	first, err := r.ReadBytes('\n')
+	r, _, err := exchange(conn, path, command)
 	if err != nil {
-		return fmt.Errorf("control socket %s: reading the answer: %w", path, err)
-	}
-	var resp Response
-	if err := json.Unmarshal(first, &resp); err != nil {
-		return fmt.Errorf("control socket %s: bad answer: %w", path, err)
-	}
-	if resp.Error != "" {
-		return errors.New(resp.Error)
+		return err
 	}
 	for {
 		line, err := r.ReadString('\n')
