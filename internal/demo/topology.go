@@ -12,8 +12,9 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/ipipd/ipipd/internal/ownedns"
 )
 
 // NamePrefix starts the name of every namespace the demo creates, so a
@@ -185,7 +186,7 @@ func (t *topology) close() error {
 		ns := t.created[i]
 		killAll(ctx, ns)
 		if _, err := command(ctx, "ip", "netns", "delete", ns); err != nil {
-			if _, serr := os.Stat("/run/netns/" + ns); !errors.Is(serr, os.ErrNotExist) {
+			if _, serr := os.Stat(ownedns.Dir + "/" + ns); !errors.Is(serr, os.ErrNotExist) {
 				errs = append(errs, fmt.Errorf("deleting network namespace %s (remove it with `ip netns delete %s`): %w", ns, ns, err))
 				continue
 			}
@@ -208,14 +209,8 @@ func ip(ctx context.Context, ns string, args ...string) error {
 // the demo's own namespaces are passed, so these are its daemons and pings;
 // a process left in a namespace would keep it alive after `ip netns delete`.
 func killAll(ctx context.Context, ns string) {
-	out, err := command(ctx, "ip", "netns", "pids", ns)
-	if err != nil {
-		return
-	}
-	for _, f := range strings.Fields(out) {
-		if pid, err := strconv.Atoi(f); err == nil && pid != os.Getpid() {
-			syscall.Kill(pid, syscall.SIGKILL)
-		}
+	if out, err := command(ctx, "ip", "netns", "pids", ns); err == nil {
+		ownedns.KillPIDs(out)
 	}
 }
 

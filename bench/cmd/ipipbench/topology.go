@@ -4,12 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"strconv"
-	"strings"
-	"syscall"
 	"time"
+
+	"github.com/ipipd/ipipd/internal/ownedns"
 )
 
 // nsPrefix starts the name of every namespace ipipbench creates; the
@@ -54,7 +53,7 @@ func (t *topology) sides() [2]side {
 // newTopology creates A and B and the veth pair. On error everything made
 // so far is deleted.
 func newTopology(ctx context.Context) (_ *topology, err error) {
-	id := fmt.Sprintf("%s%d-%06x", nsPrefix, os.Getpid(), rand.Uint32()&0xffffff)
+	id := ownedns.Name(nsPrefix)
 	t := &topology{}
 	defer func() {
 		if err != nil {
@@ -110,15 +109,11 @@ func (t *topology) close() error {
 func removeNS(ns string) error {
 	ctx := context.Background()
 	if out, err := run(ctx, cmdTimeout, "ip", "netns", "pids", ns); err == nil {
-		for _, f := range strings.Fields(out) {
-			if pid, err := strconv.Atoi(f); err == nil && pid != os.Getpid() {
-				syscall.Kill(pid, syscall.SIGKILL)
-			}
-		}
+		ownedns.KillPIDs(out)
 		time.Sleep(100 * time.Millisecond) // let the kernel reap them
 	}
 	if _, err := run(ctx, cmdTimeout, "ip", "netns", "delete", ns); err != nil {
-		if _, statErr := os.Stat("/run/netns/" + ns); errors.Is(statErr, os.ErrNotExist) {
+		if _, statErr := os.Stat(ownedns.Dir + "/" + ns); errors.Is(statErr, os.ErrNotExist) {
 			return nil
 		}
 		return err
@@ -130,29 +125,12 @@ func removeNS(ns string) error {
 // before its cleanup ran (SIGKILL, a crash): names with nsPrefix whose
 // creator PID no longer exists. Namespaces of a run still going are left.
 func cleanupStale() []string {
-	entries, err := os.ReadDir("/run/netns")
-	if err != nil {
-		return nil
-	}
+	stale, _ := ownedns.Stale(nsPrefix)
 	var removed []string
-	for _, e := range entries {
-		rest, ok := strings.CutPrefix(e.Name(), nsPrefix)
-		if !ok {
-			continue
-		}
-		digits, _, _ := strings.Cut(rest, "-")
-		pid, err := strconv.Atoi(digits)
-		if err != nil || pid <= 0 || alive(pid) {
-			continue
-		}
-		if removeNS(e.Name()) == nil {
-			removed = append(removed, e.Name())
+	for _, name := range stale {
+		if removeNS(name) == nil {
+			removed = append(removed, name)
 		}
 	}
 	return removed
-}
-
-func alive(pid int) bool {
-	err := syscall.Kill(pid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
 }
