@@ -33,9 +33,6 @@ const (
 	tcpFlagCWR = 0x80
 )
 
-// protocolTCP is TCP's IP protocol number.
-const protocolTCP = 6
-
 // Coalesced reports whether inner, a valid inner IPv4 packet, is a TCP
 // packet the underlay's GRO merged: whole (not a fragment), with a
 // checksum field that holds the pseudo-header sum and a segment that does
@@ -45,7 +42,7 @@ const protocolTCP = 6
 // An ordinary packet costs a pseudo-header sum and a compare; the segment
 // is summed only when the field matches.
 func Coalesced(inner header.IPv4) bool {
-	if inner.Protocol() != protocolTCP || inner.IsFragment() {
+	if inner.Protocol() != header.ProtocolTCP || inner.IsFragment() {
 		return false
 	}
 	tcp := inner[inner.HeaderLength():]
@@ -146,7 +143,7 @@ func SplitCoalesced(inner header.IPv4, mss int, slab []byte, headroom int, segs 
 // the TCP header is shorter than 20 bytes or runs past the packet.
 func tcpHeadersLength(inner header.IPv4) int {
 	ihl := inner.HeaderLength()
-	if inner.Protocol() != protocolTCP || len(inner) < ihl+tcpMinSize {
+	if inner.Protocol() != header.ProtocolTCP || len(inner) < ihl+tcpMinSize {
 		return 0
 	}
 	doff := int(inner[ihl+tcpDataOff]>>4) * 4
@@ -161,5 +158,5 @@ func tcpHeadersLength(inner header.IPv4) int {
 // partial checksum field holds.
 func pseudoHeaderSum(ip header.IPv4, length int) uint16 {
 	src, dst := uint64(ip.Src()), uint64(ip.Dst())
-	return header.Fold(src>>16 + src&0xffff + dst>>16 + dst&0xffff + protocolTCP + uint64(length))
+	return header.Fold(src>>16 + src&0xffff + dst>>16 + dst&0xffff + header.ProtocolTCP + uint64(length))
 }

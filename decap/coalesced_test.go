@@ -33,7 +33,7 @@ func tcpSegments(total, mss int, flags uint8, plain bool) [][]byte {
 		n := min(mss, total-off)
 		pkt := make([]byte, 20+20+len(opts)+n)
 		header.IPv4(pkt).Encode(&header.Fields{TOS: 0x02, TotalLength: uint16(len(pkt)), ID: 0x1234 + uint16(len(segs)),
-			Flags: header.FlagDF, TTL: 64, Protocol: protocolTCP, Src: header.Addr4(tcpSrc), Dst: header.Addr4(tcpDst)})
+			Flags: header.FlagDF, TTL: 64, Protocol: header.ProtocolTCP, Src: header.Addr4(tcpSrc), Dst: header.Addr4(tcpDst)})
 		tcp := pkt[20:]
 		binary.BigEndian.PutUint16(tcp[0:], 40000)
 		binary.BigEndian.PutUint16(tcp[2:], 5201)

@@ -164,8 +164,7 @@ func (e *Engine) deliverCoalesced(st *state, b *receiveBuffers, t int, buf []byt
 	}
 	c.RxCoalesced.Add(1)
 	if w, ok := ts.rt.dev.(tun.GSOWriter); ok {
-		e.deliver(st, b)
-		b.deliver, b.tunnels, b.segUsed = b.deliver[:0], b.tunnels[:0], 0
+		e.flushDeliveries(st, b)
 		if err := w.WriteTCPv4GSO(buf, deliverOffset, mss); err != nil {
 			c.RxDropped.Add(uint64(count))
 			e.logLimited("tun write failed", "tunnel", ts.rt.name, "err", err)
@@ -177,8 +176,7 @@ func (e *Engine) deliverCoalesced(st *state, b *receiveBuffers, t int, buf []byt
 		return
 	}
 	if need > len(b.segSlab)-b.segUsed || len(b.deliver)+count > cap(b.deliver) {
-		e.deliver(st, b)
-		b.deliver, b.tunnels, b.segUsed = b.deliver[:0], b.tunnels[:0], 0
+		e.flushDeliveries(st, b)
 	}
 	n := decap.SplitCoalesced(inner, mss, b.segSlab[b.segUsed:], deliverOffset, b.segs)
 	b.segUsed += need
@@ -186,6 +184,13 @@ func (e *Engine) deliverCoalesced(st *state, b *receiveBuffers, t int, buf []byt
 		b.deliver = append(b.deliver, seg)
 		b.tunnels = append(b.tunnels, t)
 	}
+}
+
+// flushDeliveries writes what is queued and empties the queue and the
+// segment slab, so that what comes next keeps its order and finds room.
+func (e *Engine) flushDeliveries(st *state, b *receiveBuffers) {
+	e.deliver(st, b)
+	b.deliver, b.tunnels, b.segUsed = b.deliver[:0], b.tunnels[:0], 0
 }
 
 // deliver writes the delivered packets into their TUNs, one Write per run

@@ -42,9 +42,11 @@ const (
 	// MaxTotalLength is the largest IPv4 datagram.
 	MaxTotalLength = 65535
 
-	// ProtocolICMP and ProtocolIPIP are the IP protocol numbers ipipd uses.
+	// ProtocolICMP, ProtocolIPIP and ProtocolTCP are the IP protocol
+	// numbers ipipd uses (TCP: to recognise outer packets merged by GRO).
 	ProtocolICMP = 1
 	ProtocolIPIP = 4
+	ProtocolTCP  = 6
 
 	// FlagDF (don't fragment) and FlagMF (more fragments) in the flags/offset word.
 	FlagDF = 0x4000

@@ -220,8 +220,8 @@ func (s *Sender) pack(pkts [][]byte, now int64) int {
 			break
 		}
 		ip := header.IPv4(pkt)
-		path, ok := s.paths.lookup(ip.Dst(), now)
-		if !ok || (ip.Src() == 0 && path.Src == 0) {
+		path, ok := s.directPath(ip, now)
+		if !ok {
 			break
 		}
 		if ip.Src() == 0 {
@@ -237,6 +237,14 @@ func (s *Sender) pack(pkts [][]byte, now int64) int {
 	return n
 }
 
+// directPath returns the path a packet goes out on the packet socket by,
+// and false when it goes through the fallback: the path is not usable now,
+// or the packet has no source address and the route offers none.
+func (s *Sender) directPath(ip header.IPv4, now int64) (Path, bool) {
+	path, ok := s.paths.lookup(ip.Dst(), now)
+	return path, ok && (ip.Src() != 0 || path.Src != 0)
+}
+
 // fallbackRun returns the length of the run of packets at the start of
 // pkts that go through the fallback (at least 1), and marks each one's
 // destination as having had a packet through it.
@@ -245,7 +253,7 @@ func (s *Sender) fallbackRun(pkts [][]byte, now int64) int {
 	for n < len(pkts) {
 		if len(pkts[n]) >= header.MinSize {
 			ip := header.IPv4(pkts[n])
-			if path, ok := s.paths.lookup(ip.Dst(), now); ok && (ip.Src() != 0 || path.Src != 0) && n > 0 {
+			if _, ok := s.directPath(ip, now); ok && n > 0 {
 				break
 			}
 			s.paths.fellBack(ip.Dst())
