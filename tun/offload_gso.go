@@ -2,10 +2,8 @@ package tun
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"os"
-	"syscall"
 )
 
 // GSOWriter is a Device that can take a TCP/IPv4 super-packet whole and
@@ -76,9 +74,6 @@ func (d *offloadDevice) WriteTCPv4GSO(buf []byte, offset, mss int) error {
 	d.writeMu.Lock()
 	defer d.writeMu.Unlock()
 	if _, err := file.File().Write(buf[offset-OffloadWriteHeadroom:]); err != nil {
-		if errors.Is(err, syscall.EBADFD) {
-			err = os.ErrClosed // the device was deleted: as wireguard's Write reports it
-		}
 		return d.ioError("write", err)
 	}
 	return nil

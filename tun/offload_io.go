@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"syscall"
 
 	wgtun "golang.zx2c4.com/wireguard/tun"
 )
@@ -41,14 +42,15 @@ func (d *offloadDevice) Read(bufs [][]byte, sizes []int, offset int) (int, error
 //   - after Close, whatever wireguard reports (a Read may see its cancelled
 //     link monitor, "netlink socket closed", rather than the descriptor)
 //     wraps os.ErrClosed;
-//   - wireguard turns the kernel's EBADFD, its answer on the descriptor of
-//     a deleted device (ip link del), into a bare os.ErrClosed.
+//   - the kernel's EBADFD is its answer on the descriptor of a deleted
+//     device (ip link del): wireguard turns it into a bare os.ErrClosed,
+//     and a write of our own (WriteTCPv4GSO) gets it as it is.
 func (d *offloadDevice) ioError(op string, err error) error {
 	switch {
 	case d.closed.Load():
 		return fmt.Errorf("%s %s: %w (%w)", op, d.name, os.ErrClosed, err)
-	case err == os.ErrClosed: // identity, not errors.Is: only EBADFD gives the bare value
-		return fmt.Errorf("%s %s: the device was deleted: %w", op, d.name, err)
+	case err == os.ErrClosed || errors.Is(err, syscall.EBADFD): // identity: only EBADFD gives wireguard's bare value
+		return fmt.Errorf("%s %s: the device was deleted: %w", op, d.name, os.ErrClosed)
 	}
 	return fmt.Errorf("%s %s: %w", op, d.name, err)
 }
