@@ -81,6 +81,43 @@ func TestApplyInvalidations(t *testing.T) {
 	}
 }
 
+// A path that waits for its neighbour is voided when the neighbour becomes
+// usable: the next packet asks again at once, not after refreshAfter. (A
+// tunnel's first packets would otherwise all go through the raw socket for
+// a second.)
+func TestUnresolvedNeighbourIsAskedAgainOnItsNotification(t *testing.T) {
+	p := newPaths()
+	const dst, hop = 0x0af50702, 0x0af50701
+	p.lookup(dst, 1)
+	req := <-p.requests
+	waiting := Path{Ifindex: 3, NextHop: hop} // route found, no neighbour entry yet
+	p.answers <- answer{request: req, path: waiting, foundAt: 2, gen: p.void.gen.Load()}
+	p.apply()
+	if _, ok := p.lookup(dst, 3); ok {
+		t.Fatal("a path without a neighbour is used")
+	}
+	select {
+	case <-p.requests:
+		t.Fatal("asked again before refreshAfter with nothing changed")
+	default:
+	}
+	p.void.voidHop(hop) // the ARP reply came
+	p.apply()
+	p.lookup(dst, 4)
+	select {
+	case req = <-p.requests:
+	default:
+		t.Fatal("the neighbour's notification did not make the next packet ask again")
+	}
+	resolved := peerPath
+	resolved.NextHop = hop
+	p.answers <- answer{request: req, path: resolved, foundAt: 5, gen: p.void.gen.Load()}
+	p.apply()
+	if _, ok := p.lookup(dst, 6); !ok {
+		t.Fatal("the answer after the notification was not used")
+	}
+}
+
 // The answer the resolver found before a notification about its next hop
 // is not used, even for a destination that had no path yet (so nothing
 // to void in the cache): it may carry the old MAC address.

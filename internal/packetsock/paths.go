@@ -3,7 +3,7 @@ package packetsock
 // Path is how the Sender reaches one outer destination on the link layer.
 type Path struct {
 	Ifindex int     // the device the route goes out of
-	NextHop uint32  // the gateway, or the destination itself on-link
+	NextHop uint32  // the gateway, or the destination itself on-link; also set while its neighbour is unresolved
 	MAC     [6]byte // the next hop's address
 	// Src is the route's preferred source address, written into packets
 	// that carry none (a tunnel without a local address), as the raw

@@ -44,20 +44,24 @@ func (r *netlinkResolver) Resolve(dst uint32) Path {
 	if hop == nil {
 		hop = ip
 	}
+	// An unusable path still names its next hop: the notification that
+	// the neighbour became usable voids it, and the next packet asks again
+	// at once rather than after refreshAfter.
+	p := Path{Ifindex: route.LinkIndex, NextHop: binary.BigEndian.Uint32(hop)}
 	neighbours, err := r.h.NeighList(route.LinkIndex, netlink.FAMILY_V4)
 	if err != nil {
-		return Path{}
+		return p
 	}
 	for _, n := range neighbours {
 		if !n.IP.Equal(hop) || n.State&usableNeighbour == 0 || len(n.HardwareAddr) != 6 {
 			continue
 		}
-		p := Path{Ifindex: route.LinkIndex, NextHop: binary.BigEndian.Uint32(hop), Usable: true, Stale: n.State&unix.NUD_STALE != 0}
+		p.Usable, p.Stale = true, n.State&unix.NUD_STALE != 0
 		copy(p.MAC[:], n.HardwareAddr)
 		if src := route.Src.To4(); src != nil {
 			p.Src = binary.BigEndian.Uint32(src)
 		}
 		return p
 	}
-	return Path{} // not resolved yet: the fallback's packets make the kernel ask
+	return p // not resolved yet: the fallback's packets make the kernel ask
 }

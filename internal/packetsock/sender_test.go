@@ -185,6 +185,32 @@ func TestSenderWithoutNeighbourFallsBackFirst(t *testing.T) {
 	l.receive(t, warm)
 }
 
+// A destination whose neighbour the kernel had not resolved when the
+// Sender asked goes direct as soon as the neighbour is known, from the
+// kernel's notification, not at the next refresh a second later (a short
+// transfer at a tunnel's start would go all through the raw socket). b
+// ignores ARP, so the Sender's first answer is surely "no neighbour"; then
+// a's entry is set by hand.
+func TestSenderTakesANewNeighbourAtOnce(t *testing.T) {
+	l := newLink(t, false)
+	l.b.Run(t, "sysctl", "-qw", "net.ipv4.conf.vb.arp_ignore=8")
+	for i := range 15 { // past the resolver's first answer
+		l.write(t, [][]byte{packet(addrA, uint16(i))})
+		time.Sleep(10 * time.Millisecond)
+	}
+	if l.direct.Load() != 0 {
+		t.Fatal("a packet went direct with no neighbour entry")
+	}
+	mac := bytes.TrimSpace([]byte(l.b.Run(t, "cat", "/sys/class/net/vb/address")))
+	l.a.Run(t, "ip", "neigh", "replace", addrB.String(), "lladdr", string(mac), "nud", "reachable", "dev", "va")
+	start := time.Now()
+	warm := l.untilDirect(t, addrA)
+	if took := time.Since(start); took >= 500*time.Millisecond {
+		t.Errorf("the first direct packet came %v after the neighbour entry; want it well before the next refresh, 1s after the first answer", took)
+	}
+	l.receive(t, 15+warm)
+}
+
 // After a refresh that finds the neighbour stale, one packet goes through
 // the fallback so that the kernel confirms the neighbour.
 func TestSenderConfirmsStaleNeighbour(t *testing.T) {
