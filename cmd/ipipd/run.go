@@ -11,17 +11,22 @@ import (
 	"github.com/ipipd/ipipd/internal/config"
 	"github.com/ipipd/ipipd/internal/control"
 	"github.com/ipipd/ipipd/internal/engine"
+	"github.com/ipipd/ipipd/internal/metrics"
 	"github.com/ipipd/ipipd/internal/rawsock"
 )
 
 const runUsage = `usage: ipipd run -c FILE [--control PATH] [--log-level debug|info|warn|error] [--log-format text|json] [--cpuprofile FILE]
-                [--receive-batch N] [--transmit raw|packet]
+                [--receive-batch N] [--transmit raw|packet] [--metrics HOST:PORT]
 
 Creates the TUN device of every tunnel in FILE with its MTU, addresses and
 routes, and runs the datapath in the foreground.
   SIGHUP           reload FILE; a bad file keeps the running config and logs why
   SIGTERM, SIGINT  stop, removing every device, address and route ipipd created
 --control PATH     the control socket for ipipd show (default ` + control.DefaultPath + `)
+--metrics HOST:PORT
+                   serve the counters of ipipd show -s, the Go runtime's and
+                   the process's for Prometheus at http://HOST:PORT/metrics
+                   (off by default; 127.0.0.1:9477 keeps them on this host)
 --cpuprofile FILE  write a CPU profile of the whole run to FILE, for go tool pprof
 --receive-batch N  most outer packets one raw-socket read (recvmmsg) takes,
                    1 to 256 (default 64); 1 is the one-packet-per-system-call
@@ -46,6 +51,7 @@ func runCommand(args []string) int {
 	cpuprofile := fs.String("cpuprofile", "", "CPU profile file")
 	receiveBatch := fs.Int("receive-batch", rawsock.DefaultBatchSize, "packets per raw-socket read")
 	transmit := fs.String("transmit", engine.TransmitRaw, "raw or packet")
+	metricsAddr := fs.String("metrics", "", "HOST:PORT for Prometheus metrics")
 	if code := parse(fs, runUsage, args); code >= 0 {
 		return code
 	}
@@ -56,6 +62,12 @@ func runCommand(args []string) int {
 	if *transmit != engine.TransmitRaw && *transmit != engine.TransmitPacket {
 		fmt.Fprintf(os.Stderr, "ipipd run: --transmit %q: want raw or packet\n", *transmit)
 		return exitUsage
+	}
+	if *metricsAddr != "" {
+		if err := metrics.CheckAddress(*metricsAddr); err != nil {
+			fmt.Fprintf(os.Stderr, "ipipd run: --metrics: %v\n", err)
+			return exitUsage
+		}
 	}
 	if *cpuprofile != "" {
 		stop, err := startCPUProfile(*cpuprofile)
@@ -105,6 +117,15 @@ func runCommand(args []string) int {
 		return exitFailure
 	}
 	defer srv.Close()
+	if *metricsAddr != "" {
+		m, err := metrics.Listen(*metricsAddr, eng.Status, log)
+		if err != nil {
+			log.Error("cannot serve metrics", "flag", "--metrics "+*metricsAddr, "err", err)
+			return exitFailure
+		}
+		defer m.Close()
+		log.Info("serving metrics", "url", "http://"+m.Addr().String()+metrics.Path)
+	}
 	log.Info("ipipd running", "config", *path, "tunnels", tunnelNames(cfg), "control", *socket, "transmit", *transmit)
 
 	for sig := range signals {

@@ -31,3 +31,11 @@ func TestRunRefusesUnknownTransmit(t *testing.T) {
 		t.Errorf("--transmit af_xdp: exit %d, want %d", code, exitUsage)
 	}
 }
+
+func TestRunRefusesBadMetricsAddress(t *testing.T) {
+	for _, addr := range []string{"9477", "localhost", "127.0.0.1:port"} {
+		if code := runCommand([]string{"--metrics", addr, "-c", "/nonexistent.yaml"}); code != exitUsage {
+			t.Errorf("--metrics %s: exit %d, want %d", addr, code, exitUsage)
+		}
+	}
+}
