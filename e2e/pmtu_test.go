@@ -10,18 +10,12 @@ import (
 	"github.com/ipipd/ipipd/internal/testnet"
 )
 
-// TestPathMTUFromRouter is selftests/net/pmtu.sh's pmtu_ipv4_ipv4_exception
-// in ipipd's terms: a router between the tunnel's ends has a 1300-byte link.
-//
-// Kernel behaviour checked:
-//   - the router answers an outer DF packet too big for its link with ICMP
-//     frag needed, mtu 1300, to the outer source;
-//   - ipip_err: that error about an outer packet lowers the path MTU toward
-//     the remote;
-//   - tnl_update_pmtu: the next inner DF packet above 1300 - 20 is answered
-//     with ICMP frag needed, mtu = 1280, to the inner sender, and one that
-//     fits goes through.
-func TestPathMTUFromRouter(t *testing.T) {
+// routedTunnel builds pmtu.sh's topology: node1 — router — node2, the
+// router's link to node2 1300 bytes, a point-to-point tunnel ipip1 between
+// node1 (192.168.61.1) and node2 (192.168.62.1) with MTU 1480, warmed up.
+// It returns node1 and its daemon.
+func routedTunnel(t *testing.T) (*testnet.NS, *daemon) {
+	t.Helper()
 	testnet.Require(t)
 	requirePing(t)
 	node1, router, node2 := testnet.New(t, "node1"), testnet.New(t, "router"), testnet.New(t, "node2")
@@ -46,6 +40,63 @@ func TestPathMTUFromRouter(t *testing.T) {
 	d1 := startDaemon(t, node1, "node1", tunnel("10.245.1.2", "10.245.2.2", "192.168.61.1", "192.168.62.1"))
 	startDaemon(t, node2, "node2", tunnel("10.245.2.2", "10.245.1.2", "192.168.62.1", "192.168.61.1"))
 	warmUp(t, node1, netip.MustParseAddr("192.168.62.1"))
+	return node1, d1
+}
+
+// TestNoPMTUDiscModes: net.ipv4.ip_no_pmtu_disc in node1's namespace
+// decides what the router's frag needed is worth, as icmp_unreach decides
+// it before ipip_err.
+//
+//   - 2 (and 3: tunnel4 validates nothing): discarded. ipipd keeps the path
+//     MTU, so it sends the big pings (which the router drops) and answers
+//     none of them itself.
+//   - 1: taken with MTU 0, which min_pmtu raises to 552: a DF packet of
+//     532 bytes inside still goes, one of 533 is answered with frag needed.
+//     (The kernel in node1 applies mode 1 to that answer too, so ping
+//     prints its MTU as 0; the sizes tell the learned MTU instead.)
+func TestNoPMTUDiscModes(t *testing.T) {
+	node1, d1 := routedTunnel(t)
+	dfPing := func(payload int) (string, bool) {
+		return ping(node1, "-c", "1", "-W", "1", "-M", "do", "-s", fmt.Sprint(payload), "-I", "192.168.61.1", "192.168.62.1")
+	}
+	node1.Run(t, "sysctl", "-qw", "net.ipv4.ip_no_pmtu_disc=2")
+	before := d1.stats(t, "ipip1")
+	for range 3 { // each one reaches the router, which answers frag needed
+		dfPing(1400)
+	}
+	after := d1.stats(t, "ipip1")
+	if sent := after.TxPackets - before.TxPackets; sent < 3 || after.ICMPSent != before.ICMPSent {
+		t.Fatalf("with ip_no_pmtu_disc=2, 3 big pings: %d sent and %d answered by ipipd; want 3 sent, none answered (the router's frag needed discarded)",
+			sent, after.ICMPSent-before.ICMPSent)
+	}
+
+	node1.Run(t, "sysctl", "-qw", "net.ipv4.ip_no_pmtu_disc=1")
+	dfPing(1400) // lost at the router, whose frag needed now counts
+	deadline := time.Now().Add(10 * time.Second)
+	for d1.stats(t, "ipip1").ICMPSent == after.ICMPSent && time.Now().Before(deadline) {
+		dfPing(505)
+	}
+	if d1.stats(t, "ipip1").ICMPSent == after.ICMPSent {
+		t.Fatal("with ip_no_pmtu_disc=1, ipipd never answered a 533-byte DF packet: the path MTU did not fall to 552")
+	}
+	if out, ok := dfPing(504); !ok {
+		t.Errorf("with ip_no_pmtu_disc=1, a 532-byte DF ping (path MTU 552) failed:\n%s", out)
+	}
+}
+
+// TestPathMTUFromRouter is selftests/net/pmtu.sh's pmtu_ipv4_ipv4_exception
+// in ipipd's terms: a router between the tunnel's ends has a 1300-byte link.
+//
+// Kernel behaviour checked:
+//   - the router answers an outer DF packet too big for its link with ICMP
+//     frag needed, mtu 1300, to the outer source;
+//   - ipip_err: that error about an outer packet lowers the path MTU toward
+//     the remote;
+//   - tnl_update_pmtu: the next inner DF packet above 1300 - 20 is answered
+//     with ICMP frag needed, mtu = 1280, to the inner sender, and one that
+//     fits goes through.
+func TestPathMTUFromRouter(t *testing.T) {
+	node1, d1 := routedTunnel(t)
 
 	// 1400 + 28 = 1428 bytes inside, 1448 outside: the router refuses it.
 	// The first ping is lost on the way and teaches ipipd the path MTU; from

@@ -36,7 +36,8 @@ const quoteMin = header.MinSize + 8
 //
 // The MTU of a frag-needed is the ICMP's next-hop MTU field as sent, 0 when
 // the router gave none (pre-RFC 1191); the kernel passes the same value
-// with the default net.ipv4.ip_no_pmtu_disc = 0.
+// with the default net.ipv4.ip_no_pmtu_disc = 0, and Reader applies the
+// other modes (ApplyNoPMTUDisc).
 func Parse(pkt []byte, link int) (Event, bool) {
 	outer := header.IPv4(pkt)
 	if !outer.IsValid(len(pkt)) || outer.Protocol() != header.ProtocolICMP || outer.IsFragment() {

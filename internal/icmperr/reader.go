@@ -22,8 +22,11 @@ type Reader struct {
 
 	mu    sync.Mutex // serialises Reads over batch
 	batch *rawsock.Batch
+	// noPMTUDisc is net.ipv4.ip_no_pmtu_disc of the socket's namespace;
+	// nil when it could not be opened (mode 0, the default, applies).
+	noPMTUDisc *sysctlFile
 
-	received, events, truncated atomic.Uint64
+	received, events, truncated, discarded atomic.Uint64
 }
 
 // Stats counts what the Reader's socket delivered since NewReader.
@@ -35,10 +38,15 @@ type Stats struct {
 	// Truncated is how many were longer than the receive buffer (and so
 	// failed Parse): a router quoting more than RFC 1812's 576 bytes.
 	Truncated uint64
+	// Discarded is how many frag-needed errors net.ipv4.ip_no_pmtu_disc
+	// (2 or 3) discarded, as icmp_unreach does.
+	Discarded uint64
 }
 
 // NewReader opens a raw ICMP socket in the calling thread's network
-// namespace, with IP_PKTINFO on and Filter attached. It needs CAP_NET_RAW.
+// namespace, with IP_PKTINFO on and Filter attached, and that namespace's
+// net.ipv4.ip_no_pmtu_disc, which Read applies to frag-needed errors. It
+// needs CAP_NET_RAW.
 //
 // Equivalent to: socket(AF_INET, SOCK_RAW, IPPROTO_ICMP) with IP_PKTINFO
 // and SO_ATTACH_FILTER set.
@@ -69,6 +77,9 @@ func NewReader() (*Reader, error) {
 		r.conn.Close()
 		return nil, fmt.Errorf("icmperr: %w", err)
 	}
+	// Without /proc (a bare container), frag-needed is taken as mode 0
+	// takes it, which is the kernel's default.
+	r.noPMTUDisc, _ = openSysctl(noPMTUDiscPath)
 	return r, nil
 }
 
@@ -92,12 +103,21 @@ func (r *Reader) Read(events []Event) (int, error) {
 		if err != nil {
 			return 0, err
 		}
-		n := 0
+		n, mode := 0, -1 // the sysctl is read once a batch, when a frag-needed needs it
 		for i := range got {
 			if b.Truncated[i] {
 				r.truncated.Add(1)
 			}
-			if ev, ok := Parse(b.Bufs[i][:b.Sizes[i]], b.Links[i]); ok {
+			ev, ok := Parse(b.Bufs[i][:b.Sizes[i]], b.Links[i])
+			if ok && ev.FragNeeded() {
+				if mode < 0 {
+					mode = r.pmtuMode()
+				}
+				if ev, ok = ApplyNoPMTUDisc(ev, mode); !ok {
+					r.discarded.Add(1)
+				}
+			}
+			if ok {
 				events[n] = ev
 				n++
 			}
@@ -116,9 +136,32 @@ func (r *Reader) SetReadDeadline(t time.Time) error { return r.conn.SetReadDeadl
 
 // Stats returns the counters; safe to call during a Read.
 func (r *Reader) Stats() Stats {
-	return Stats{Received: r.received.Load(), Events: r.events.Load(), Truncated: r.truncated.Load()}
+	return Stats{Received: r.received.Load(), Events: r.events.Load(), Truncated: r.truncated.Load(), Discarded: r.discarded.Load()}
+}
+
+// pmtuMode is ip_no_pmtu_disc now, 0 when it cannot be read.
+func (r *Reader) pmtuMode() int {
+	if r.noPMTUDisc == nil {
+		return 0
+	}
+	mode, err := r.noPMTUDisc.Read()
+	if err != nil {
+		return 0
+	}
+	return mode
 }
 
 // Close closes the socket; a blocked Read returns an error wrapping
 // net.ErrClosed.
-func (r *Reader) Close() error { return r.conn.Close() }
+func (r *Reader) Close() error {
+	err := r.conn.Close()
+	// The sysctl file closes after any Read has returned, so a Read never
+	// reads a closed descriptor's number reused by another file.
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.noPMTUDisc != nil {
+		r.noPMTUDisc.Close()
+		r.noPMTUDisc = nil
+	}
+	return err
+}
