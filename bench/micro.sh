@@ -29,8 +29,11 @@ if [ "$(id -u)" = 0 ]; then
   $go test -c -o "$tmp/t" ./internal/rawsock
   (cd internal/rawsock && $pin "$tmp/t" -test.run '^$' -test.bench 'WriteRead|UDPSegmentationBaseline' \
      -test.benchmem -test.benchtime "$benchtime" -test.count "$count") >> "$raw"
+  $go test -c -o "$tmp/t" ./internal/packetsock
+  (cd internal/packetsock && $pin "$tmp/t" -test.run '^$' -test.bench 'NeighbourLookup' \
+     -test.benchmem -test.benchtime "$benchtime" -test.count "$count") >> "$raw"
 else
-  echo "micro.sh: not root: the raw-socket benchmarks (internal/rawsock) are left out" >&2
+  echo "micro.sh: not root: the socket benchmarks (internal/rawsock, internal/packetsock) are left out" >&2
 fi
 {
   echo "# $(date -u +%F) $(uname -m), $(nproc) CPUs, $($go version | cut -d' ' -f3), pinned: ${pin:-no}"

@@ -2,9 +2,12 @@ package packetsock
 
 import (
 	"encoding/binary"
+	"errors"
+	"fmt"
 	"net"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
 )
 
@@ -18,8 +21,12 @@ const usableNeighbour = unix.NUD_REACHABLE | unix.NUD_STALE | unix.NUD_DELAY | u
 // then the neighbour table of the route's device for its gateway or, on
 // link, the destination itself.
 type netlinkResolver struct {
-	h   *netlink.Handle
-	oif int // the tunnel's dev, 0 for none
+	h     *netlink.Handle
+	oif   int              // the tunnel's dev, 0 for none
+	neigh *nl.SocketHandle // for single-entry neighbour requests
+	// dumpNeighbours: the kernel refused a single-entry request (before
+	// 5.0), so the device's table is dumped instead.
+	dumpNeighbours bool
 }
 
 func (r *netlinkResolver) Resolve(dst uint32) Path {
@@ -48,20 +55,55 @@ func (r *netlinkResolver) Resolve(dst uint32) Path {
 	// the neighbour became usable voids it, and the next packet asks again
 	// at once rather than after refreshAfter.
 	p := Path{Ifindex: route.LinkIndex, NextHop: binary.BigEndian.Uint32(hop)}
-	neighbours, err := r.h.NeighList(route.LinkIndex, netlink.FAMILY_V4)
+	n, err := r.neighbour(route.LinkIndex, hop)
+	if err != nil || n == nil || n.State&usableNeighbour == 0 || len(n.HardwareAddr) != 6 {
+		return p // not resolved yet: the fallback's packets make the kernel ask
+	}
+	p.Usable, p.Stale = true, n.State&unix.NUD_STALE != 0
+	copy(p.MAC[:], n.HardwareAddr)
+	if src := route.Src.To4(); src != nil {
+		p.Src = binary.BigEndian.Uint32(src)
+	}
+	return p
+}
+
+// neighbour is the kernel's entry for hop on device ifindex (`ip neigh get
+// HOP dev DEV`), nil when there is none. It asks for that one entry rather
+// than dumping the device's table: the resolver asks for every destination
+// each refreshAfter, and a large L2 segment holds thousands of entries.
+func (r *netlinkResolver) neighbour(ifindex int, hop net.IP) (*netlink.Neigh, error) {
+	if r.dumpNeighbours || r.neigh == nil {
+		return r.neighbourFromDump(ifindex, hop)
+	}
+	req := nl.NewNetlinkRequest(unix.RTM_GETNEIGH, 0)
+	req.Sockets = map[int]*nl.SocketHandle{unix.NETLINK_ROUTE: r.neigh}
+	req.AddData(&netlink.Ndmsg{Family: unix.AF_INET, Index: uint32(ifindex)})
+	req.AddData(nl.NewRtAttr(unix.NDA_DST, hop.To4()))
+	msgs, err := req.Execute(unix.NETLINK_ROUTE, unix.RTM_NEWNEIGH)
+	switch {
+	case errors.Is(err, unix.ENOENT):
+		return nil, nil
+	case errors.Is(err, unix.EINVAL), errors.Is(err, unix.EOPNOTSUPP):
+		r.dumpNeighbours = true // no RTM_GETNEIGH for one entry: a kernel before 5.0
+		return r.neighbourFromDump(ifindex, hop)
+	case err != nil:
+		return nil, err
+	case len(msgs) != 1:
+		return nil, fmt.Errorf("packetsock: %d answers to a neighbour request, want 1", len(msgs))
+	}
+	return netlink.NeighDeserialize(msgs[0])
+}
+
+// neighbourFromDump finds hop in a dump of the device's neighbours.
+func (r *netlinkResolver) neighbourFromDump(ifindex int, hop net.IP) (*netlink.Neigh, error) {
+	neighbours, err := r.h.NeighList(ifindex, netlink.FAMILY_V4)
 	if err != nil {
-		return p
+		return nil, err
 	}
-	for _, n := range neighbours {
-		if !n.IP.Equal(hop) || n.State&usableNeighbour == 0 || len(n.HardwareAddr) != 6 {
-			continue
+	for i := range neighbours {
+		if neighbours[i].IP.Equal(hop) {
+			return &neighbours[i], nil
 		}
-		p.Usable, p.Stale = true, n.State&unix.NUD_STALE != 0
-		copy(p.MAC[:], n.HardwareAddr)
-		if src := route.Src.To4(); src != nil {
-			p.Src = binary.BigEndian.Uint32(src)
-		}
-		return p
 	}
-	return p // not resolved yet: the fallback's packets make the kernel ask
+	return nil, nil
 }

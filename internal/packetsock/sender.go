@@ -3,7 +3,6 @@ package packetsock
 import (
 	"errors"
 	"fmt"
-	"github.com/ipipd/ipipd/internal/mmsg"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -12,9 +11,12 @@ import (
 	"unsafe"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"github.com/ipipd/ipipd/internal/header"
+	"github.com/ipipd/ipipd/internal/mmsg"
 )
 
 // Fallback sends what the packet socket cannot address; rawsock.Sender is
@@ -52,6 +54,7 @@ type Sender struct {
 	raw      syscall.RawConn
 	fallback Fallback
 	handle   *netlink.Handle // nil with Options.Resolver
+	neigh    *nl.SocketHandle
 	paths    *paths
 	clock    func() int64
 	direct   *atomic.Uint64
@@ -127,13 +130,19 @@ func NewSender(opts Options) (*Sender, error) {
 			}
 			oif = link.Attrs().Index
 		}
-		if err := subscribe(s.paths.void, s.paths.done); err != nil {
-			close(s.paths.done) // ends a subscription that did start
+		neigh, err := neighbourSocket()
+		if err != nil {
 			h.Close()
 			return nil, err
 		}
-		s.handle = h
-		resolver = &netlinkResolver{h: h, oif: oif}
+		if err := subscribe(s.paths.void, s.paths.done); err != nil {
+			close(s.paths.done) // ends a subscription that did start
+			h.Close()
+			neigh.Close()
+			return nil, err
+		}
+		s.handle, s.neigh = h, neigh
+		resolver = &netlinkResolver{h: h, oif: oif, neigh: neigh}
 	}
 	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -315,7 +324,25 @@ func (s *Sender) Close() error {
 func (s *Sender) closeHandle() {
 	if s.handle != nil {
 		s.handle.Close()
+		s.neigh.Close()
 	}
+}
+
+// neighbourSocket opens the netlink socket of single-entry neighbour
+// requests in the calling thread's namespace (netlink.Handle has no such
+// request, and its sockets are its own), with the handle's one-second
+// timeouts.
+func neighbourSocket() (*nl.SocketHandle, error) {
+	sock, err := nl.GetNetlinkSocketAt(netns.None(), netns.None(), unix.NETLINK_ROUTE)
+	if err != nil {
+		return nil, fmt.Errorf("packetsock: netlink: %w", err)
+	}
+	tv := unix.NsecToTimeval(int64(time.Second))
+	if err := errors.Join(sock.SetSendTimeout(&tv), sock.SetReceiveTimeout(&tv)); err != nil {
+		sock.Close()
+		return nil, fmt.Errorf("packetsock: netlink: %w", err)
+	}
+	return &nl.SocketHandle{Socket: sock}, nil
 }
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
