@@ -11,76 +11,22 @@ import (
 
 	"github.com/ipipd/ipipd/internal/header"
 	"github.com/ipipd/ipipd/internal/hexfile"
+	"github.com/ipipd/ipipd/internal/packettest"
 )
 
-var (
-	tcpSrc = netip.MustParseAddr("192.168.41.1")
-	tcpDst = netip.MustParseAddr("192.168.41.2")
-)
-
-// tcpSegments builds count segments of one TCP flow as a sender would:
-// payload bytes each (the last may be shorter: total bytes in all), IP IDs
-// and sequence numbers counting up, whole checksums, flags on every
-// segment, PSH only on the last, and the TCP timestamp option (12 bytes,
-// as Linux sends it) unless plain.
+// tcpSegments are total payload bytes of the flow these tests merge and
+// split, in segments of mss, with the TCP timestamp option unless plain.
+// Its sequence numbers wrap, and its TOS and options must survive the
+// split.
 func tcpSegments(total, mss int, flags uint8, plain bool) [][]byte {
-	opts := []byte{1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2}
+	flow := packettest.Flow{Src: netip.MustParseAddr("192.168.41.1"), Dst: netip.MustParseAddr("192.168.41.2"),
+		SrcPort: 40000, DstPort: 5201,
+		Seq: 0xfffff000, // sequence arithmetic is mod 2^32
+		Ack: 77, ID: 0x1234, TOS: 0x02, Window: 502, Flags: flags, Options: packettest.Timestamps}
 	if plain {
-		opts = nil
+		flow.Options = nil
 	}
-	var segs [][]byte
-	for off := 0; off < total || (total == 0 && off == 0); off += mss {
-		n := min(mss, total-off)
-		pkt := make([]byte, 20+20+len(opts)+n)
-		header.IPv4(pkt).Encode(&header.Fields{TOS: 0x02, TotalLength: uint16(len(pkt)), ID: 0x1234 + uint16(len(segs)),
-			Flags: header.FlagDF, TTL: 64, Protocol: header.ProtocolTCP, Src: header.Addr4(tcpSrc), Dst: header.Addr4(tcpDst)})
-		tcp := pkt[20:]
-		binary.BigEndian.PutUint16(tcp[0:], 40000)
-		binary.BigEndian.PutUint16(tcp[2:], 5201)
-		binary.BigEndian.PutUint32(tcp[4:], 0xfffff000+uint32(off)) // wraps: sequence arithmetic is mod 2^32
-		binary.BigEndian.PutUint32(tcp[8:], 77)
-		tcp[12] = byte((20+len(opts))/4) << 4
-		tcp[13] = flags | 0x10 // ACK
-		binary.BigEndian.PutUint16(tcp[14:], 502)
-		copy(tcp[20:], opts)
-		for i := range n {
-			tcp[20+len(opts)+i] = byte(off + i*7)
-		}
-		segs = append(segs, pkt)
-		if total == 0 {
-			break
-		}
-	}
-	for i, pkt := range segs {
-		tcp := pkt[20:]
-		if i < len(segs)-1 {
-			tcp[13] &^= tcpFlagPSH | tcpFlagFIN
-		}
-		if i > 0 {
-			tcp[13] &^= tcpFlagCWR
-		}
-		binary.BigEndian.PutUint16(tcp[16:], ^header.Checksum(tcp, pseudoHeaderSum(header.IPv4(pkt), len(tcp))))
-	}
-	return segs
-}
-
-// groMerge merges segments as the kernel's GRO does (tcp_gro_receive,
-// inet_gro_complete, tcp4_gro_complete): the first one's headers, every
-// payload in order, FIN and PSH of later segments, the merged total length
-// with a new header checksum, and the pseudo-header sum in the TCP
-// checksum field.
-func groMerge(segs [][]byte) []byte {
-	hdrs := tcpHeadersLength(header.IPv4(segs[0]))
-	merged := bytes.Clone(segs[0])
-	for _, s := range segs[1:] {
-		merged = append(merged, s[hdrs:]...)
-		merged[20+13] |= s[20+13] & (tcpFlagFIN | tcpFlagPSH)
-	}
-	ip := header.IPv4(merged)
-	ip.SetTotalLength(uint16(len(merged)))
-	ip.SetHeaderChecksum()
-	binary.BigEndian.PutUint16(merged[20+16:], pseudoHeaderSum(ip, len(merged)-20))
-	return merged
+	return flow.Segments(total, mss)
 }
 
 func split(t *testing.T, inner []byte, mss int) [][]byte {
@@ -122,7 +68,7 @@ func TestSplitUndoesGRO(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			segs := tcpSegments(tt.total, tt.mss, tt.flags, tt.plain)
-			merged := groMerge(segs)
+			merged := packettest.GROMerge(segs)
 			if !header.IPv4(merged).IsValid(len(merged)) {
 				t.Fatal("merged packet is not valid IPv4")
 			}
@@ -154,7 +100,7 @@ func TestSplitUndoesGRO(t *testing.T) {
 // Every segment decodes in gopacket, and gopacket's serializer, computing
 // the checksums itself, writes the same bytes.
 func TestSplitSegmentsAgreeWithGopacket(t *testing.T) {
-	merged := groMerge(tcpSegments(7*1000+3, 1000, tcpFlagPSH, false))
+	merged := packettest.GROMerge(tcpSegments(7*1000+3, 1000, tcpFlagPSH, false))
 	for i, seg := range split(t, merged, 1000) {
 		p := gopacket.NewPacket(seg, layers.LayerTypeIPv4, gopacket.Default)
 		if el := p.ErrorLayer(); el != nil {
@@ -191,11 +137,11 @@ func TestCoalescedRejects(t *testing.T) {
 	if header.Checksum(tcp, pseudoHeaderSum(header.IPv4(lucky), len(tcp))) != 0xffff {
 		t.Fatal("test setup: the lucky segment's checksum is not whole")
 	}
-	udp := groMerge(tcpSegments(2000, 1000, 0, false))
+	udp := packettest.GROMerge(tcpSegments(2000, 1000, 0, false))
 	udp[9] = 17
-	fragment := groMerge(tcpSegments(2000, 1000, 0, false))
+	fragment := packettest.GROMerge(tcpSegments(2000, 1000, 0, false))
 	header.IPv4(fragment).SetFlagsFragmentOffset(header.FlagMF)
-	short := groMerge(tcpSegments(2000, 1000, 0, false))[:39]
+	short := packettest.GROMerge(tcpSegments(2000, 1000, 0, false))[:39]
 	header.IPv4(short).SetTotalLength(39)
 	for name, pkt := range map[string][]byte{
 		"whole checksum":                      whole,
@@ -211,7 +157,7 @@ func TestCoalescedRejects(t *testing.T) {
 }
 
 func TestSplitRefuses(t *testing.T) {
-	merged := groMerge(tcpSegments(10*1000, 1000, 0, false))
+	merged := packettest.GROMerge(tcpSegments(10*1000, 1000, 0, false))
 	count, need := SplitSpace(merged, 1000, 20)
 	if count != 10 {
 		t.Fatalf("SplitSpace count = %d, want 10", count)
@@ -245,7 +191,7 @@ func TestSplitRefuses(t *testing.T) {
 }
 
 func TestCoalescedAllocatesNothing(t *testing.T) {
-	merged := groMerge(tcpSegments(45*1428, 1428, 0, false))
+	merged := packettest.GROMerge(tcpSegments(45*1428, 1428, 0, false))
 	count, need := SplitSpace(merged, 1428, 20)
 	slab, segs := make([]byte, need), make([][]byte, count)
 	allocs := testing.AllocsPerRun(100, func() {
@@ -273,7 +219,7 @@ func BenchmarkCoalescedCheck(b *testing.B) {
 // BenchmarkSplitCoalesced: one 64 KiB GRO packet, check and split into 45
 // segments of 1428 bytes; bytes/s counts the merged packet.
 func BenchmarkSplitCoalesced(b *testing.B) {
-	merged := groMerge(tcpSegments(45*1428, 1428, tcpFlagPSH, false))
+	merged := packettest.GROMerge(tcpSegments(45*1428, 1428, tcpFlagPSH, false))
 	count, need := SplitSpace(merged, 1428, 20)
 	slab, segs := make([]byte, need), make([][]byte, count)
 	b.SetBytes(int64(len(merged)))

@@ -8,28 +8,16 @@ import (
 	"unsafe"
 
 	"github.com/ipipd/ipipd/internal/header"
-	"github.com/ipipd/ipipd/internal/hexfile"
+	"github.com/ipipd/ipipd/internal/packettest"
 	"github.com/ipipd/ipipd/lookup"
 )
-
-// addSeeds adds every commented hex packet under testdata/seeds; each file
-// says in its comment what it exercises.
-func addSeeds(f *testing.F, add func(pkt []byte)) {
-	seeds, err := hexfile.Glob("testdata/seeds/*.hex")
-	if err != nil {
-		f.Fatal(err)
-	}
-	for _, s := range seeds {
-		add(s.Bytes)
-	}
-}
 
 // FuzzDecap: on any bytes and link, Decap must not panic, must not write
 // outside the packet or anywhere but the inner TOS and checksum, must
 // return an inner packet that lies inside the input and is valid IPv4, and
 // must agree with IsValid about the outer header.
 func FuzzDecap(f *testing.F) {
-	addSeeds(f, func(pkt []byte) { f.Add(pkt, uint8(2)) })
+	packettest.AddSeeds(f, func(pkt []byte) { f.Add(pkt, uint8(2)) })
 	tunnels, err := lookup.NewTunnelTable([]lookup.Tunnel{
 		{Name: "tunl0"},
 		{Name: "p2p", Local: netip.MustParseAddr("10.245.1.2"), Remote: netip.MustParseAddr("10.245.1.3"), Link: 2},
@@ -93,7 +81,7 @@ func FuzzDecap(f *testing.F) {
 // payloads that put back together are the packet's. The seeds are outer
 // packets, as FuzzDecap takes them; their inner packet is split.
 func FuzzSplitCoalesced(f *testing.F) {
-	addSeeds(f, func(pkt []byte) { f.Add(pkt, uint16(1000)) })
+	packettest.AddSeeds(f, func(pkt []byte) { f.Add(pkt, uint16(1000)) })
 	f.Fuzz(func(t *testing.T, data []byte, mss16 uint16) {
 		inner := header.IPv4(data)
 		if outer := header.IPv4(data); outer.IsValid(len(data)) && outer.Protocol() == header.ProtocolIPIP {

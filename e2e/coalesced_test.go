@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ipipd/ipipd/internal/header"
+	"github.com/ipipd/ipipd/internal/packettest"
 	"github.com/ipipd/ipipd/internal/rawsock"
 	"github.com/ipipd/ipipd/internal/testnet"
 )
@@ -69,7 +70,8 @@ func testCoalescedOuterPacket(t *testing.T, backend string) {
 	const segments, mss = 45, 1440 // b's MTU 1480 less 40 bytes of headers
 	client, server := addr("192.168.41.1"), addr("192.168.42.1")
 	const seq = 1_000_000
-	inner := coalescedTCP(client, server, 40000, 5999, seq, 77, segments*mss)
+	inner := packettest.Flow{Src: client, Dst: server, SrcPort: 40000, DstPort: 5999, Seq: seq, Ack: 77,
+		ID: 7, Window: 1000, Flags: packettest.FlagPSH}.Coalesced(segments * mss)
 	payload := bytes.Clone(inner[40:])
 	if err := send.WritePacket(ipipPacket(aAddr, bAddr, 0, 0x5151, inner)); err != nil {
 		t.Fatalf("sending the %d-byte coalesced packet: %v", len(inner)+20, err)
@@ -122,31 +124,6 @@ func capturedPayload(t *testing.T, c *capture, src netip.Addr, seq uint32, n int
 		have += len(data)
 	}
 	return got
-}
-
-// coalescedTCP is an ACK|PSH TCP packet of payload bytes as GRO leaves it:
-// merged lengths, a valid IP header, and the pseudo-header sum, not the
-// checksum, in the TCP checksum field.
-func coalescedTCP(src, dst netip.Addr, sport, dport uint16, seq, ack uint32, payload int) []byte {
-	pkt := make([]byte, header.MinSize+20+payload)
-	header.IPv4(pkt).Encode(&header.Fields{TotalLength: uint16(len(pkt)), ID: 7, Flags: header.FlagDF, TTL: 64,
-		Protocol: 6, Src: header.Addr4(src), Dst: header.Addr4(dst)})
-	tcp := pkt[header.MinSize:]
-	binary.BigEndian.PutUint16(tcp[0:], sport)
-	binary.BigEndian.PutUint16(tcp[2:], dport)
-	binary.BigEndian.PutUint32(tcp[4:], seq)
-	binary.BigEndian.PutUint32(tcp[8:], ack)
-	tcp[12], tcp[13] = 5<<4, 0x18
-	binary.BigEndian.PutUint16(tcp[14:], 1000)
-	for i := range payload {
-		tcp[20+i] = byte(i * 13)
-	}
-	var pseudo [12]byte
-	copy(pseudo[:8], pkt[12:20])
-	pseudo[9] = 6
-	binary.BigEndian.PutUint16(pseudo[10:], uint16(len(tcp)))
-	binary.BigEndian.PutUint16(tcp[16:], header.Checksum(pseudo[:], 0))
-	return pkt
 }
 
 // readReset reads protocol-4 packets until one from outerSrc carries a TCP

@@ -6,25 +6,15 @@ import (
 	"testing"
 
 	"github.com/ipipd/ipipd/internal/header"
-	"github.com/ipipd/ipipd/internal/hexfile"
+	"github.com/ipipd/ipipd/internal/packettest"
 )
-
-func addSeeds(f *testing.F, add func(pkt []byte)) {
-	seeds, err := hexfile.Glob("testdata/seeds/*.hex")
-	if err != nil {
-		f.Fatal(err)
-	}
-	for _, s := range seeds {
-		add(s.Bytes)
-	}
-}
 
 // FuzzEncap: on any inner bytes and tunnel settings, Encap must not panic,
 // must write only the 20 bytes of headroom, must drop exactly the packets
 // that fail the IPv4 check, and what it sends must be a valid IPIP packet
 // whose fragments (when it asks for them) reassemble to it.
 func FuzzEncap(f *testing.F) {
-	addSeeds(f, func(pkt []byte) {
+	packettest.AddSeeds(f, func(pkt []byte) {
 		f.Add(pkt, uint8(0), uint8(0), false, true, uint16(1500))    // tunl0-like: inherit, no pmtudisc
 		f.Add(pkt, uint8(64), uint8(0xb8), false, true, uint16(576)) // fixed TTL and TOS, small path
 		f.Add(pkt, uint8(0), uint8(1), true, false, uint16(68))      // inherit TOS, pmtudisc, minimum MTU

@@ -2,9 +2,7 @@ package tun
 
 import (
 	"errors"
-	"github.com/ipipd/ipipd/internal/testnet"
 	"net"
-	"net/netip"
 	"syscall"
 	"testing"
 )
@@ -19,42 +17,25 @@ import (
 //
 // Run: sudo go test -run '^$' -bench TUNRead ./tun/
 func BenchmarkTUNRead(b *testing.B) {
-	backends := []struct {
-		name   string
-		open   func() (Device, error)
-		bufLen int
-	}{
-		{"water", func() (Device, error) { return OpenWater(testDevice) }, testBufLen},
-		{"offload", func() (Device, error) { return OpenOffload(testDevice, testMTU) }, testOffset + OffloadReadRoom},
-	}
 	for _, segments := range []int{1, 40} {
 		sender := "plain"
 		if segments > 1 {
 			sender = "udp_segment"
 		}
-		for _, backend := range backends {
-			b.Run(sender+"/"+backend.name, func(b *testing.B) {
-				benchmarkRead(b, backend.open, backend.bufLen, segments)
+		for _, be := range backends {
+			b.Run(sender+"/"+be.name, func(b *testing.B) {
+				benchmarkRead(b, be, segments)
 			})
 		}
 	}
 }
 
-// benchmarkRead reads from a fresh device while sendLoop fills it; segments
-// is the number of 1400-byte datagrams per send.
-func benchmarkRead(b *testing.B, open func() (Device, error), bufLen, segments int) {
-	testnet.EnterFresh(b)
-	dev, err := open()
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { dev.Close() })
-	configureTestDevice(b, testDevice)
+// benchmarkRead reads from a fresh device of be while sendLoop fills it;
+// segments is the number of 1400-byte datagrams per send.
+func benchmarkRead(b *testing.B, be backend, segments int) {
+	dev := be.open(b)
 	// Created here, in the namespace; used from the sender's goroutine.
-	conn, err := net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(netip.MustParseAddrPort(testPeer+":9")))
-	if err != nil {
-		b.Fatal(err)
-	}
+	conn := dialPeer(b, 9)
 	const datagram = 1400
 	if segments > 1 {
 		setUDPSegment(b, conn, datagram)
@@ -66,11 +47,7 @@ func benchmarkRead(b *testing.B, open func() (Device, error), bufLen, segments i
 		<-senderErr
 	}()
 
-	bufs := make([][]byte, dev.BatchSize())
-	for i := range bufs {
-		bufs[i] = make([]byte, bufLen)
-	}
-	sizes := make([]int, len(bufs))
+	bufs, sizes := newBatch(dev.BatchSize())
 	packets, reads := 0, 0
 	for b.Loop() {
 		n, err := dev.Read(bufs, sizes, testOffset)

@@ -22,12 +22,8 @@ func virtioGSOType(buf []byte) byte { return buf[testOffset-OffloadWriteHeadroom
 // into the TUN as one GSO super-packet, and one Read returns it split into
 // ten valid datagrams of 1028 bytes.
 func TestOffloadReadSplitsUDPSegmentation(t *testing.T) {
-	dev := openOffloadTestDevice(t)
-	conn, err := net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(netip.MustParseAddrPort(testPeer+":40010")))
-	if err != nil {
-		t.Fatalf("UDP socket toward %s: %v", testPeer, err)
-	}
-	defer conn.Close()
+	dev := offloadBackend.open(t)
+	conn := dialPeer(t, 40010)
 	const segment = 1000
 	setUDPSegment(t, conn, segment)
 	data := pattern(10 * segment)
@@ -61,7 +57,7 @@ func TestOffloadReadSplitsUDPSegmentation(t *testing.T) {
 // peer the test plays sends its first flight as one super-packet, which one
 // Read returns as consecutive MTU-sized segments.
 func TestOffloadReadSplitsTCPSegmentation(t *testing.T) {
-	dev := openOffloadTestDevice(t)
+	dev := offloadBackend.open(t)
 	const peerPort = 40011
 	dialed := make(chan net.Conn, 1)
 	goInNetns(t, func() {
@@ -121,7 +117,7 @@ func TestOffloadReadSplitsTCPSegmentation(t *testing.T) {
 // offset 20, are coalesced into one super-packet (the virtio-net header in
 // front of the first says TCPV4), and the kernel socket receives every byte.
 func TestOffloadWriteCoalescesTCP(t *testing.T) {
-	dev := openOffloadTestDevice(t)
+	dev := offloadBackend.open(t)
 	const localPort, peerPort = 5001, 40001
 	ln, err := net.ListenTCP("tcp4", net.TCPAddrFromAddrPort(netip.MustParseAddrPort(testLocal+":5001")))
 	if err != nil {
@@ -175,7 +171,7 @@ func TestOffloadWriteCoalescesTCP(t *testing.T) {
 // wireguard's table of flows is written in parts, and a packet refused in a
 // later part is named by its index in the whole batch.
 func TestOffloadWriteCoalescesUDP(t *testing.T) {
-	dev := openOffloadTestDevice(t)
+	dev := offloadBackend.open(t)
 	sock, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.MustParseAddrPort(testLocal+":5003")))
 	if err != nil {
 		t.Fatal(err)
@@ -270,17 +266,13 @@ func pattern(n int) []byte {
 // read loop. (wireguard also drops the last segment that fitted, an
 // off-by-one this test tolerates.)
 func TestOffloadReadWithTooFewBuffers(t *testing.T) {
-	dev := openOffloadTestDevice(t)
-	conn, err := net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(netip.MustParseAddrPort(testPeer+":40012")))
-	if err != nil {
-		t.Fatalf("UDP socket toward %s: %v", testPeer, err)
-	}
-	defer conn.Close()
+	dev := offloadBackend.open(t)
+	conn := dialPeer(t, 40012)
 	setUDPSegment(t, conn, 1000)
 	if _, err := conn.Write(pattern(10000)); err != nil {
 		t.Fatal(err)
 	}
-	bufs, sizes := newOffloadBatch(2)
+	bufs, sizes := newBatch(2)
 	n, err := dev.Read(bufs, sizes, testOffset)
 	if n < 1 || n > 2 || err == nil || IsClosed(err) || !strings.Contains(err.Error(), "more segments than the 2 buffers") {
 		t.Fatalf("Read of 10 segments into 2 buffers = %d, %v; want 1 or 2 packets and an error that is not a closed one", n, err)

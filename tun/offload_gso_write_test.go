@@ -8,46 +8,25 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gopacket/gopacket"
-	"github.com/gopacket/gopacket/layers"
 	"github.com/vishvananda/netlink"
+
+	"github.com/ipipd/ipipd/internal/packettest"
 )
 
-// peerTCP builds a TCP/IPv4 packet from the test's peer to port of the
-// TUN's address, at testOffset in a buffer, with whole checksums
-// (gopacket's serializer computes them).
+// peerTCP is a segment from the test's peer to port of the TUN's address,
+// a SYN or an ACK (with PSH when it carries data), at testOffset in a
+// buffer.
 func peerTCP(t *testing.T, sport, dport uint16, seq, ack uint32, syn bool, payload []byte) []byte {
 	t.Helper()
-	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolTCP, Flags: layers.IPv4DontFragment,
-		SrcIP: net.ParseIP(testPeer).To4(), DstIP: net.ParseIP(testLocal).To4()}
-	tcp := &layers.TCP{SrcPort: layers.TCPPort(sport), DstPort: layers.TCPPort(dport), Seq: seq, Ack: ack,
-		SYN: syn, ACK: !syn, PSH: len(payload) > 0, Window: 65535}
-	tcp.SetNetworkLayerForChecksum(ip)
-	sb := gopacket.NewSerializeBuffer()
-	if err := gopacket.SerializeLayers(sb, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, ip, tcp, gopacket.Payload(payload)); err != nil {
-		t.Fatal(err)
-	}
-	return append(make([]byte, testOffset), sb.Bytes()...)
-}
-
-// partialChecksum replaces the TCP checksum of the packet at testOffset
-// with the pseudo-header sum over its whole length, as GRO leaves it.
-func partialChecksum(buf []byte) {
-	pkt := buf[testOffset:]
-	tcpLen := len(pkt) - 20
-	sum := uint32(binary.BigEndian.Uint16(pkt[12:])) + uint32(binary.BigEndian.Uint16(pkt[14:])) +
-		uint32(binary.BigEndian.Uint16(pkt[16:])) + uint32(binary.BigEndian.Uint16(pkt[18:])) + 6 + uint32(tcpLen)
-	for sum > 0xffff {
-		sum = sum>>16 + sum&0xffff
-	}
-	binary.BigEndian.PutUint16(pkt[20+16:], uint16(sum))
+	flags := tcpFlags{syn: syn, ack: !syn, psh: len(payload) > 0}
+	return packetAt(peerSegment(t, sport, dport, 0, seq, ack, flags, payload))
 }
 
 // A 64 KiB TCP super-packet with a partial checksum, written whole, reaches
 // a socket of the kernel's TCP intact: the handshake is played by hand from
 // the peer's side, then the super-packet carries the data.
 func TestOffloadWriteTCPv4GSO(t *testing.T) {
-	dev := openOffloadTestDevice(t)
+	dev := offloadBackend.open(t)
 	ln, err := net.ListenTCP("tcp4", &net.TCPAddr{IP: net.ParseIP(testLocal)})
 	if err != nil {
 		t.Fatal(err)
@@ -59,8 +38,7 @@ func TestOffloadWriteTCPv4GSO(t *testing.T) {
 	if _, err := dev.Write([][]byte{peerTCP(t, sport, port, iss, 0, true, nil)}, testOffset); err != nil {
 		t.Fatal(err)
 	}
-	synAck := gopacket.NewPacket(readOneMatching(t, dev, isTCPTo(sport, true, true)), layers.LayerTypeIPv4, gopacket.Default).
-		Layer(layers.LayerTypeTCP).(*layers.TCP)
+	synAck := decodeTCP(readOneMatching(t, dev, isTCPTo(sport, true, true)))
 	if _, err := dev.Write([][]byte{peerTCP(t, sport, port, iss+1, synAck.Seq+1, false, nil)}, testOffset); err != nil {
 		t.Fatal(err)
 	}
@@ -71,12 +49,9 @@ func TestOffloadWriteTCPv4GSO(t *testing.T) {
 	}
 	defer conn.Close()
 
-	payload := make([]byte, 45*1400)
-	for i := range payload {
-		payload[i] = byte(i*7 + i>>8)
-	}
+	payload := pattern(45 * 1400)
 	buf := peerTCP(t, sport, port, iss+1, synAck.Seq+1, false, payload)
-	partialChecksum(buf)
+	packettest.PartialChecksum(buf[testOffset:])
 	if err := dev.(GSOWriter).WriteTCPv4GSO(buf, testOffset, 1400); err != nil {
 		t.Fatalf("WriteTCPv4GSO: %v", err)
 	}
@@ -91,7 +66,7 @@ func TestOffloadWriteTCPv4GSO(t *testing.T) {
 }
 
 func TestOffloadWriteTCPv4GSORefuses(t *testing.T) {
-	dev := openOffloadTestDevice(t).(GSOWriter)
+	dev := offloadBackend.open(t).(GSOWriter)
 	good := peerTCP(t, 40000, 80, 1, 1, false, make([]byte, 3000))
 	udp := append([]byte(nil), good...)
 	udp[testOffset+9] = 17
@@ -115,7 +90,7 @@ func TestOffloadWriteTCPv4GSORefuses(t *testing.T) {
 
 // A GSO write to a deleted device reports it closed, as Write does.
 func TestOffloadWriteTCPv4GSOAfterDelete(t *testing.T) {
-	dev := openOffloadTestDevice(t)
+	dev := offloadBackend.open(t)
 	link, err := netlink.LinkByName(testDevice)
 	if err != nil {
 		t.Fatal(err)
@@ -124,7 +99,7 @@ func TestOffloadWriteTCPv4GSOAfterDelete(t *testing.T) {
 		t.Fatal(err)
 	}
 	buf := peerTCP(t, 40000, 80, 1, 1, false, make([]byte, 3000))
-	partialChecksum(buf)
+	packettest.PartialChecksum(buf[testOffset:])
 	if err := dev.(GSOWriter).WriteTCPv4GSO(buf, testOffset, 1400); !IsClosed(err) {
 		t.Fatalf("WriteTCPv4GSO after the device was deleted: %v; want an error IsClosed reports", err)
 	}

@@ -1,17 +1,14 @@
 package tun
 
 import (
-	"bytes"
-	"github.com/ipipd/ipipd/internal/testnet"
 	"net"
-	"net/netip"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/gopacket/gopacket/layers"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/ipipd/ipipd/internal/testnet"
 )
 
 // OpenOffload leaves the device as netsetup expects to find it: down,
@@ -102,48 +99,11 @@ func TestOpenOffloadRefuses(t *testing.T) {
 	}
 }
 
-// A datagram the kernel routes out of the TUN comes out of Read at the
-// offset, with valid checksums: the kernel hands an offload TUN packets with
-// the transport checksum left to do, and wireguard completes it.
-func TestOffloadReadGetsWhatTheKernelRoutes(t *testing.T) {
-	dev := openOffloadTestDevice(t)
-	conn, err := net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(netip.MustParseAddrPort(testPeer+":40000")))
-	if err != nil {
-		t.Fatalf("UDP socket toward %s: %v", testPeer, err)
-	}
-	defer conn.Close()
-	payload := []byte("ipipd offload read test")
-	if _, err := conn.Write(payload); err != nil {
-		t.Fatalf("send UDP to %s: %v", testPeer, err)
-	}
-
-	pkt := readOneMatching(t, dev, isUDPTo(40000))
-	p := decodeChecked(t, pkt)
-	ip := p.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
-	udp := p.Layer(layers.LayerTypeUDP).(*layers.UDP)
-	if ip.SrcIP.String() != testLocal || ip.DstIP.String() != testPeer {
-		t.Errorf("IPv4 %v -> %v, want %s -> %s", ip.SrcIP, ip.DstIP, testLocal, testPeer)
-	}
-	if !bytes.Equal(udp.Payload, payload) {
-		t.Errorf("UDP payload %q, want %q", udp.Payload, payload)
-	}
-}
-
-// An echo request written at offset 20 reaches the kernel, whose reply comes
-// back out of Read.
-func TestOffloadWriteReachesTheKernel(t *testing.T) {
-	dev := openOffloadTestDevice(t)
-	payload := []byte("ipipd offload write test")
-	writeOne(t, dev, echoRequest(t, 1, payload))
-	reply := readOneMatching(t, dev, func(pkt []byte) bool { return isEchoReply(pkt, 1, payload) })
-	decodeChecked(t, reply)
-}
-
 // Packets refused on their own (an offset with no room for the virtio-net
 // header, an empty packet, one the kernel refuses) do not stop the batch,
 // and the count leaves exactly them out.
 func TestOffloadWriteCarriesOnAfterRefusedPackets(t *testing.T) {
-	dev := openOffloadTestDevice(t)
+	dev := offloadBackend.open(t)
 	payload := []byte("batch")
 	notIP := packetAt(make([]byte, 40)) // version 0: the kernel says EINVAL
 	empty := packetAt(nil)              // nothing after the offset
@@ -175,114 +135,16 @@ func TestOffloadWriteCarriesOnAfterRefusedPackets(t *testing.T) {
 	}
 }
 
-// Close wakes a Read that is blocked with nothing to read; later calls say
-// closed at once, a second Close is nil, the device is gone, and wireguard's
-// goroutines have ended.
-func TestOffloadCloseUnblocksRead(t *testing.T) {
-	dev := openOffloadTestDevice(t)
-	type result struct {
-		n   int
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		bufs, sizes := newOffloadBatch(dev.BatchSize())
-		n, err := dev.Read(bufs, sizes, testOffset)
-		done <- result{n, err}
-	}()
-	time.Sleep(100 * time.Millisecond)
-	select {
-	case r := <-done:
-		t.Fatalf("Read returned %d, %v before Close", r.n, r.err)
-	default:
-	}
-
-	if err := dev.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
-	}
-	select {
-	case r := <-done:
-		if r.n != 0 || !IsClosed(r.err) {
-			t.Errorf("blocked Read after Close = %d, %v; want 0 and an error wrapping os.ErrClosed", r.n, r.err)
-		}
-	case <-time.After(testTimeout):
-		t.Fatalf("Read still blocked %v after Close", testTimeout)
-	}
-	select {
-	case <-dev.(*offloadDevice).eventsDone:
-	default:
-		t.Errorf("Close returned before wireguard's Events channel was closed")
-	}
-
-	bufs, sizes := newOffloadBatch(1)
-	if n, err := dev.Read(bufs, sizes, testOffset); n != 0 || !IsClosed(err) {
-		t.Errorf("Read after Close = %d, %v; want 0 and a closed error", n, err)
-	}
-	if n, err := dev.Write([][]byte{packetAt(echoRequest(t, 1, nil))}, testOffset); n != 0 || !IsClosed(err) {
-		t.Errorf("Write after Close = %d, %v; want 0 and a closed error", n, err)
-	}
-	if err := dev.Close(); err != nil {
-		t.Errorf("second Close = %v, want nil", err)
-	}
-	if _, err := netlink.LinkByName(testDevice); err == nil {
-		t.Errorf("device %s still exists after Close", testDevice)
-	}
-}
-
-// Deleting the device under a blocked Read (ip link del) ends the Read with
-// a closed error: wireguard turns the kernel's EBADFD into os.ErrClosed.
-func TestOffloadDeletedDeviceReadsAsClosed(t *testing.T) {
-	dev := openOffloadTestDevice(t)
-	done := make(chan error, 1)
-	go func() {
-		bufs, sizes := newOffloadBatch(dev.BatchSize())
-		_, err := dev.Read(bufs, sizes, testOffset)
-		done <- err
-	}()
-	time.Sleep(100 * time.Millisecond)
-	link, err := netlink.LinkByName(testDevice)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := netlink.LinkDel(link); err != nil {
-		t.Fatalf("ip link del %s: %v", testDevice, err)
-	}
-	select {
-	case err := <-done:
-		if !IsClosed(err) || !strings.Contains(err.Error(), "deleted") {
-			t.Errorf("Read on a deleted device = %v, want an error wrapping os.ErrClosed that says the device was deleted", err)
-		}
-	case <-time.After(testTimeout):
-		dev.Close()
-		t.Fatalf("Read still blocked %v after the device was deleted", testTimeout)
-	}
-	n, err := dev.Write([][]byte{packetAt(echoRequest(t, 1, nil))}, testOffset)
-	if n != 0 || !IsClosed(err) {
-		t.Errorf("Write on a deleted device = %d, %v; want 0 and a closed error", n, err)
-	}
-}
-
 // Read refuses, without blocking, a batch wireguard could overrun.
 func TestOffloadReadRejectsUnusableBatches(t *testing.T) {
-	dev := openOffloadTestDevice(t)
-	bufs, sizes := newOffloadBatch(2)
+	dev := offloadBackend.open(t)
+	bufs, sizes := newBatch(2)
 	short := [][]byte{bufs[0], make([]byte, testOffset+testMTU)}
-	tests := []struct {
-		name   string
-		bufs   [][]byte
-		sizes  []int
-		offset int
-	}{
+	checkReadRefuses(t, dev, []unusableRead{
 		{"no buffers", nil, sizes, 0},
 		{"fewer sizes than buffers", bufs, sizes[:1], 0},
 		{"negative offset", bufs, sizes, -1},
 		{"offset eats the room", bufs, sizes, testOffset + 1},
 		{"a buffer of one MTU", short, sizes, testOffset},
-	}
-	for _, tt := range tests {
-		n, err := dev.Read(tt.bufs, tt.sizes, tt.offset)
-		if n != 0 || err == nil || IsClosed(err) {
-			t.Errorf("%s: Read = %d, %v; want 0 and an error", tt.name, n, err)
-		}
-	}
+	})
 }

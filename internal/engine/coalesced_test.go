@@ -2,44 +2,23 @@ package engine
 
 import (
 	"encoding/binary"
+	"net/netip"
 	"testing"
-	"time"
 
 	"github.com/ipipd/ipipd/internal/header"
+	"github.com/ipipd/ipipd/internal/packettest"
 )
 
 // coalescedPacket is what a raw socket reads when the underlay's GRO merged
-// a TCP flow's segments: one inner TCP packet of payload bytes (starting at
-// sequence number seq) with merged lengths and only the pseudo-header sum
-// in its checksum field.
-func coalescedPacket(src, dst string, seq uint32, payload int) []byte {
-	inner := make([]byte, 40+payload)
-	header.IPv4(inner).Encode(&header.Fields{TotalLength: uint16(len(inner)), ID: 100, Flags: header.FlagDF, TTL: 64,
-		Protocol: 6, Src: ip4(src), Dst: ip4(dst)})
-	tcp := inner[20:]
-	binary.BigEndian.PutUint32(tcp[4:], seq)
-	tcp[12], tcp[13] = 5<<4, 0x18 // 20-byte header, ACK|PSH
-	for i := range payload {
-		tcp[20+i] = byte(i)
-	}
-	var pseudo [12]byte
-	copy(pseudo[:8], inner[12:20])
-	pseudo[9] = 6
-	binary.BigEndian.PutUint16(pseudo[10:], uint16(len(tcp)))
-	binary.BigEndian.PutUint16(tcp[16:], header.Checksum(pseudo[:], 0))
-	return inner
+// the segments of a TCP flow from p2p's peer network: one inner packet of
+// payload bytes, starting at sequence number seq.
+func coalescedPacket(seq uint32, payload int) []byte {
+	return packettest.Flow{Src: netip.MustParseAddr("172.16.9.1"), Dst: netip.MustParseAddr("172.16.0.1"),
+		Seq: seq, ID: 100, Flags: packettest.FlagPSH}.Coalesced(payload)
 }
 
-// tcpChecksumWhole checks a delivered segment as the inner TCP would.
-func tcpChecksumWhole(seg []byte) bool {
-	ip := header.IPv4(seg)
-	tcp := seg[ip.HeaderLength():]
-	var pseudo [12]byte
-	copy(pseudo[:8], seg[12:20])
-	pseudo[9] = 6
-	binary.BigEndian.PutUint16(pseudo[10:], uint16(len(tcp)))
-	return header.Checksum(tcp, header.Checksum(pseudo[:], 0)) == 0xffff
-}
+// overP2P is inner as p2p's remote end sends it through the tunnel.
+func overP2P(inner []byte) []byte { return outerPacket("10.245.1.9", "10.245.1.2", inner) }
 
 // A batch of coalesced packets, more segments than the slab and the queue
 // hold at once: every packet arrives in the TUN as segments of the
@@ -48,15 +27,11 @@ func tcpChecksumWhole(seg []byte) bool {
 func TestReceiveSplitsCoalesced(t *testing.T) {
 	e, devs, send := newTestEngine(t, meshYAML)
 	const packets, payload = 40, 65535 - 20 - 40 // the largest inner packet an outer one holds
-	recv := &fakeReceiver{}
+	var batch [][]byte
 	for i := range packets {
-		recv.in = append(recv.in, outerPacket("10.245.1.9", "10.245.1.2",
-			coalescedPacket("172.16.9.1", "172.16.0.1", uint32(i)*payload, payload)))
+		batch = append(batch, overP2P(coalescedPacket(uint32(i)*payload, payload)))
 	}
-	recv.in = append(recv.in, outerPacket("10.245.1.9", "10.245.1.2", innerPacket("172.16.9.1", "172.16.0.1", 100, true)))
-	b := newReceiveBuffers(64, time.Second)
-	n, _ := recv.Read(b.batch)
-	e.receiveBatch(send, b, n)
+	receive(e, send, append(batch, overP2P(innerPacket("172.16.9.1", "172.16.0.1", 100, true)))...)
 
 	written := devs["p2p"].written
 	perPacket := (payload + 1459) / 1460 // p2p's MTU is 1500: 1460 bytes beside 40 of headers
@@ -65,8 +40,8 @@ func TestReceiveSplitsCoalesced(t *testing.T) {
 	}
 	var next uint32
 	for i, seg := range written[:packets*perPacket] {
-		if len(seg) > 1500 || !header.IPv4(seg).IsValid(len(seg)) || !tcpChecksumWhole(seg) {
-			t.Fatalf("segment %d: %d bytes, valid IPv4 %v, whole TCP checksum %v", i, len(seg), header.IPv4(seg).IsValid(len(seg)), tcpChecksumWhole(seg))
+		if len(seg) > 1500 || !header.IPv4(seg).IsValid(len(seg)) || !packettest.TCPChecksumWhole(seg) {
+			t.Fatalf("segment %d: %d bytes, valid IPv4 %v, whole TCP checksum %v", i, len(seg), header.IPv4(seg).IsValid(len(seg)), packettest.TCPChecksumWhole(seg))
 		}
 		if seq := binary.BigEndian.Uint32(seg[24:]); seq != next {
 			t.Fatalf("segment %d: seq %d, want %d (out of order or lost)", i, seq, next)
@@ -86,14 +61,11 @@ func TestReceiveSplitsCoalesced(t *testing.T) {
 // and counted, not written whole with a checksum the TUN's TCP refuses.
 func TestReceiveCountsUncuttableCoalesced(t *testing.T) {
 	e, devs, send := newTestEngine(t, meshYAML)
-	inner := coalescedPacket("172.16.9.1", "172.16.0.1", 0, 3000)
+	inner := coalescedPacket(0, 3000)
 	inner[32] = 0xf0 // a 60-byte TCP header: with 20 of IP it fills the MTU of 80 below
 	st := e.state.Load()
 	st.tunnels[st.index[runtimeOf(st, "p2p")]].tunMTU = 80
-	recv := &fakeReceiver{in: [][]byte{outerPacket("10.245.1.9", "10.245.1.2", inner)}}
-	b := newReceiveBuffers(64, time.Second)
-	n, _ := recv.Read(b.batch)
-	e.receiveBatch(send, b, n)
+	receive(e, send, overP2P(inner))
 	if len(devs["p2p"].written) != 0 {
 		t.Fatalf("%d packets written", len(devs["p2p"].written))
 	}
@@ -105,18 +77,9 @@ func TestReceiveCountsUncuttableCoalesced(t *testing.T) {
 // Splitting allocates nothing either: a full batch of 64 KiB coalesced
 // packets, which flushes the slab several times.
 func TestReceiveCoalescedAllocatesNothing(t *testing.T) {
-	e, devs, send := newTestEngine(t, meshYAML)
-	send.keep = false
-	for _, d := range devs {
-		d.keep = false
-	}
-	b := newReceiveBuffers(64, time.Second)
-	pkt := outerPacket("10.245.1.9", "10.245.1.2", coalescedPacket("172.16.9.1", "172.16.0.1", 0, 65535-40-20))
-	for i := range 64 {
-		b.batch.Sizes[i] = copy(b.batch.Bufs[i], pkt)
-		b.batch.Links[i] = 2
-	}
-	allocs := testing.AllocsPerRun(20, func() { e.receiveBatch(send, b, 64) })
+	e, send := newQuietEngine(t, meshYAML)
+	b := fullReceiveBatch(overP2P(coalescedPacket(0, 65535-40-20)))
+	allocs := testing.AllocsPerRun(20, func() { e.receiveBatch(send, b, fullBatch) })
 	if allocs != 0 {
 		t.Errorf("a batch of 64 coalesced packets allocates %.1f times, want 0", allocs)
 	}
@@ -151,15 +114,11 @@ func TestReceiveWritesCoalescedWholeToAGSODevice(t *testing.T) {
 	i := st.index[runtimeOf(st, "p2p")]
 	dev := &gsoDevice{fakeDevice: fakeDevice{name: "p2p", keep: true}}
 	st.tunnels[i].rt.dev = dev
-	coalesced := coalescedPacket("172.16.9.1", "172.16.0.1", 0, 10*1460)
-	recv := &fakeReceiver{in: [][]byte{
-		outerPacket("10.245.1.9", "10.245.1.2", innerPacket("172.16.9.1", "172.16.0.1", 100, true)),
-		outerPacket("10.245.1.9", "10.245.1.2", coalesced),
-		outerPacket("10.245.1.9", "10.245.1.2", innerPacket("172.16.9.1", "172.16.0.1", 200, true)),
-	}}
-	b := newReceiveBuffers(64, time.Second)
-	n, _ := recv.Read(b.batch)
-	e.receiveBatch(send, b, n)
+	coalesced := coalescedPacket(0, 10*1460)
+	receive(e, send,
+		overP2P(innerPacket("172.16.9.1", "172.16.0.1", 100, true)),
+		overP2P(coalesced),
+		overP2P(innerPacket("172.16.9.1", "172.16.0.1", 200, true)))
 	if want := []int{-1, 1460, -1}; len(dev.gso) != 3 || dev.gso[0] != want[0] || dev.gso[1] != want[1] || dev.gso[2] != want[2] {
 		t.Fatalf("writes %v, want %v (ordinary, GSO with mss 1460, ordinary)", dev.gso, want)
 	}

@@ -61,6 +61,52 @@ func runTransmit(e *Engine, d *fakeDevice) {
 	}
 }
 
+// fullBatch is the most packets one batch of the loops holds here: the
+// fake TUN's BatchSize, and the receive buffers the tests make.
+const fullBatch = 64
+
+// receive runs the receive loop's body over one batch of outer packets, as
+// the raw socket reads them from link 2.
+func receive(e *Engine, send *fakeSender, outer ...[]byte) {
+	b := newReceiveBuffers(fullBatch, time.Second)
+	n, _ := (&fakeReceiver{in: outer}).Read(b.batch)
+	e.receiveBatch(send, b, n)
+}
+
+// newQuietEngine is newTestEngine with fakes that record nothing, so that
+// allocation tests and benchmarks measure the loops alone.
+func newQuietEngine(t testing.TB, yaml string) (*Engine, *fakeSender) {
+	t.Helper()
+	e, devs, send := newTestEngine(t, yaml)
+	send.keep = false
+	for _, d := range devs {
+		d.keep = false
+	}
+	return e, send
+}
+
+// fullTransmitBatch is fullBatch copies of the inner packet pkt, as one
+// TUN read leaves them for the transmit loop.
+func fullTransmitBatch(pkt []byte) *transmitBuffers {
+	b := newTransmitBuffers(fullBatch, 1)
+	for i := range fullBatch {
+		copy(b.bufs[i][encap.Headroom:], pkt)
+		b.sizes[i] = len(pkt)
+	}
+	return b
+}
+
+// fullReceiveBatch is fullBatch copies of the outer packet pkt, as one raw
+// socket read from link 2 leaves them for the receive loop.
+func fullReceiveBatch(pkt []byte) *receiveBuffers {
+	b := newReceiveBuffers(fullBatch, time.Second)
+	for i := range fullBatch {
+		b.batch.Sizes[i] = copy(b.batch.Bufs[i], pkt)
+		b.batch.Links[i] = 2
+	}
+	return b
+}
+
 func runtimeOf(st *state, name string) *runtime {
 	for i := range st.tunnels {
 		if st.tunnels[i].config.Name == name {
@@ -154,15 +200,12 @@ func TestReceiveDeliversAndCounts(t *testing.T) {
 	ceNotECT := outerPacket("10.245.1.3", "10.245.1.2", innerPacket("192.168.42.0", "192.168.41.0", 84, false))
 	ceNotECT[1] = 3 // outer CE over inner Not-ECT
 	header.IPv4(ceNotECT).SetHeaderChecksum()
-	recv := &fakeReceiver{in: [][]byte{
+	receive(e, send,
 		outerPacket("10.245.1.3", "10.245.1.2", innerPacket("192.168.42.0", "192.168.41.0", 84, true)), // fallback
-		outerPacket("10.245.1.9", "10.245.1.2", innerPacket("172.16.9.1", "172.16.0.1", 100, true)),    // p2p
+		overP2P(innerPacket("172.16.9.1", "172.16.0.1", 100, true)),
 		ceNotECT,
-		{0x45, 0, 0}, // garbage
-	}}
-	b := newReceiveBuffers(64, time.Second)
-	n, _ := recv.Read(b.batch)
-	e.receiveBatch(send, b, n)
+		[]byte{0x45, 0, 0}, // garbage
+	)
 	if len(devs["tunl0"].written) != 1 || len(devs["p2p"].written) != 1 {
 		t.Fatalf("delivered %d to tunl0, %d to p2p", len(devs["tunl0"].written), len(devs["p2p"].written))
 	}
@@ -188,13 +231,11 @@ tunnels:
     local: 10.245.1.2
     remote: 10.245.1.9
 `)
-	b := newReceiveBuffers(64, time.Second)
-	recv := &fakeReceiver{}
+	var unmatched [][]byte
 	for i := 0; i < 20; i++ {
-		recv.in = append(recv.in, outerPacket("10.245.1.3", "10.245.1.2", innerPacket("192.168.42.0", "192.168.41.0", 84, true)))
+		unmatched = append(unmatched, outerPacket("10.245.1.3", "10.245.1.2", innerPacket("192.168.42.0", "192.168.41.0", 84, true)))
 	}
-	n, _ := recv.Read(b.batch)
-	e.receiveBatch(send, b, n)
+	receive(e, send, unmatched...)
 	if len(send.sent) != icmpBurst {
 		t.Fatalf("%d ICMP sent for 20 unmatched packets, want the burst of %d", len(send.sent), icmpBurst)
 	}
@@ -211,32 +252,18 @@ tunnels:
 // TestLoopsAllocateNothing: the steady state of both loops, batch after
 // batch, allocates nothing (buffers, queues and IDs are the loop's own).
 func TestLoopsAllocateNothing(t *testing.T) {
-	e, devs, send := newTestEngine(t, meshYAML)
-	send.keep = false
-	for _, d := range devs {
-		d.keep = false
-	}
-	st := e.state.Load()
-	rt := runtimeOf(st, "tunl0")
-	tb := newTransmitBuffers(64, 1)
+	e, send := newQuietEngine(t, meshYAML)
+	rt := runtimeOf(e.state.Load(), "tunl0")
 	pkt := innerPacket("192.168.41.0", "192.168.42.7", 1400, true)
-	for i := 0; i < 64; i++ {
-		copy(tb.bufs[i][encap.Headroom:], pkt)
-		tb.sizes[i] = len(pkt)
-	}
-	e.transmitBatch(rt, tb, 64) // opens the sender once
-	rb := newReceiveBuffers(64, time.Second)
-	opkt := outerPacket("10.245.1.3", "10.245.1.2", pkt)
-	for i := 0; i < 64; i++ {
-		rb.batch.Sizes[i] = copy(rb.batch.Bufs[i], opkt)
-		rb.batch.Links[i] = 2
-	}
+	tb := fullTransmitBatch(pkt)
+	e.transmitBatch(rt, tb, fullBatch) // opens the sender once
+	rb := fullReceiveBatch(outerPacket("10.245.1.3", "10.245.1.2", pkt))
 	allocs := testing.AllocsPerRun(100, func() {
-		for i := 0; i < 64; i++ {
+		for i := 0; i < fullBatch; i++ {
 			copy(tb.bufs[i][encap.Headroom:encap.Headroom+20], pkt[:20])
 		}
-		e.transmitBatch(rt, tb, 64)
-		e.receiveBatch(send, rb, 64)
+		e.transmitBatch(rt, tb, fullBatch)
+		e.receiveBatch(send, rb, fullBatch)
 	})
 	if allocs != 0 {
 		t.Errorf("a batch of 64 each way allocates %.1f times, want 0", allocs)

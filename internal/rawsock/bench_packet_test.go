@@ -5,7 +5,6 @@ import (
 	"net"
 	"strings"
 	"testing"
-	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -44,13 +43,12 @@ func BenchmarkPacketSocketWriteRead(b *testing.B) {
 			}
 			defer unix.Close(fd)
 
-			const batchSize = rawsock.DefaultBatchSize
 			to := unix.RawSockaddrLinklayer{Family: unix.AF_PACKET, Protocol: htons(unix.ETH_P_IP), Ifindex: int32(ifindex), Halen: 6}
 			copy(to.Addr[:], mac)
-			hdrs := make([]unix.Mmsghdr, batchSize)
-			iovs := make([]unix.Iovec, batchSize)
-			for i := range hdrs {
-				pkt := ipipPacket(addrA, addrB, uint16(i+1), true, 1400)
+			pkts := ipipBatch(1400)
+			hdrs := make([]unix.Mmsghdr, len(pkts))
+			iovs := make([]unix.Iovec, len(pkts))
+			for i, pkt := range pkts {
 				iovs[i].Base = unsafe.SliceData(pkt)
 				iovs[i].SetLen(len(pkt))
 				hdrs[i].Hdr.Name = (*byte)(unsafe.Pointer(&to))
@@ -58,31 +56,18 @@ func BenchmarkPacketSocketWriteRead(b *testing.B) {
 				hdrs[i].Hdr.Iov = &iovs[i]
 				hdrs[i].Hdr.SetIovlen(1)
 			}
-			batch := rawsock.NewBatch(batchSize, rawsock.MaxPacketSize)
-			l.r.SetReadDeadline(time.Now().Add(10 * time.Minute))
-			b.SetBytes(int64(iovs[0].Len))
-			b.ReportAllocs()
-			b.ResetTimer()
-			for done := 0; done < b.N; {
-				k := min(batchSize, b.N-done)
+			b.SetBytes(int64(len(pkts[0])))
+			roundTrips(b, func(k int) error {
 				for sent := 0; sent < k; {
 					n, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(fd),
 						uintptr(unsafe.Pointer(&hdrs[sent])), uintptr(k-sent), 0, 0, 0)
 					if errno != 0 {
-						b.Fatal(errno)
+						return errno
 					}
 					sent += int(n)
 				}
-				for got := 0; got < k; {
-					n, err := l.r.Read(batch)
-					if err != nil {
-						b.Fatalf("after %d of %d packets: %v", done+got, b.N, err)
-					}
-					got += n
-				}
-				done += k
-			}
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "pkts/s")
+				return nil
+			}, l.benchRead())
 		})
 	}
 }

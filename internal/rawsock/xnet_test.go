@@ -1,6 +1,7 @@
 package rawsock_test
 
 import (
+	"fmt"
 	"net"
 	"testing"
 	"time"
@@ -37,40 +38,29 @@ func BenchmarkXNetReadBatch(b *testing.B) {
 			}
 			defer conn.Close()
 
-			const batchSize = rawsock.DefaultBatchSize
-			pkts := make([][]byte, batchSize)
-			msgs := make([]ipv4.Message, batchSize)
-			for i := range pkts {
-				pkts[i] = ipipPacket(addrA, addrB, uint16(i+1), true, 64)
+			pkts := ipipBatch(64)
+			msgs := make([]ipv4.Message, len(pkts))
+			for i := range msgs {
 				msgs[i].Buffers = [][]byte{make([]byte, rawsock.MaxPacketSize)}
 				msgs[i].OOB = ipv4.NewControlMessage(ipv4.FlagInterface)
 			}
 			var cm ipv4.ControlMessage
 			conn.SetReadDeadline(time.Now().Add(10 * time.Minute))
-			b.ReportAllocs()
-			b.ResetTimer()
-			for done := 0; done < b.N; {
-				k := min(batchSize, b.N-done)
-				if _, err := l.s.Write(pkts[:k]); err != nil {
-					b.Fatal(err)
+			roundTrips(b, func(k int) error {
+				_, err := l.s.Write(pkts[:k])
+				return err
+			}, func() (int, error) {
+				n, err := conn.ReadBatch(msgs, 0)
+				if err != nil || !parse {
+					return n, err
 				}
-				for got := 0; got < k; {
-					n, err := conn.ReadBatch(msgs, 0)
-					if err != nil {
-						b.Fatal(err)
+				for i := range n {
+					if err := cm.Parse(msgs[i].OOB[:msgs[i].NN]); err != nil || cm.IfIndex != l.vbLink {
+						return n, fmt.Errorf("ifindex %d, %v", cm.IfIndex, err)
 					}
-					if parse {
-						for i := range n {
-							if err := cm.Parse(msgs[i].OOB[:msgs[i].NN]); err != nil || cm.IfIndex != l.vbLink {
-								b.Fatalf("ifindex %d, %v", cm.IfIndex, err)
-							}
-						}
-					}
-					got += n
 				}
-				done += k
-			}
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "pkts/s")
+				return n, nil
+			})
 		})
 	}
 }
