@@ -5,7 +5,7 @@ GO        ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 BIN       := bin/ipipd
 FUZZTIME  ?= 10s
 # Packages with fuzz targets, and the targets, run for FUZZTIME each by `make test`.
-FUZZ      := ./decap:FuzzDecap ./decap:FuzzSplitCoalesced ./encap:FuzzEncap ./internal/config:FuzzParse ./internal/rawsock:FuzzIngressIfindex
+FUZZ      := ./decap:FuzzDecap ./decap:FuzzSplitCoalesced ./encap:FuzzEncap ./internal/config:FuzzParse ./internal/rawsock:FuzzIngressIfindex ./internal/icmperr:FuzzParse ./lookup:FuzzTunnelLookup ./lookup:FuzzRouteLookup
 BENCHTIME ?= 300ms
 BENCHCOUNT ?= 10
 
