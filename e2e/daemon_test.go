@@ -1,8 +1,7 @@
 package e2e
 
 import (
-	"encoding/json"
-	"errors"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -12,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ipipd/ipipd/internal/daemonproc"
 	"github.com/ipipd/ipipd/internal/engine"
 	"github.com/ipipd/ipipd/internal/testnet"
 )
@@ -20,7 +20,6 @@ import (
 const (
 	readyTimeout  = 10 * time.Second // from start to `show` answering
 	reloadTimeout = 5 * time.Second  // from SIGHUP to "reloaded" or "reload refused" in the log
-	showTimeout   = 5 * time.Second  // one `ipipd show`
 )
 
 // daemon is one `ipipd run` inside a node's namespace.
@@ -49,7 +48,7 @@ func startDaemon(t *testing.T, ns *testnet.NS, name, cfg string, flags ...string
 		t.Fatalf("control socket path %q is too long for a unix socket", d.control)
 	}
 	d.write(t, cfg)
-	d.proc = ns.Start(t, append([]string{ipipdBin, "run", "-c", d.config, "--control", d.control}, flags...)...)
+	d.proc = ns.Start(t, daemonproc.RunArgs(ipipdBin, d.config, d.control, flags...)...)
 	d.waitReady(t)
 	return d
 }
@@ -63,38 +62,25 @@ func (d *daemon) write(t *testing.T, cfg string) {
 
 // exited reports whether the daemon process has ended.
 func (d *daemon) exited() bool {
-	return !errors.Is(d.proc.Wait(0), testnet.ErrStillRunning)
+	return d.proc.Exited()
 }
 
 func (d *daemon) waitReady(t *testing.T) {
 	t.Helper()
-	deadline := time.Now().Add(readyTimeout)
-	for {
-		if d.exited() {
-			t.Fatalf("%s: ipipd exited during start-up (%v); its output:\n%s", d.name, d.proc.Wait(0), d.proc.Output())
-		}
+	answers := func(context.Context) error {
 		_, err := d.tryShow()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: ipipd not ready after %v (last show: %v); its output:\n%s", d.name, readyTimeout, err, d.proc.Output())
-		}
-		time.Sleep(50 * time.Millisecond)
+		return err
+	}
+	if err := d.proc.WaitReady(context.Background(), readyTimeout, 50*time.Millisecond, answers); err != nil {
+		t.Fatalf("%s: ipipd %v; its output:\n%s", d.name, err, d.proc.Output())
 	}
 }
 
 // tryShow runs `ipipd show --json --control SOCK` and decodes it.
 func (d *daemon) tryShow() (engine.Status, error) {
 	var st engine.Status
-	out, err := runBinary(showTimeout, "show", "--json", "--control", d.control)
-	if err != nil {
-		return st, fmt.Errorf("ipipd show: %v: %s", err, out)
-	}
-	if err := json.Unmarshal([]byte(out), &st); err != nil {
-		return st, fmt.Errorf("ipipd show --json: %v in %q", err, out)
-	}
-	return st, nil
+	err := daemonproc.Show(context.Background(), ipipdBin, d.control, &st)
+	return st, err
 }
 
 // show is tryShow failing the test on error.

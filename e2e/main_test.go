@@ -1,13 +1,12 @@
 package e2e
 
 import (
-	"errors"
+	"context"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 
+	"github.com/ipipd/ipipd/internal/daemonproc"
 	"github.com/ipipd/ipipd/internal/testnet"
 )
 
@@ -25,7 +24,7 @@ func testMain(m *testing.M) int {
 		// only cost time, or fail in an unprivileged user's environment.
 		return m.Run()
 	}
-	root, err := moduleRoot()
+	root, err := daemonproc.ModuleRoot()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
@@ -36,11 +35,8 @@ func testMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	ipipdBin = filepath.Join(dir, "ipipd")
-	build := exec.Command("go", "build", "-o", ipipdBin, "./cmd/ipipd")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "e2e: go build ./cmd/ipipd in %s: %v\n%s", root, err, out)
+	if ipipdBin, err = daemonproc.Build(context.Background(), root, dir); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
 	}
 	if os.Geteuid() == 0 {
@@ -49,23 +45,4 @@ func testMain(m *testing.M) int {
 		}
 	}
 	return m.Run()
-}
-
-// moduleRoot walks up from the working directory (the package directory
-// under go test) to the directory holding go.mod.
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory; run the tests with go test from inside the module")
-		}
-		dir = parent
-	}
 }

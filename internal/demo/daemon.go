@@ -6,11 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/ipipd/ipipd/internal/daemonproc"
 )
 
 // Bounds of a daemon's life in the demo.
@@ -28,10 +29,8 @@ type daemon struct {
 	control string // its control socket
 	log     string // its stdout and stderr
 
-	cmd    *exec.Cmd
-	exited chan struct{} // closed when the process has exited
-	err    error         // cmd.Wait's result, valid once exited is closed
-	ready  bool          // waitReady succeeded: from then on it must stop cleanly
+	proc  *daemonproc.Process // nil until start succeeds
+	ready bool                // waitReady succeeded: from then on it must stop cleanly
 
 	readyTimeout time.Duration // readyTimeout; tests shorten it
 }
@@ -69,43 +68,29 @@ func (d *daemon) start(cfg []byte, detach bool) error {
 		return fmt.Errorf("%s: creating the log file: %w", d.node.Name, err)
 	}
 	defer logf.Close() // the child has its own copy
-	d.cmd = exec.Command("ip", "netns", "exec", d.node.NS, d.binary, "run", "-c", d.config, "--control", d.control)
-	d.cmd.Stdout = logf
-	d.cmd.Stderr = logf
-	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	o := daemonproc.Options{Output: logf, OwnGroup: true}
 	if !detach {
-		d.cmd.SysProcAttr.Pdeathsig = syscall.SIGTERM
+		o.DeathSignal = syscall.SIGTERM
 	}
-	if err := d.cmd.Start(); err != nil {
-		return fmt.Errorf("%s: starting %s in %s: %w", d.node.Name, d.binary, d.node.NS, err)
+	proc, err := daemonproc.Start(d.node.NS, o, daemonproc.RunArgs(d.binary, d.config, d.control)...)
+	if err != nil {
+		return fmt.Errorf("%s: %w", d.node.Name, err)
 	}
-	d.exited = make(chan struct{})
-	go func() {
-		d.err = d.cmd.Wait()
-		close(d.exited)
-	}()
+	d.proc = proc
 	return nil
 }
 
 // pid returns the daemon's process ID, 0 if it was never started.
 func (d *daemon) pid() int {
-	if d.cmd == nil || d.cmd.Process == nil {
+	if d.proc == nil {
 		return 0
 	}
-	return d.cmd.Process.Pid
+	return d.proc.Pid()
 }
 
 // hasExited reports whether the daemon process has ended.
 func (d *daemon) hasExited() bool {
-	if d.exited == nil {
-		return true
-	}
-	select {
-	case <-d.exited:
-		return true
-	default:
-		return false
-	}
+	return d.proc == nil || d.proc.Exited()
 }
 
 // waitReady polls until the daemon's tunl0 is UP and `show` answers on its
@@ -114,32 +99,32 @@ func (d *daemon) hasExited() bool {
 // names the node and quotes the log's tail. A cancelled ctx ends the wait
 // with ctx's error.
 func (d *daemon) waitReady(ctx context.Context) error {
-	deadline := time.Now().Add(d.readyTimeout)
-	var last string // what was still missing at the last poll
-	for {
-		if d.hasExited() {
-			return d.failure(fmt.Sprintf("the daemon exited during set-up (%v)", d.err))
-		}
-		if up, why := d.tunnelUp(ctx); !up {
-			last = why
-		} else if _, err := d.show(ctx, false); err != nil {
-			last = "`show` does not answer yet: " + err.Error()
-		} else {
-			d.ready = true
-			return nil
-		}
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("%s: waiting for ipipd to set up (%s): %w", d.node.Name, last, err)
-		}
-		if time.Now().After(deadline) {
-			return d.failure(fmt.Sprintf("not ready after %v: %s", d.readyTimeout, last))
-		}
-		select {
-		case <-ctx.Done():
-		case <-d.exited:
-		case <-time.After(50 * time.Millisecond):
-		}
+	if d.proc == nil {
+		return fmt.Errorf("%s: ipipd was never started", d.node.Name)
 	}
+	err := d.proc.WaitReady(ctx, d.readyTimeout, 50*time.Millisecond, d.setUp)
+	switch {
+	case err == nil:
+		d.ready = true
+		return nil
+	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
+		// Interrupted, not failed: the log would say nothing about why.
+		return fmt.Errorf("%s: ipipd in namespace %s: %w", d.node.Name, d.node.NS, err)
+	default:
+		return d.failure(err.Error())
+	}
+}
+
+// setUp says what the daemon has not done yet: bring tunl0 up, then answer
+// `show`; nil once it has done both.
+func (d *daemon) setUp(ctx context.Context) error {
+	if up, why := d.tunnelUp(ctx); !up {
+		return errors.New(why)
+	}
+	if _, err := d.show(ctx, false); err != nil {
+		return fmt.Errorf("`show` does not answer yet: %w", err)
+	}
+	return nil
 }
 
 // tunnelUp reports whether `ip -n NS link show tunl0` shows the UP flag;
@@ -166,7 +151,7 @@ func (d *daemon) tunnelUp(ctx context.Context) (bool, string) {
 // namespace, but running inside keeps the command what a user would type.
 func (d *daemon) show(ctx context.Context, stats bool) (string, error) {
 	if d.hasExited() {
-		return "", d.failure(fmt.Sprintf("the daemon is not running (%v)", d.err))
+		return "", d.failure(fmt.Sprintf("the daemon is not running (%v)", d.exitStatus()))
 	}
 	args := []string{"netns", "exec", d.node.NS, d.binary, "show"}
 	if stats {
@@ -179,29 +164,28 @@ func (d *daemon) show(ctx context.Context, stats bool) (string, error) {
 // it created and exit, then sends SIGKILL. The error says how it ended if
 // that was not a clean exit after SIGTERM.
 func (d *daemon) stop() error {
-	if d.cmd == nil || d.exited == nil {
-		return nil
-	}
 	if d.hasExited() {
-		return nil // already reported by whoever saw it exit
+		return nil // never started, or already reported by whoever saw it exit
 	}
-	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return fmt.Errorf("%s: sending SIGTERM to the daemon (pid %d): %w", d.node.Name, d.pid(), err)
-	}
-	select {
-	case <-d.exited:
+	err := d.proc.Stop(stopTimeout)
+	switch {
+	case errors.Is(err, daemonproc.ErrKilled):
+		return d.failure(fmt.Sprintf("the daemon did not exit within %v of SIGTERM and was killed", stopTimeout))
+	case err != nil && d.ready:
 		// Before it is ready a daemon may not handle SIGTERM yet (Go's
 		// default action kills the process; `ip netns exec` may not even
 		// have exec'd it), so only a ready daemon owes a clean exit.
-		if d.err != nil && d.ready {
-			return d.failure(fmt.Sprintf("the daemon did not exit cleanly on SIGTERM (%v)", d.err))
-		}
-		return nil
-	case <-time.After(stopTimeout):
+		return d.failure(fmt.Sprintf("the daemon did not exit cleanly on SIGTERM (%v)", err))
 	}
-	d.cmd.Process.Kill()
-	<-d.exited
-	return d.failure(fmt.Sprintf("the daemon did not exit within %v of SIGTERM and was killed", stopTimeout))
+	return nil
+}
+
+// exitStatus is how the daemon ended: nil for exit code 0, or never started.
+func (d *daemon) exitStatus() error {
+	if d.proc == nil {
+		return nil
+	}
+	return d.proc.Wait(0)
 }
 
 // failure is an error about this daemon that names the node and the log and

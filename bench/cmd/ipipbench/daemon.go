@@ -2,19 +2,21 @@ package main
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/ipipd/ipipd/internal/daemonproc"
 )
 
 const (
 	readyTimeout = 15 * time.Second // from start until `show` answers
 	stopTimeout  = 10 * time.Second // from SIGTERM until SIGKILL
+	outputLimit  = 1 << 20          // bytes of a process's output kept: a chatty daemon must not eat the memory
 )
 
 // daemon is one `ipipd run` inside a namespace.
@@ -24,10 +26,8 @@ type daemon struct {
 	binary  string
 	control string // the control socket
 	pid     int    // the daemon's own PID (verified against /proc/PID/exe)
-	cmd     *exec.Cmd
-	out     lockedBuffer
-	done    chan struct{}
-	err     error // cmd.Wait's result, valid once done is closed
+	proc    *daemonproc.Process
+	out     daemonproc.LockedBuffer
 }
 
 // showStatus is the part of `ipipd show --json` the harness reads. The
@@ -55,23 +55,22 @@ type tunnelStats struct {
 // FLAGS...` (config is a file writeDaemonConfig wrote) and returns once
 // `show` answers, or fails with the daemon's log tail.
 func startDaemon(ctx context.Context, s side, binary, config, control string, flags ...string) (*daemon, error) {
-	d := &daemon{side: s.name, ns: s.ns, binary: binary, control: control, done: make(chan struct{})}
-	args := append([]string{binary, "run", "-c", config, "--control", control}, flags...)
-	d.cmd = exec.Command("ip", inNS(s.ns, args...)...)
-	d.cmd.Stdout, d.cmd.Stderr = &d.out, &d.out
-	// Pdeathsig: the daemon dies with the harness even if cleanup never runs.
-	d.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	d.cmd.WaitDelay = time.Second
-	if err := d.cmd.Start(); err != nil {
+	d := &daemon{side: s.name, ns: s.ns, binary: binary, control: control, out: daemonproc.LockedBuffer{Limit: outputLimit}}
+	// SIGKILL on the harness's death: the daemon dies with it even if
+	// cleanup never runs.
+	o := daemonproc.Options{Output: &d.out, DeathSignal: syscall.SIGKILL}
+	proc, err := daemonproc.Start(s.ns, o, daemonproc.RunArgs(binary, config, control, flags...)...)
+	if err != nil {
 		return nil, fmt.Errorf("ipipd in %s: %w", s.name, err)
 	}
-	go func() {
-		d.err = d.cmd.Wait()
-		close(d.done)
-	}()
-	if err := d.waitReady(ctx); err != nil {
+	d.proc = proc
+	answers := func(ctx context.Context) error {
+		_, err := d.show(ctx)
+		return err
+	}
+	if err := d.proc.WaitReady(ctx, readyTimeout, 100*time.Millisecond, answers); err != nil {
 		d.stop()
-		return nil, err
+		return nil, fmt.Errorf("ipipd in %s: %w: %s", d.side, err, d.logTail(6))
 	}
 	pid, err := d.findPID()
 	if err != nil {
@@ -82,36 +81,16 @@ func startDaemon(ctx context.Context, s side, binary, config, control string, fl
 	return d, nil
 }
 
-// waitReady polls `show` until it answers, the daemon exits, or time runs out.
-func (d *daemon) waitReady(ctx context.Context) error {
-	deadline := time.Now().Add(readyTimeout)
-	var last error
-	for time.Now().Before(deadline) {
-		select {
-		case <-d.done:
-			return fmt.Errorf("ipipd in %s exited (%v) before it was ready: %s", d.side, d.err, d.logTail(6))
-		case <-ctx.Done():
-			return ctx.Err()
-		default:
-		}
-		if _, last = d.show(ctx); last == nil {
-			return nil
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return fmt.Errorf("ipipd in %s: show did not answer within %v (%v): %s", d.side, readyTimeout, last, d.logTail(6))
-}
-
 // findPID returns the daemon's PID. `ip netns exec` execs the command in
-// place, so cmd.Process.Pid should already be the daemon's; this checks it
-// against /proc/PID/exe and, should an ip version ever fork instead,
-// looks among the children.
+// place, so the started process's PID should already be the daemon's;
+// this checks it against /proc/PID/exe and, should an ip version ever
+// fork instead, looks among the children.
 func (d *daemon) findPID() (int, error) {
 	want, err := filepath.EvalSymlinks(d.binary)
 	if err != nil {
 		return 0, err
 	}
-	pid := d.cmd.Process.Pid
+	pid := d.proc.Pid()
 	if exe, err := exePath(pid); err == nil && exe == want {
 		return pid, nil
 	}
@@ -126,45 +105,25 @@ func (d *daemon) findPID() (int, error) {
 
 // show asks the daemon for its state through the binary's own `show`.
 func (d *daemon) show(ctx context.Context) (*showStatus, error) {
-	out, errOut, err := runSplit(ctx, 5*time.Second, d.binary, "show", "--json", "--control", d.control)
-	if err != nil {
-		return nil, fmt.Errorf("ipipd show: %v: %s", err, tail(errOut, 3))
-	}
 	var st showStatus
-	if err := json.Unmarshal([]byte(out), &st); err != nil {
-		return nil, fmt.Errorf("ipipd show --json: %v", err)
+	if err := daemonproc.Show(ctx, d.binary, d.control, &st); err != nil {
+		return nil, err
 	}
 	return &st, nil
 }
 
 // stop sends SIGTERM (the daemon removes its devices), then SIGKILL if it
-// has not exited in time.
+// has not exited in time. Only the kill is an error: how a daemon that
+// exited on its own ended is reported where that is noticed.
 func (d *daemon) stop() error {
-	select {
-	case <-d.done:
-		return nil
-	default:
+	if err := d.proc.Stop(stopTimeout); errors.Is(err, daemonproc.ErrKilled) {
+		return fmt.Errorf("ipipd in %s: %w", d.side, err)
 	}
-	d.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-d.done:
-		return nil
-	case <-time.After(stopTimeout):
-	}
-	d.cmd.Process.Kill()
-	<-d.done
-	return fmt.Errorf("ipipd in %s did not stop within %v of SIGTERM; killed", d.side, stopTimeout)
+	return nil
 }
 
 // exited reports whether the daemon has stopped on its own.
-func (d *daemon) exited() bool {
-	select {
-	case <-d.done:
-		return true
-	default:
-		return false
-	}
-}
+func (d *daemon) exited() bool { return d.proc.Exited() }
 
 func (d *daemon) logTail(n int) string {
 	lines := tailLines(d.out.String(), n)

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/ipipd/ipipd/internal/daemonproc"
 )
 
 // iperfSlack is added to a test's duration for its deadline: connection
@@ -52,7 +54,7 @@ func runIperf(ctx context.Context, j iperfJob) (*iperfResult, error) {
 	srv := exec.CommandContext(sctx, "ip", inNS(j.serverNS, "iperf3", "-s", "-1", "-B", j.server, "-p", port)...)
 	srv.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	srv.WaitDelay = time.Second
-	var srvOut lockedBuffer
+	srvOut := daemonproc.LockedBuffer{Limit: outputLimit}
 	srv.Stdout, srv.Stderr = &srvOut, &srvOut
 	if err := srv.Start(); err != nil {
 		return nil, fmt.Errorf("iperf3 server: %w", err)

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/ipipd/ipipd/internal/daemonproc"
 )
 
 const usage = `usage: ipipbench [-reps N] [-duration D] [-cases LIST] [-short] [-check] [-binary PATH] [-out DIR]
@@ -87,7 +89,7 @@ func parseFlags(args []string) (options, error) {
 		return o, fmt.Errorf("-cases: empty; want some of %s", strings.Join(caseNames(), ","))
 	}
 	if !set["out"] && !o.check {
-		root, err := moduleRoot()
+		root, err := daemonproc.ModuleRoot()
 		if err != nil {
 			return o, fmt.Errorf("%v; pass -out DIR", err)
 		}

@@ -10,6 +10,8 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/ipipd/ipipd/internal/daemonproc"
 )
 
 // benchmark runs everything and returns what it measured. It returns
@@ -100,13 +102,17 @@ func ipipdBinary(ctx context.Context, given, dir string, m *meta) (string, error
 		m.Binary = p
 		return p, nil
 	}
-	root, err := moduleRoot()
+	root, err := daemonproc.ModuleRoot()
 	if err != nil {
 		return "", err
 	}
 	m.Binary = "built from ./cmd/ipipd"
 	m.Source = sourceDescription(ctx, root)
-	return buildBinary(ctx, root, dir)
+	p, err := daemonproc.Build(ctx, root, dir)
+	if err != nil {
+		return "", fmt.Errorf("%w (or pass -binary)", err)
+	}
+	return p, nil
 }
 
 // prerequisites names what is missing: root and the commands driven.
