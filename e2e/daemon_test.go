@@ -37,6 +37,13 @@ type daemon struct {
 // before control.Listen). testnet stops the process at the end of the test.
 func startDaemon(t *testing.T, ns *testnet.NS, name, cfg string, flags ...string) *daemon {
 	t.Helper()
+	return startWrappedDaemon(t, ns, name, cfg, nil, flags...)
+}
+
+// startWrappedDaemon is startDaemon with the command run by wrap, a command
+// that execs its arguments (setpriv, to drop privileges).
+func startWrappedDaemon(t *testing.T, ns *testnet.NS, name, cfg string, wrap []string, flags ...string) *daemon {
+	t.Helper()
 	dir := t.TempDir()
 	d := &daemon{
 		ns:      ns,
@@ -48,7 +55,7 @@ func startDaemon(t *testing.T, ns *testnet.NS, name, cfg string, flags ...string
 		t.Fatalf("control socket path %q is too long for a unix socket", d.control)
 	}
 	d.write(t, cfg)
-	d.proc = ns.Start(t, daemonproc.RunArgs(ipipdBin, d.config, d.control, flags...)...)
+	d.proc = ns.Start(t, append(wrap, daemonproc.RunArgs(ipipdBin, d.config, d.control, flags...)...)...)
 	d.waitReady(t)
 	return d
 }

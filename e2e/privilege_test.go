@@ -1,0 +1,141 @@
+package e2e
+
+import (
+	"bufio"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ipipd/ipipd/internal/testnet"
+)
+
+// unitFile is the systemd unit the project ships.
+const unitFile = "../contrib/ipipd.service"
+
+// TestLeastPrivilege runs node1's daemon as contrib/ipipd.service runs it:
+// uid 0 with only the capabilities the unit's CapabilityBoundingSet names
+// and no_new_privs, with every feature that opens something (offload TUN,
+// raw and packet sockets, netlink, the ICMP reader, the metrics port).
+//
+// Checked: the daemon's effective set is exactly the unit's; the mesh
+// pings both ways; show and the metrics answer; SIGTERM ends it with exit
+// 0 and it removes its device. systemd-analyze verify, where it is
+// installed, accepts the unit.
+func TestLeastPrivilege(t *testing.T) {
+	testnet.Require(t)
+	caps := unitCapabilities(t)
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		t.Fatal("this test needs setpriv (util-linux) to drop capabilities: apt-get install -y util-linux")
+	}
+	var keep []string
+	for _, c := range caps {
+		keep = append(keep, "+"+strings.ToLower(strings.TrimPrefix(c, "CAP_")))
+	}
+	set := "-all," + strings.Join(keep, ",")
+	wrap := []string{setpriv, "--bounding-set", set, "--inh-caps", set, "--no-new-privs"}
+
+	l := newLAN(t, 2)
+	node1 := startWrappedDaemon(t, l.nodes[0], "node1", fallbackConfig(0, []int{1}), wrap, "--transmit", "packet", "--metrics", metricsAddr)
+	startDaemon(t, l.nodes[1], "node2", fallbackConfig(1, []int{0}))
+
+	if got, want := effectiveCaps(t, node1.proc.Pid()), capMask(t, caps); got != want {
+		t.Fatalf("the daemon's effective capabilities are %#x, want %#x (%v)", got, want, caps)
+	}
+	for i, j := range []int{1, 0} {
+		if err := l.nodes[i].Ping(tunnelAddr(j), 10*time.Second); err != nil {
+			t.Fatalf("node%d → node%d with node1 unprivileged: %v", i+1, j+1, err)
+		}
+	}
+	if s := node1.stats(t, "tunl0"); s.RxPackets == 0 || s.TxPackets == 0 {
+		t.Errorf("node1 tunl0 rx %d tx %d; want both > 0", s.RxPackets, s.TxPackets)
+	}
+	if _, ok := value(scrape(t, l.nodes[0]), "ipipd_tunnel_receive_packets_total", map[string]string{"tunnel": "tunl0"}); !ok {
+		t.Error("the unprivileged daemon's metrics lack tunl0")
+	}
+	node1.stop(t)
+	if out, _ := l.nodes[0].Try("ip", "link", "show", "tunl0"); !strings.Contains(out, "does not exist") {
+		t.Errorf("the unprivileged daemon left tunl0 behind:\n%s", out)
+	}
+	verifyUnit(t)
+}
+
+// unitCapabilities is the unit's CapabilityBoundingSet.
+func unitCapabilities(t *testing.T) []string {
+	t.Helper()
+	f, err := os.Open(unitFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for sc := bufio.NewScanner(f); sc.Scan(); {
+		if v, ok := strings.CutPrefix(sc.Text(), "CapabilityBoundingSet="); ok {
+			return strings.Fields(v)
+		}
+	}
+	t.Fatalf("%s sets no CapabilityBoundingSet", unitFile)
+	return nil
+}
+
+// capMask is the bit mask of the named capabilities, as /proc shows sets.
+func capMask(t *testing.T, caps []string) uint64 {
+	t.Helper()
+	bits := map[string]uint{"CAP_NET_ADMIN": 12, "CAP_NET_RAW": 13}
+	var m uint64
+	for _, c := range caps {
+		b, ok := bits[c]
+		if !ok {
+			t.Fatalf("%s names %s; the test knows only %v", unitFile, c, bits)
+		}
+		m |= 1 << b
+	}
+	return m
+}
+
+// effectiveCaps is CapEff of process pid.
+func effectiveCaps(t *testing.T, pid int) uint64 {
+	t.Helper()
+	status, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "CapEff:"); ok {
+			var m uint64
+			for _, c := range strings.TrimSpace(v) {
+				m = m<<4 | uint64(strings.IndexRune("0123456789abcdef", c))
+			}
+			return m
+		}
+	}
+	t.Fatalf("no CapEff in /proc/%d/status", pid)
+	return 0
+}
+
+// verifyUnit runs systemd-analyze verify on the unit, with ExecStart
+// pointed at the built binary, where systemd is installed.
+func verifyUnit(t *testing.T) {
+	t.Helper()
+	analyze, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		t.Log("systemd-analyze is not installed: the unit's syntax is not checked here")
+		return
+	}
+	unit, err := os.ReadFile(unitFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copyPath := filepath.Join(t.TempDir(), "ipipd.service")
+	text := strings.ReplaceAll(string(unit), "/usr/local/bin/ipipd", ipipdBin)
+	if err := os.WriteFile(copyPath, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(analyze, "verify", copyPath).CombinedOutput()
+	if err != nil || strings.Contains(string(out), "ipipd.service") {
+		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
+	}
+}
