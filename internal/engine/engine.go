@@ -64,6 +64,11 @@ type Engine struct {
 	limitMu  sync.Mutex
 	lastLogs map[string]time.Time
 
+	// finders resolve next hops for every tunnel's packet socket, one per
+	// underlay dev binding (TransmitPacket only).
+	findersMu sync.Mutex
+	finders   map[string]*packetsock.PathFinder
+
 	// tracer is set while `ipipd trace` runs.
 	tracer atomic.Pointer[tracer]
 
@@ -287,12 +292,37 @@ func (e *Engine) openSender(tunnel, dev string, c *Counters) Sender {
 	if e.opts.Transmit != TransmitPacket {
 		return raw
 	}
-	ps, err := packetsock.NewSender(packetsock.Options{Dev: dev, Fallback: raw, Direct: &c.TxPacketSocket, Fallen: &c.TxRawFallback})
+	finder, err := e.pathFinder(dev)
+	if err != nil {
+		e.log.Error("resolving next hops for the packet socket failed; sending through the raw socket", "tunnel", tunnel, "dev", dev, "err", err)
+		return raw
+	}
+	ps, err := packetsock.NewSender(packetsock.Options{Finder: finder, Fallback: raw, Direct: &c.TxPacketSocket, Fallen: &c.TxRawFallback})
 	if err != nil {
 		e.log.Error("opening the tunnel's packet socket failed; sending through the raw socket", "tunnel", tunnel, "dev", dev, "err", err)
 		return raw
 	}
 	return packetSender{ps, raw}
+}
+
+// pathFinder returns the engine's PathFinder for route lookups bound to
+// dev, opening it on first use: however many tunnels send, the engine
+// keeps one set of netlink sockets and subscriptions per binding.
+func (e *Engine) pathFinder(dev string) (*packetsock.PathFinder, error) {
+	e.findersMu.Lock()
+	defer e.findersMu.Unlock()
+	if f, ok := e.finders[dev]; ok {
+		return f, nil
+	}
+	f, err := packetsock.NewPathFinder(packetsock.FinderOptions{Dev: dev})
+	if err != nil {
+		return nil, err
+	}
+	if e.finders == nil {
+		e.finders = map[string]*packetsock.PathFinder{}
+	}
+	e.finders[dev] = f
+	return f, nil
 }
 
 // packetSender is a packet socket with the raw socket it falls back on;
@@ -334,6 +364,12 @@ func (e *Engine) Close() error {
 	e.errs.Close()
 	<-e.recvDone
 	<-e.errsDone
+	e.findersMu.Lock()
+	for dev, f := range e.finders {
+		f.Close()
+		delete(e.finders, dev)
+	}
+	e.findersMu.Unlock()
 	return e.icmp.Close()
 }
 

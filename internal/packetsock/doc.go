@@ -20,6 +20,11 @@
 // or a route (events.go), and asks again every second regardless; tc and
 // the queueing discipline still see every frame.
 //
+// The asking is a PathFinder's (finder.go): one netlink handle, one pair of
+// subscriptions and one resolving goroutine, shared by every Sender of an
+// engine, while each Sender keeps its own cache of answers, so Writes of
+// different tunnels never wait for one another.
+//
 // A destination the Sender cannot address yet goes through the fallback,
 // the raw socket, which also makes the kernel resolve its neighbour: the
 // first packets to a new destination, destinations whose route is not an

@@ -88,10 +88,18 @@ func (v invalidations) voidHop(hop uint32) {
 	}
 }
 
+// voider takes invalidations: one cache's (invalidations) or every cache
+// of a PathFinder's.
+type voider interface {
+	voidAll()
+	voidPrefix(addr uint32, bits int)
+	voidHop(hop uint32)
+}
+
 // subscribe starts listening, in the calling thread's network namespace,
 // until done is closed. A subscription that fails later voids every path
-// once and leaves the Sender on its periodic refresh.
-func subscribe(v invalidations, done <-chan struct{}) error {
+// once and leaves the Senders on their periodic refresh.
+func subscribe(v voider, done <-chan struct{}) error {
 	neighbours := make(chan netlink.NeighUpdate, queueSize)
 	routes := make(chan netlink.RouteUpdate, queueSize)
 	lost := func(error) { v.voidAll() }
@@ -107,7 +115,7 @@ func subscribe(v invalidations, done <-chan struct{}) error {
 
 // listen turns notifications into invalidations until both channels are
 // closed (the library closes them when done is closed or the socket fails).
-func listen(v invalidations, neighbours <-chan netlink.NeighUpdate, routes <-chan netlink.RouteUpdate) {
+func listen(v voider, neighbours <-chan netlink.NeighUpdate, routes <-chan netlink.RouteUpdate) {
 	macs := map[uint32][6]byte{} // the last usable address seen for each next hop
 	for neighbours != nil || routes != nil {
 		select {

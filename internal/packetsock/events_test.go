@@ -46,7 +46,7 @@ func TestNeighbourChange(t *testing.T) {
 // An invalidated path is not used, and the answer to a request made before
 // the invalidation is not applied: it may carry the old address.
 func TestApplyInvalidations(t *testing.T) {
-	p := newPaths()
+	p := newTestPaths()
 	const dst, other = 0x0af50702, 0x0af50703
 	otherPath := peerPath
 	otherPath.NextHop = 0x0af50709
@@ -86,7 +86,7 @@ func TestApplyInvalidations(t *testing.T) {
 // tunnel's first packets would otherwise all go through the raw socket for
 // a second.)
 func TestUnresolvedNeighbourIsAskedAgainOnItsNotification(t *testing.T) {
-	p := newPaths()
+	p := newTestPaths()
 	const dst, hop = 0x0af50702, 0x0af50701
 	p.lookup(dst, 1)
 	req := <-p.requests
@@ -122,7 +122,7 @@ func TestUnresolvedNeighbourIsAskedAgainOnItsNotification(t *testing.T) {
 // is not used, even for a destination that had no path yet (so nothing
 // to void in the cache): it may carry the old MAC address.
 func TestAnswerFoundBeforeAHopChangeIsDropped(t *testing.T) {
-	p := newPaths()
+	p := newTestPaths()
 	const dst, hop = 0x0af50702, 0x0af50701
 	p.lookup(dst, 1)
 	req := <-p.requests
@@ -161,7 +161,7 @@ func TestAnswerFoundBeforeAHopChangeIsDropped(t *testing.T) {
 // Requests are told apart by number, not by time: two made at the same
 // clock reading are not confused.
 func TestRequestsSameTick(t *testing.T) {
-	p := newPaths()
+	p := newTestPaths()
 	const dst = 0x0af50702
 	p.lookup(dst, 1)
 	first := <-p.requests
@@ -204,7 +204,7 @@ func TestPrefixContains(t *testing.T) {
 // the answers found before it for those; others are left alone, so a
 // routing daemon's churn elsewhere costs the tunnel nothing.
 func TestRouteChangeVoidsItsPrefixOnly(t *testing.T) {
-	p := newPaths()
+	p := newTestPaths()
 	const inside, outside = 0x0af50702, 0x0af50802
 	for _, dst := range []uint32{inside, outside} {
 		p.lookup(dst, 1)

@@ -49,11 +49,13 @@ type entry struct {
 	confirm     bool   // send the next packet through the fallback
 }
 
-// request asks for dst's path; seq numbers it, so that an answer to a
-// request made before the entry was forgotten or asked again is not applied.
+// request asks for dst's path for cache; seq numbers it, so that an answer
+// to a request made before the entry was forgotten or asked again is not
+// applied.
 type request struct {
-	dst uint32
-	seq uint64
+	dst   uint32
+	seq   uint64
+	cache *paths // where the answer goes: the resolver serves every Sender of a PathFinder
 }
 
 type answer struct {
@@ -66,14 +68,13 @@ type answer struct {
 	gen uint64
 }
 
-// paths is the Sender's cache of destinations. lookup, apply and forget
+// paths is a Sender's cache of destinations. lookup, apply and forget
 // belong to the goroutine that writes; the resolver goroutine only reads
 // requests and writes answers.
 type paths struct {
 	entries  map[uint32]*entry
-	requests chan request
+	requests chan request // the resolver's queue, shared by the Senders of a PathFinder
 	answers  chan answer
-	done     chan struct{} // closed to stop the resolver
 	void     invalidations
 	nextSeq  uint64
 	// allGen and hopGen are the generations of the last invalidation of
@@ -91,12 +92,12 @@ type paths struct {
 // against: more during one resolution only costs that answer.
 const prefixLogSize = 64
 
-func newPaths() *paths {
+// newPaths returns a cache whose requests go to the resolver's queue.
+func newPaths(requests chan request) *paths {
 	return &paths{
 		entries:   map[uint32]*entry{},
-		requests:  make(chan request, queueSize),
+		requests:  requests,
 		answers:   make(chan answer, queueSize),
-		done:      make(chan struct{}),
 		void:      newInvalidations(),
 		hopGen:    map[uint32]uint64{},
 		prefixLog: make([]prefixInvalidation, 0, prefixLogSize),
@@ -119,7 +120,7 @@ func (p *paths) lookup(dst uint32, now int64) (Path, bool) {
 	if e.resolvedAt == 0 || now-e.resolvedAt >= refreshAfter {
 		if e.requestedAt == 0 || now-e.requestedAt >= retryAfter {
 			select {
-			case p.requests <- request{dst: dst, seq: p.nextSeq + 1}:
+			case p.requests <- request{dst: dst, seq: p.nextSeq + 1, cache: p}:
 				p.nextSeq++
 				e.requestedAt, e.requestSeq = now, p.nextSeq
 			default: // the resolver is behind; ask again on a later packet
@@ -215,20 +216,3 @@ func (p *paths) changedSince(a answer) bool {
 // forget drops dst's path, after the packet socket refused a packet to it
 // (the device may be gone): the next packet asks again.
 func (p *paths) forget(dst uint32) { delete(p.entries, dst) }
-
-// resolve answers requests until done is closed.
-func (p *paths) resolve(r Resolver, clock func() int64) {
-	for {
-		select {
-		case <-p.done:
-			return
-		case req := <-p.requests:
-			gen := p.void.gen.Load()
-			a := answer{request: req, path: r.Resolve(req.dst), foundAt: clock(), gen: gen}
-			select {
-			case p.answers <- a:
-			default: // the writer is behind; it asks again after retryAfter
-			}
-		}
-	}
-}

@@ -28,7 +28,7 @@ func noRequest(t *testing.T, p *paths) {
 }
 
 func TestLookupLifecycle(t *testing.T) {
-	p := newPaths()
+	p := newTestPaths()
 	const dst = 0x0af50702
 	const s = int64(1e9)
 
@@ -66,7 +66,7 @@ func TestLookupLifecycle(t *testing.T) {
 }
 
 func TestLookupUnusableAndStale(t *testing.T) {
-	p := newPaths()
+	p := newTestPaths()
 	const dst = 0x0af50703
 	p.lookup(dst, 1)
 	answerNow(t, p, Path{}, 2)
@@ -92,7 +92,7 @@ func TestLookupUnusableAndStale(t *testing.T) {
 }
 
 func TestForgetAsksAgain(t *testing.T) {
-	p := newPaths()
+	p := newTestPaths()
 	const dst = 0x0af50704
 	p.lookup(dst, 1)
 	answerNow(t, p, peerPath, 2)
@@ -119,7 +119,7 @@ func TestForgetAsksAgain(t *testing.T) {
 }
 
 func TestLookupNeverBlocks(t *testing.T) {
-	p := newPaths()
+	p := newTestPaths()
 	for i := range queueSize + 10 { // more destinations than the queue holds, nobody resolving
 		p.lookup(uint32(i+1), 1)
 	}
@@ -137,7 +137,7 @@ func TestLookupNeverBlocks(t *testing.T) {
 }
 
 func TestCacheIsBounded(t *testing.T) {
-	p := newPaths()
+	p := newTestPaths()
 	for i := range maxPaths + 1 {
 		p.lookup(uint32(i+1), 1)
 		select {
@@ -149,3 +149,7 @@ func TestCacheIsBounded(t *testing.T) {
 		t.Fatalf("%d entries, more than maxPaths %d", len(p.entries), maxPaths)
 	}
 }
+
+// newTestPaths is a cache with a queue of its own, which the test reads in
+// the resolver's place.
+func newTestPaths() *paths { return newPaths(make(chan request, queueSize)) }

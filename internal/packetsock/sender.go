@@ -7,12 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
-	"time"
 	"unsafe"
 
-	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netlink/nl"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"github.com/ipipd/ipipd/internal/header"
@@ -27,8 +23,12 @@ type Fallback interface {
 
 // Options configure NewSender.
 type Options struct {
+	// Finder resolves the Sender's destinations; Senders of one engine
+	// share one. Nil: the Sender opens its own with Dev and Resolver, and
+	// closes it with itself.
+	Finder *PathFinder
 	// Dev, if set, is the device route lookups are bound to (`ip route get
-	// DST oif DEV`), as the raw socket is bound to it.
+	// DST oif DEV`), as the raw socket is bound to it. Only without Finder.
 	Dev string
 	// Fallback takes every packet the Sender cannot address. Required.
 	Fallback Fallback
@@ -37,7 +37,8 @@ type Options struct {
 	// Direct and Fallen, if set, count the packets that went out on the
 	// packet socket and through the fallback.
 	Direct, Fallen *atomic.Uint64
-	// Resolver replaces the kernel's answers, for tests.
+	// Resolver replaces the kernel's answers, for tests. Only without
+	// Finder.
 	Resolver Resolver
 }
 
@@ -53,8 +54,8 @@ type Sender struct {
 	file     *os.File
 	raw      syscall.RawConn
 	fallback Fallback
-	handle   *netlink.Handle // nil with Options.Resolver
-	neigh    *nl.SocketHandle
+	finder   *PathFinder
+	ownsIt   bool // the finder is the Sender's own, closed with it
 	paths    *paths
 	clock    func() int64
 	direct   *atomic.Uint64
@@ -72,17 +73,14 @@ type Sender struct {
 	first, count int
 	n            int
 	errno        syscall.Errno
-	// resolverDone is closed when the resolver goroutine has returned and
-	// closed the netlink handle.
-	resolverDone chan struct{}
 }
 
-// NewSender opens the packet socket and the netlink handle in the calling
-// thread's network namespace (it needs CAP_NET_RAW and CAP_NET_ADMIN, as
-// root has), and starts the goroutine that resolves destinations.
+// NewSender opens the packet socket in the calling thread's network
+// namespace (it needs CAP_NET_RAW) and, without Options.Finder, its own
+// PathFinder there.
 //
 // Equivalent to: socket(AF_PACKET, SOCK_DGRAM, 0) with SO_SNDBUFFORCE,
-// and `ip route get` / `ip neigh show` per destination.
+// and `ip route get` / `ip neigh get` per destination.
 func NewSender(opts Options) (*Sender, error) {
 	if opts.Fallback == nil {
 		return nil, errors.New("packetsock: a fallback sender is required")
@@ -91,15 +89,14 @@ func NewSender(opts Options) (*Sender, error) {
 		opts.WriteBuffer = 4 << 20
 	}
 	s := &Sender{
-		fallback:     opts.Fallback,
-		paths:        newPaths(),
-		direct:       opts.Direct,
-		fallen:       opts.Fallen,
-		hdrs:         make([]unix.Mmsghdr, batchSize),
-		iovs:         make([]unix.Iovec, batchSize),
-		addrs:        make([]unix.RawSockaddrLinklayer, batchSize),
-		syscall:      mmsg.Send,
-		resolverDone: make(chan struct{}),
+		fallback: opts.Fallback,
+		finder:   opts.Finder,
+		direct:   opts.Direct,
+		fallen:   opts.Fallen,
+		hdrs:     make([]unix.Mmsghdr, batchSize),
+		iovs:     make([]unix.Iovec, batchSize),
+		addrs:    make([]unix.RawSockaddrLinklayer, batchSize),
+		syscall:  mmsg.Send,
 	}
 	if s.direct == nil {
 		s.direct = new(atomic.Uint64)
@@ -107,47 +104,18 @@ func NewSender(opts Options) (*Sender, error) {
 	if s.fallen == nil {
 		s.fallen = new(atomic.Uint64)
 	}
-	start := time.Now()
-	s.clock = func() int64 { return int64(time.Since(start)) + 1 } // never 0: 0 means "never" in the cache
-	resolver := opts.Resolver
-	if resolver == nil {
-		h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+	if s.finder == nil {
+		f, err := NewPathFinder(FinderOptions{Dev: opts.Dev, Resolver: opts.Resolver})
 		if err != nil {
-			return nil, fmt.Errorf("packetsock: netlink: %w", err)
-		}
-		// A kernel that does not answer must not hold the resolver, and
-		// Close, forever.
-		if err := h.SetSocketTimeout(time.Second); err != nil {
-			h.Close()
-			return nil, fmt.Errorf("packetsock: netlink: %w", err)
-		}
-		oif := 0
-		if opts.Dev != "" {
-			link, err := h.LinkByName(opts.Dev)
-			if err != nil {
-				h.Close()
-				return nil, fmt.Errorf("packetsock: device %q: %w", opts.Dev, err)
-			}
-			oif = link.Attrs().Index
-		}
-		neigh, err := neighbourSocket()
-		if err != nil {
-			h.Close()
 			return nil, err
 		}
-		if err := subscribe(s.paths.void, s.paths.done); err != nil {
-			close(s.paths.done) // ends a subscription that did start
-			h.Close()
-			neigh.Close()
-			return nil, err
-		}
-		s.handle, s.neigh = h, neigh
-		resolver = &netlinkResolver{h: h, oif: oif, neigh: neigh}
+		s.finder, s.ownsIt = f, true
 	}
+	s.clock = s.finder.clock
+	s.paths = s.finder.newCache()
 	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		close(s.paths.done) // ends the notifications
-		s.closeHandle()
+		s.releaseFinder()
 		return nil, fmt.Errorf("packetsock: opening an AF_PACKET socket: %w", err)
 	}
 	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, opts.WriteBuffer); err != nil {
@@ -156,8 +124,7 @@ func NewSender(opts Options) (*Sender, error) {
 	s.file = os.NewFile(uintptr(fd), "packetsock")
 	if s.raw, err = s.file.SyscallConn(); err != nil {
 		s.file.Close()
-		close(s.paths.done)
-		s.closeHandle()
+		s.releaseFinder()
 		return nil, fmt.Errorf("packetsock: %w", err)
 	}
 	for i := range s.hdrs {
@@ -171,11 +138,6 @@ func NewSender(opts Options) (*Sender, error) {
 		h.SetIovlen(1)
 	}
 	s.send = s.sendFrames
-	go func() {
-		defer close(s.resolverDone)
-		s.paths.resolve(resolver, s.clock)
-		s.closeHandle() // here, so no Resolve is still using it
-	}()
 	return s, nil
 }
 
@@ -307,42 +269,26 @@ func (s *Sender) sendFrames(fd uintptr) bool {
 	return ready
 }
 
-// Close closes the socket and stops the resolver, waiting until it has
-// closed the netlink handle; a Write waiting for room in the send buffer
-// returns, and later Writes fail, with an error wrapping os.ErrClosed. The
-// fallback is the caller's to close.
+// Close closes the socket and leaves the PathFinder, closing it if it is
+// the Sender's own; a Write waiting for room in the send buffer returns,
+// and later Writes fail, with an error wrapping os.ErrClosed. The fallback
+// is the caller's to close.
 func (s *Sender) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
-	close(s.paths.done)
 	err := s.file.Close()
-	<-s.resolverDone
+	s.releaseFinder()
 	return err
 }
 
-func (s *Sender) closeHandle() {
-	if s.handle != nil {
-		s.handle.Close()
-		s.neigh.Close()
+// releaseFinder stops the finder's invalidations to this Sender's cache,
+// and closes the finder if it is the Sender's own.
+func (s *Sender) releaseFinder() {
+	s.finder.dropCache(s.paths)
+	if s.ownsIt {
+		s.finder.Close()
 	}
-}
-
-// neighbourSocket opens the netlink socket of single-entry neighbour
-// requests in the calling thread's namespace (netlink.Handle has no such
-// request, and its sockets are its own), with the handle's one-second
-// timeouts.
-func neighbourSocket() (*nl.SocketHandle, error) {
-	sock, err := nl.GetNetlinkSocketAt(netns.None(), netns.None(), unix.NETLINK_ROUTE)
-	if err != nil {
-		return nil, fmt.Errorf("packetsock: netlink: %w", err)
-	}
-	tv := unix.NsecToTimeval(int64(time.Second))
-	if err := errors.Join(sock.SetSendTimeout(&tv), sock.SetReceiveTimeout(&tv)); err != nil {
-		sock.Close()
-		return nil, fmt.Errorf("packetsock: netlink: %w", err)
-	}
-	return &nl.SocketHandle{Socket: sock}, nil
 }
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
