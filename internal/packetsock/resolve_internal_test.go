@@ -34,19 +34,7 @@ func TestResolverAsksForOneNeighbour(t *testing.T) {
 		t.Fatal(err)
 	}
 	ifindex := a.Ifindex(t, "va")
-	err = a.Do(func() error {
-		h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
-		if err != nil {
-			return err
-		}
-		defer h.Close()
-		sock, err := neighbourSocket()
-		if err != nil {
-			return err
-		}
-		defer sock.Close()
-		r := &netlinkResolver{h: h, neigh: sock}
-
+	err = inResolver(a, func(r *netlinkResolver) error {
 		n, err := r.neighbour(ifindex, net.IP(addrB.AsSlice()))
 		if err != nil || n == nil {
 			t.Fatalf("the entry for %s: %v, %v", addrB, n, err)
@@ -93,18 +81,7 @@ func BenchmarkNeighbourLookup(b *testing.B) {
 	a.Run(b, "ip", "-batch", script)
 	ifindex := a.Ifindex(b, "va")
 	hop := net.IP{10, 245, 5, 100} // the 1100th entry
-	err := a.Do(func() error {
-		h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
-		if err != nil {
-			return err
-		}
-		defer h.Close()
-		sock, err := neighbourSocket()
-		if err != nil {
-			return err
-		}
-		defer sock.Close()
-		r := &netlinkResolver{h: h, neigh: sock}
+	err := inResolver(a, func(r *netlinkResolver) error {
 		for _, c := range []struct {
 			name string
 			get  func(int, net.IP) (*netlink.Neigh, error)
@@ -123,4 +100,22 @@ func BenchmarkNeighbourLookup(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+}
+
+// inResolver runs fn in ns with a resolver whose netlink sockets are
+// opened there.
+func inResolver(ns *testnet.NS, fn func(r *netlinkResolver) error) error {
+	return ns.Do(func() error {
+		h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+		if err != nil {
+			return err
+		}
+		defer h.Close()
+		sock, err := neighbourSocket()
+		if err != nil {
+			return err
+		}
+		defer sock.Close()
+		return fn(&netlinkResolver{h: h, neigh: sock})
+	})
 }
