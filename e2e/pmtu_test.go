@@ -50,10 +50,12 @@ func routedTunnel(t *testing.T) (*testnet.NS, *daemon) {
 //   - 2 (and 3: tunnel4 validates nothing): discarded. ipipd keeps the path
 //     MTU, so it sends the big pings (which the router drops) and answers
 //     none of them itself.
-//   - 1: taken with MTU 0, which min_pmtu raises to 552: a DF packet of
-//     532 bytes inside still goes, one of 533 is answered with frag needed.
-//     (The kernel in node1 applies mode 1 to that answer too, so ping
-//     prints its MTU as 0; the sizes tell the learned MTU instead.)
+//   - 1: taken with MTU 0, which min_pmtu raises to 552 and locks: a DF
+//     packet of 532 bytes inside still goes, one of 533 is answered with
+//     frag needed, and a 1028-byte packet without DF goes out in fragments
+//     (a locked path clears the outer DF) rather than being dropped. (The
+//     kernel in node1 applies mode 1 to ipipd's answer too, so ping prints
+//     its MTU as 0; the sizes tell the learned MTU instead.)
 func TestNoPMTUDiscModes(t *testing.T) {
 	node1, d1 := routedTunnel(t)
 	dfPing := func(payload int) (string, bool) {
@@ -81,6 +83,9 @@ func TestNoPMTUDiscModes(t *testing.T) {
 	}
 	if out, ok := dfPing(504); !ok {
 		t.Errorf("with ip_no_pmtu_disc=1, a 532-byte DF ping (path MTU 552) failed:\n%s", out)
+	}
+	if out, ok := ping(node1, "-c", "1", "-W", "1", "-M", "dont", "-s", "1000", "-I", "192.168.61.1", "192.168.62.1"); !ok {
+		t.Errorf("with ip_no_pmtu_disc=1, a 1028-byte ping without DF on the locked 552-byte path failed (the kernel fragments it):\n%s", out)
 	}
 }
 

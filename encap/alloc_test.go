@@ -15,8 +15,8 @@ func TestEncapAllocatesNothing(t *testing.T) {
 	icmp := make([]byte, 576)
 	frag := NewTunnel(Params{Local: local})
 	allocs := testing.AllocsPerRun(1000, func() {
-		tu.Encap(buf, 1400, remote, ids, 1500)
-		r := frag.Encap(big, 3000, remote, ids, 1500)
+		tu.Encap(buf, 1400, remote, ids, Path{MTU: 1500})
+		r := frag.Encap(big, 3000, remote, ids, Path{MTU: 1500})
 		FragmentPacket(r.Packet(big), 1500, out, sizes)
 		BuildFragNeeded(icmp, buf[Headroom:], 1480, 1, 1)
 	})

@@ -23,7 +23,7 @@ func BenchmarkEncap(b *testing.B) {
 				b.ReportAllocs()
 				b.ResetTimer()
 				for i := 0; i < b.N; i++ {
-					if r := tu.Encap(buf, n, remote, ids, 1500); r.Verdict != Send {
+					if r := tu.Encap(buf, n, remote, ids, Path{MTU: 1500}); r.Verdict != Send {
 						b.Fatal(r.Verdict)
 					}
 				}

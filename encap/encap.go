@@ -7,15 +7,15 @@ import (
 )
 
 // Encap wraps the inner packet at buf[Headroom:Headroom+n] for the outer
-// destination dst (the route's answer, as the header carries it), on a path
-// whose MTU is pathMTU (the underlay MTU, or a lower one learned from ICMP).
+// destination dst (the route's answer, as the header carries it), on path
+// (its MTU: the underlay's, or a lower one learned from ICMP).
 // It writes the outer header into buf[:Headroom] and returns the verdict;
 // for Send and Fragment, the outer packet is buf[:Result.Length], the header
 // and the inner packet up to its total length (trailing bytes past it, such
 // as padding, are not sent).
 //
 // The caller owns buf; Encap keeps no reference to it.
-func (t *Tunnel) Encap(buf []byte, n int, dst uint32, ids *IDs, pathMTU int) Result {
+func (t *Tunnel) Encap(buf []byte, n int, dst uint32, ids *IDs, path Path) Result {
 	if n < header.MinSize || len(buf) < Headroom+n {
 		return Result{Verdict: Drop, Reason: BadHeader}
 	}
@@ -40,9 +40,10 @@ func (t *Tunnel) Encap(buf []byte, n int, dst uint32, ids *IDs, pathMTU int) Res
 	innerDF := p[in+6]&(header.FlagDF>>8) != 0
 
 	// tnl_update_pmtu: with outer DF the usable MTU is the path's minus
-	// our header; only an inner DF packet earns an ICMP.
-	mtu := max(pathMTU-Overhead, 0)
-	df := t.df || innerDF
+	// our header; only an inner DF packet earns an ICMP. iptunnel_xmit
+	// clears DF on a locked path, and IP output then fragments.
+	mtu := max(path.MTU-Overhead, 0)
+	df := (t.df || innerDF) && !path.Locked
 	verdict := Send
 	if innerLen > mtu {
 		switch {

@@ -68,7 +68,7 @@ func TestECNEncapVectors(t *testing.T) {
 				innerTOS = base&0xfc | uint8(inner)
 			}
 			buf := innerPacket(84, innerTOS, 64, false)
-			r := tu.Encap(buf, 84, remote, NewIDs(1), 1500)
+			r := tu.Encap(buf, 84, remote, NewIDs(1), Path{MTU: 1500})
 			if r.Verdict != Send {
 				t.Fatalf("verdict %v", r.Verdict)
 			}
@@ -93,7 +93,7 @@ func TestECNEncapVectors(t *testing.T) {
 	// RFC 6040 normal mode differs in one cell: CE stays CE.
 	tu := NewTunnel(Params{ECN: ECNNormal})
 	buf := innerPacket(84, uint8(header.CE), 64, false)
-	if r := tu.Encap(buf, 84, remote, NewIDs(1), 1500); header.ECNOf(header.IPv4(r.Packet(buf)).TOS()) != header.CE {
+	if r := tu.Encap(buf, 84, remote, NewIDs(1), Path{MTU: 1500}); header.ECNOf(header.IPv4(r.Packet(buf)).TOS()) != header.CE {
 		t.Errorf("normal mode turned CE into %v", header.ECNOf(header.IPv4(r.Packet(buf)).TOS()))
 	}
 }
@@ -111,7 +111,7 @@ func TestTTLTOSDFMatrix(t *testing.T) {
 						tu := NewTunnel(p)
 						const innerTOS, innerTTL = 0x2a, 37 // DSCP 10, ECT(0)
 						buf := innerPacket(100, innerTOS, innerTTL, innerDF)
-						r := tu.Encap(buf, 100, remote, NewIDs(7), 1500)
+						r := tu.Encap(buf, 100, remote, NewIDs(7), Path{MTU: 1500})
 						if r.Verdict != Send {
 							t.Fatalf("%+v: verdict %v", p, r.Verdict)
 						}
@@ -171,7 +171,7 @@ func TestOversizeMatrix(t *testing.T) {
 	for _, tt := range tests {
 		tu := NewTunnel(Params{Local: local, PMTUDisc: tt.pmtudisc, TTL: tt.ttl})
 		buf := innerPacket(tt.n, 0, 64, tt.innerDF)
-		r := tu.Encap(buf, tt.n, remote, NewIDs(3), M)
+		r := tu.Encap(buf, tt.n, remote, NewIDs(3), Path{MTU: M})
 		if r.Verdict != tt.want || r.Reason != tt.reason {
 			t.Errorf("%s: %v/%v, want %v/%v", tt.name, r.Verdict, r.Reason, tt.want, tt.reason)
 			continue
@@ -184,6 +184,49 @@ func TestOversizeMatrix(t *testing.T) {
 		case Send, Fragment:
 			if header.IPv4(r.Packet(buf)).DontFragment() != tt.wantDF {
 				t.Errorf("%s: DF %v, want %v", tt.name, !tt.wantDF, tt.wantDF)
+			}
+			decodeOuter(t, r.Packet(buf))
+		}
+	}
+}
+
+// TestLockedPath is section 4.5's matrix on a path MTU locked at min_pmtu
+// (learned from a frag needed below 552, or with ip_no_pmtu_disc = 1):
+// iptunnel_xmit clears DF on every outer packet, so what does not fit is
+// fragmented by IP output, whatever pmtudisc and a fixed TTL say; an inner
+// DF packet still earns ICMP 3/4 with 552 - 20.
+func TestLockedPath(t *testing.T) {
+	locked := Path{MTU: 552, Locked: true}
+	tests := []struct {
+		name     string
+		pmtudisc bool
+		ttl      uint8
+		innerDF  bool
+		n        int
+		want     Verdict
+	}{
+		{"DF fits: sent, outer DF clear", true, 0, true, 532, Send},
+		{"DF over: ICMP 3/4", true, 0, true, 533, FragNeeded},
+		{"pmtudisc, no DF, over: fragmented, not dropped", true, 0, false, 1000, Fragment},
+		{"fixed TTL, no DF, over: fragmented", false, 64, false, 1000, Fragment},
+		{"no pmtudisc, no DF, fits: sent", false, 0, false, 532, Send},
+	}
+	for _, tt := range tests {
+		tu := NewTunnel(Params{Local: local, PMTUDisc: tt.pmtudisc, TTL: tt.ttl})
+		buf := innerPacket(tt.n, 0, 64, tt.innerDF)
+		r := tu.Encap(buf, tt.n, remote, NewIDs(3), locked)
+		if r.Verdict != tt.want {
+			t.Errorf("%s: %v/%v, want %v", tt.name, r.Verdict, r.Reason, tt.want)
+			continue
+		}
+		switch r.Verdict {
+		case FragNeeded:
+			if r.MTU != 532 {
+				t.Errorf("%s: MTU %d, want 532", tt.name, r.MTU)
+			}
+		case Send, Fragment:
+			if header.IPv4(r.Packet(buf)).DontFragment() {
+				t.Errorf("%s: outer DF set on a locked path", tt.name)
 			}
 			decodeOuter(t, r.Packet(buf))
 		}
@@ -216,7 +259,7 @@ func TestBadInnerPackets(t *testing.T) {
 		{"padding after total length is not sent", padded, 60, Send, NoReason, 70},
 	}
 	for _, tt := range tests {
-		r := tu.Encap(tt.buf, tt.n, remote, ids, 1500)
+		r := tu.Encap(tt.buf, tt.n, remote, ids, Path{MTU: 1500})
 		if r.Verdict != tt.want || r.Reason != tt.reason || len(r.Packet(tt.buf)) != tt.length {
 			t.Errorf("%s: %v/%v len %d, want %v/%v len %d", tt.name, r.Verdict, r.Reason, len(r.Packet(tt.buf)), tt.want, tt.reason, tt.length)
 		}
@@ -226,7 +269,7 @@ func TestBadInnerPackets(t *testing.T) {
 func TestNoLocalLeavesSourceForTheKernel(t *testing.T) {
 	tu := NewTunnel(Params{})
 	buf := innerPacket(84, 0, 64, false)
-	r := tu.Encap(buf, 84, remote, NewIDs(1), 1500)
+	r := tu.Encap(buf, 84, remote, NewIDs(1), Path{MTU: 1500})
 	outer, _ := decodeOuter(t, r.Packet(buf))
 	if !outer.SrcIP.Equal([]byte{0, 0, 0, 0}) {
 		t.Fatalf("source %v, want 0.0.0.0 (filled in by the raw socket)", outer.SrcIP)

@@ -17,7 +17,7 @@ func TestFragmentPacketReassembles(t *testing.T) {
 			for i := Headroom + 28; i < len(buf); i++ {
 				buf[i] = byte(i * 7)
 			}
-			r := tu.Encap(buf, n, remote, NewIDs(9), mtu)
+			r := tu.Encap(buf, n, remote, NewIDs(9), Path{MTU: mtu})
 			if r.Verdict != Fragment {
 				t.Fatalf("n=%d mtu=%d: verdict %v", n, mtu, r.Verdict)
 			}
@@ -98,7 +98,7 @@ func TestFragmentPacketHostileInput(t *testing.T) {
 func TestEncapRefusesWhatNoOuterHeaderCanCarry(t *testing.T) {
 	tu := NewTunnel(Params{Local: local})
 	buf := innerPacket(65535, 0, 64, false)
-	if r := tu.Encap(buf, 65535, remote, NewIDs(1), 70000); r.Verdict != Drop || r.Reason != TooBig {
+	if r := tu.Encap(buf, 65535, remote, NewIDs(1), Path{MTU: 70000}); r.Verdict != Drop || r.Reason != TooBig {
 		t.Fatalf("a 65535-byte inner packet: %v/%v length %d, want drop too_big", r.Verdict, r.Reason, r.Length)
 	}
 }

@@ -12,14 +12,16 @@ import (
 // FuzzEncap: on any inner bytes and tunnel settings, Encap must not panic,
 // must write only the 20 bytes of headroom, must drop exactly the packets
 // that fail the IPv4 check, and what it sends must be a valid IPIP packet
-// whose fragments (when it asks for them) reassemble to it.
+// whose fragments (when it asks for them) reassemble to it; on a locked
+// path the outer DF is clear and nothing is too big but for 16 bits.
 func FuzzEncap(f *testing.F) {
 	packettest.AddSeeds(f, func(pkt []byte) {
-		f.Add(pkt, uint8(0), uint8(0), false, true, uint16(1500))    // tunl0-like: inherit, no pmtudisc
-		f.Add(pkt, uint8(64), uint8(0xb8), false, true, uint16(576)) // fixed TTL and TOS, small path
-		f.Add(pkt, uint8(0), uint8(1), true, false, uint16(68))      // inherit TOS, pmtudisc, minimum MTU
+		f.Add(pkt, uint8(0), uint8(0), false, true, uint16(1500), false)    // tunl0-like: inherit, no pmtudisc
+		f.Add(pkt, uint8(64), uint8(0xb8), false, true, uint16(576), false) // fixed TTL and TOS, small path
+		f.Add(pkt, uint8(0), uint8(1), true, false, uint16(68), false)      // inherit TOS, pmtudisc, minimum MTU
+		f.Add(pkt, uint8(64), uint8(0), false, true, uint16(552), true)     // a path MTU locked at min_pmtu
 	})
-	f.Fuzz(func(t *testing.T, inner []byte, ttl, tos uint8, inheritTOS, pmtudisc bool, pathMTU uint16) {
+	f.Fuzz(func(t *testing.T, inner []byte, ttl, tos uint8, inheritTOS, pmtudisc bool, pathMTU uint16, locked bool) {
 		const guard = 16
 		n := len(inner)
 		buf := make([]byte, Headroom+n+guard)
@@ -28,7 +30,7 @@ func FuzzEncap(f *testing.F) {
 			buf[i] = 0x5a
 		}
 		tu := NewTunnel(Params{Local: netip.MustParseAddr("10.245.1.2"), TTL: ttl, TOS: tos, InheritTOS: inheritTOS, PMTUDisc: pmtudisc})
-		r := tu.Encap(buf[:Headroom+n], n, 0x0af50103, NewIDs(1), int(pathMTU))
+		r := tu.Encap(buf[:Headroom+n], n, 0x0af50103, NewIDs(1), Path{MTU: int(pathMTU), Locked: locked})
 
 		if !bytes.Equal(buf[Headroom:Headroom+n], inner) {
 			t.Fatal("the inner packet changed")
@@ -48,6 +50,9 @@ func FuzzEncap(f *testing.F) {
 			if !out.IsValid(len(r.Packet(buf))) || !out.HeaderChecksumValid() || out.Protocol() != header.ProtocolIPIP ||
 				int(out.TotalLength()) != len(r.Packet(buf)) || out.ID() == 0 {
 				t.Fatalf("bad outer header % x", r.Packet(buf)[:Headroom])
+			}
+			if locked && out.DontFragment() {
+				t.Fatal("outer DF set on a locked path")
 			}
 			if r.Verdict == Send && len(r.Packet(buf)) > int(pathMTU) {
 				t.Fatalf("sent %d bytes on a %d-byte path", len(r.Packet(buf)), pathMTU)
@@ -70,6 +75,10 @@ func FuzzEncap(f *testing.F) {
 				if count > 0 && !bytes.Equal(payload, r.Packet(buf)[Headroom:]) {
 					t.Fatal("fragments do not reassemble to the packet")
 				}
+			}
+		case Drop:
+			if locked && r.Reason == TooBig && int(header.IPv4(inner).TotalLength()) <= header.MaxTotalLength-Overhead {
+				t.Fatal("dropped as too big on a locked path, where IP output fragments")
 			}
 		case FragNeeded:
 			if !header.IPv4(inner).DontFragment() || int(r.MTU) != max(int(pathMTU)-Overhead, 0) {

@@ -124,7 +124,7 @@ func explainTransmit(w io.Writer, cfg *config.Config, tables *lookup.Snapshot, i
 	tu := encap.NewTunnel(encap.Params{Local: t.Local, TTL: t.TTL, TOS: t.TOS, InheritTOS: t.TOSInherit, PMTUDisc: t.PMTUDisc, ECN: ecn})
 	buf := make([]byte, encap.Headroom+len(inner))
 	copy(buf[encap.Headroom:], inner)
-	r := tu.Encap(buf, len(inner), next.Dst, encap.NewIDs(1), pathMTU)
+	r := tu.Encap(buf, len(inner), next.Dst, encap.NewIDs(1), encap.Path{MTU: pathMTU})
 	fmt.Fprintf(w, "2. ip_tunnel_xmit: inner DF %v, tunnel DF %v, path MTU %d\n", ip.DontFragment(), tu.DF(), pathMTU)
 	switch r.Verdict {
 	case encap.Send, encap.Fragment:

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ipipd/ipipd/encap"
 	"github.com/ipipd/ipipd/internal/header"
 	"github.com/ipipd/ipipd/internal/icmperr"
 	"github.com/ipipd/ipipd/lookup"
@@ -56,7 +57,11 @@ type softErrors struct {
 type pmtuTable map[uint32]pmtuEntry
 
 type pmtuEntry struct {
-	mtu     int
+	mtu int
+	// locked: learned below minPMTU and held at it, as __ip_rt_update_pmtu
+	// locks it; outer packets then go without DF, and no later frag
+	// needed changes the entry until it expires.
+	locked  bool
 	expires int64 // unix nanoseconds
 }
 
@@ -99,13 +104,19 @@ func (e *Engine) HandleOuterError(ev OuterError, now time.Time) {
 	}
 }
 
-// learnPMTU records the path MTU toward remote, never below minPMTU and
-// never raising a value already learned.
+// learnPMTU records the path MTU toward remote as __ip_rt_update_pmtu
+// does: never raising a value already learned, and a value below minPMTU
+// (0 included: a router that gave none, or ip_no_pmtu_disc = 1) becomes
+// minPMTU, locked; a locked entry is kept as it is until it expires.
 func (e *Engine) learnPMTU(rt *runtime, remote uint32, mtu int, now time.Time) {
-	if mtu < minPMTU {
+	old := rt.pmtu.Load()
+	if prev, ok := (*old)[remote]; ok && prev.locked && prev.expires > now.UnixNano() {
+		return
+	}
+	locked := mtu < minPMTU
+	if locked {
 		mtu = minPMTU
 	}
-	old := rt.pmtu.Load()
 	next := make(pmtuTable, len(*old)+1)
 	for dst, entry := range *old {
 		if entry.expires > now.UnixNano() {
@@ -115,21 +126,21 @@ func (e *Engine) learnPMTU(rt *runtime, remote uint32, mtu int, now time.Time) {
 	if prev, ok := next[remote]; ok && prev.mtu < mtu {
 		mtu = prev.mtu
 	}
-	next[remote] = pmtuEntry{mtu: mtu, expires: now.Add(pmtuExpires).UnixNano()}
+	next[remote] = pmtuEntry{mtu: mtu, locked: locked, expires: now.Add(pmtuExpires).UnixNano()}
 	rt.pmtu.Store(&next)
-	e.log.Info("path MTU lowered by ICMP frag needed", "tunnel", rt.name, "remote", header.AddrFrom32(remote), "mtu", mtu)
+	e.log.Info("path MTU lowered by ICMP frag needed", "tunnel", rt.name, "remote", header.AddrFrom32(remote), "mtu", mtu, "locked", locked)
 }
 
-// pathMTU is the path MTU toward dst: the underlay's, or a lower one
-// learned from ICMP and not yet expired.
-func pathMTU(underlay int, table *pmtuTable, dst uint32, now int64) int {
+// pathMTU is the path toward dst: the underlay's MTU, or a lower one
+// learned from ICMP and not yet expired, with its lock.
+func pathMTU(underlay int, table *pmtuTable, dst uint32, now int64) encap.Path {
 	if len(*table) == 0 {
-		return underlay
+		return encap.Path{MTU: underlay}
 	}
-	if entry, ok := (*table)[dst]; ok && entry.expires > now && entry.mtu < underlay {
-		return entry.mtu
+	if entry, ok := (*table)[dst]; ok && entry.expires > now && entry.mtu <= underlay {
+		return encap.Path{MTU: entry.mtu, Locked: entry.locked}
 	}
-	return underlay
+	return encap.Path{MTU: underlay}
 }
 
 // spendSoftError reports whether a transmitted packet must answer its inner

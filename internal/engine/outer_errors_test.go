@@ -47,6 +47,37 @@ func TestFragNeededLowersThePathMTU(t *testing.T) {
 	}
 }
 
+// A frag needed below min_pmtu (here with no MTU at all: a router before
+// RFC 1191, or ip_no_pmtu_disc = 1) locks the path at 552, as
+// __ip_rt_update_pmtu does: the p2p tunnel (ttl 64, so DF) then sends
+// without DF and fragments what does not fit instead of dropping it,
+// still answers an inner DF packet with 532, and a later frag needed of
+// 1300 does not unlock it.
+func TestFragNeededBelowMinPMTULocksThePath(t *testing.T) {
+	e, devs, send := newTestEngine(t, meshYAML)
+	now := time.Now()
+	local, remote := netip.MustParseAddr("10.245.1.2"), netip.MustParseAddr("10.245.1.9")
+	e.HandleOuterError(OuterError{Type: 3, Code: 4, MTU: 0, Local: local, Remote: remote, Link: 2}, now)
+	e.HandleOuterError(OuterError{Type: 3, Code: 4, MTU: 1300, Local: local, Remote: remote, Link: 2}, now)
+
+	transmitOne(e, devs["p2p"], innerPacket("172.16.0.1", "172.16.9.9", 1000, false))
+	if len(send.sent) != 2 {
+		t.Fatalf("a 1000-byte packet without DF went out as %d packets, want 2 fragments of a 552-byte path", len(send.sent))
+	}
+	for i, f := range send.sent {
+		if ip := header.IPv4(f); len(f) > minPMTU || ip.DontFragment() {
+			t.Errorf("fragment %d: %d bytes, DF %v; want at most %d, DF clear", i, len(f), ip.DontFragment(), minPMTU)
+		}
+	}
+	if s := e.Status().Tunnels[0].Stats; s.TxDropped != 0 {
+		t.Errorf("TxDropped %d on a locked path, want 0", s.TxDropped)
+	}
+	transmitOne(e, devs["p2p"], innerPacket("172.16.0.1", "172.16.9.9", 600, true))
+	if codes, mtus := icmpCodes(devs["p2p"]); len(codes) != 1 || codes[0] != 4 || mtus[0] != minPMTU-20 {
+		t.Fatalf("an inner DF packet of 600 bytes: ICMP codes %v mtus %v, want frag needed with %d", codes, mtus, minPMTU-20)
+	}
+}
+
 func TestSoftErrorWindowAnswersHostUnreachable(t *testing.T) {
 	e, devs, send := newTestEngine(t, meshYAML)
 	now := time.Now()

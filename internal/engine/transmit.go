@@ -126,8 +126,9 @@ func (e *Engine) transmitBatch(rt *runtime, b *transmitBuffers, n int) {
 		if dst == 0 && size >= header.MinSize {
 			dst = nextHop(st.tables.Routes, i, header.IPv4(buf[encap.Headroom:]))
 		}
-		mtu := pathMTU(b.underlay.get(st, ts, dst, e.underlayMTU), pmtu, dst, now)
-		r := ts.encap.Encap(buf, size, dst, b.ids, mtu)
+		path := pathMTU(b.underlay.get(st, ts, dst, e.underlayMTU), pmtu, dst, now)
+		mtu := path.MTU
+		r := ts.encap.Encap(buf, size, dst, b.ids, path)
 		if tr != nil {
 			tr.transmitted(ts, buf[encap.Headroom:encap.Headroom+size], dst, mtu, r, buf)
 		}

@@ -21,7 +21,7 @@ const noPMTUDiscPath = "/proc/sys/net/ipv4/ip_no_pmtu_disc"
 //	3: discarded unless the quoted protocol validates its errors strictly,
 //	   which tunnel4 does not;
 //	any other value (1): passed on with MTU 0, which the path MTU code
-//	   raises to net.ipv4.route.min_pmtu.
+//	   raises to net.ipv4.route.min_pmtu and locks (outer DF cleared).
 //
 // Other events pass unchanged.
 func ApplyNoPMTUDisc(ev Event, mode int) (Event, bool) {
