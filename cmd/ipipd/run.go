@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"syscall"
@@ -91,6 +92,17 @@ func runCommand(args []string) int {
 		return code
 	}
 
+	// The metrics port is bound before anything is created: a taken port
+	// stops the daemon with nothing to undo.
+	var metricsListener net.Listener
+	if *metricsAddr != "" {
+		if metricsListener, err = metrics.Bind(*metricsAddr); err != nil {
+			log.Error("cannot serve metrics", "flag", "--metrics "+*metricsAddr, "err", err)
+			return exitFailure
+		}
+		defer metricsListener.Close()
+	}
+
 	// Signals first: a SIGHUP or SIGTERM during start-up must not kill the
 	// daemon before it can clean up what it created.
 	signals := make(chan os.Signal, 4)
@@ -117,12 +129,8 @@ func runCommand(args []string) int {
 		return exitFailure
 	}
 	defer srv.Close()
-	if *metricsAddr != "" {
-		m, err := metrics.Listen(*metricsAddr, eng.Status, log)
-		if err != nil {
-			log.Error("cannot serve metrics", "flag", "--metrics "+*metricsAddr, "err", err)
-			return exitFailure
-		}
+	if metricsListener != nil {
+		m := metrics.Serve(metricsListener, eng.Status, log)
 		defer m.Close()
 		log.Info("serving metrics", "url", "http://"+m.Addr().String()+metrics.Path)
 	}

@@ -2,18 +2,56 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"os"
 	"strings"
 	"testing"
 
 	"github.com/ipipd/ipipd/internal/rawsock"
 )
 
-// A batch size out of range is a usage error, refused before anything is
-// opened: no config file is needed to reach the check.
-func TestRunRefusesReceiveBatchOutOfRange(t *testing.T) {
-	for _, n := range []string{"0", "-3", fmt.Sprint(maxReceiveBatch + 1)} {
-		if code := runCommand([]string{"--receive-batch", n, "-c", "/nonexistent.yaml"}); code != exitUsage {
-			t.Errorf("--receive-batch %s: exit %d, want %d", n, code, exitUsage)
+// runStderr runs `ipipd run ARGS` in the test and returns its exit code and
+// what it wrote to stderr.
+func runStderr(t *testing.T, args ...string) (int, string) {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved := os.Stderr
+	os.Stderr = w
+	code := runCommand(args)
+	os.Stderr = saved
+	w.Close()
+	out, _ := io.ReadAll(r)
+	return code, string(out)
+}
+
+// Flag values out of range are usage errors, refused before anything is
+// opened, and the message names the flag and what it accepts. The config
+// file is missing too, so a check that came after loading it would exit 2
+// with another message: the message, not the code, proves the flag check.
+func TestRunRefusesBadFlags(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"--receive-batch", "0"}, []string{"--receive-batch 0", fmt.Sprintf("want 1 to %d", maxReceiveBatch)}},
+		{[]string{"--receive-batch", "-3"}, []string{"--receive-batch -3", "want 1 to"}},
+		{[]string{"--receive-batch", fmt.Sprint(maxReceiveBatch + 1)}, []string{"want 1 to"}},
+		{[]string{"--transmit", "af_xdp"}, []string{`--transmit "af_xdp"`, "want raw or packet"}},
+		{[]string{"--metrics", "9477"}, []string{"--metrics", `"9477" is not HOST:PORT`, "127.0.0.1:9477"}},
+		{[]string{"--metrics", "localhost"}, []string{"--metrics", "not HOST:PORT"}},
+		{[]string{"--metrics", "127.0.0.1:port"}, []string{"--metrics", "port number"}},
+	} {
+		code, out := runStderr(t, append(tt.args, "-c", "/nonexistent.yaml")...)
+		if code != exitUsage {
+			t.Errorf("%v: exit %d, want %d", tt.args, code, exitUsage)
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%v: stderr does not say %q:\n%s", tt.args, w, out)
+			}
 		}
 	}
 }
@@ -23,19 +61,5 @@ func TestRunUsageStatesReceiveBatchLimits(t *testing.T) {
 	want := fmt.Sprintf("1 to %d (default %d)", maxReceiveBatch, rawsock.DefaultBatchSize)
 	if !strings.Contains(runUsage, want) {
 		t.Errorf("run usage does not say %q", want)
-	}
-}
-
-func TestRunRefusesUnknownTransmit(t *testing.T) {
-	if code := runCommand([]string{"--transmit", "af_xdp", "-c", "/nonexistent.yaml"}); code != exitUsage {
-		t.Errorf("--transmit af_xdp: exit %d, want %d", code, exitUsage)
-	}
-}
-
-func TestRunRefusesBadMetricsAddress(t *testing.T) {
-	for _, addr := range []string{"9477", "localhost", "127.0.0.1:port"} {
-		if code := runCommand([]string{"--metrics", addr, "-c", "/nonexistent.yaml"}); code != exitUsage {
-			t.Errorf("--metrics %s: exit %d, want %d", addr, code, exitUsage)
-		}
 	}
 }

@@ -58,16 +58,19 @@ func Handler(status func() engine.Status, log *slog.Logger) http.Handler {
 	return mux
 }
 
-// Listen binds addr at once, so that a taken port or a bad address stops
-// the daemon at start-up with the reason, and serves Handler on it.
-func Listen(addr string, status func() engine.Status, log *slog.Logger) (*Server, error) {
+// Bind checks addr and binds it. The daemon binds before it installs its
+// config, so that a taken port or a bad address stops it at start-up with
+// the reason, before any device or route exists (a service manager that
+// restarts it then creates and removes nothing).
+func Bind(addr string) (net.Listener, error) {
 	if err := CheckAddress(addr); err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, err
-	}
+	return net.Listen("tcp", addr)
+}
+
+// Serve serves Handler on ln until Close.
+func Serve(ln net.Listener, status func() engine.Status, log *slog.Logger) *Server {
 	s := &Server{ln: ln, done: make(chan struct{}),
 		http: &http.Server{Handler: Handler(status, log), ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second}}
 	go func() {
@@ -76,14 +79,16 @@ func Listen(addr string, status func() engine.Status, log *slog.Logger) (*Server
 			log.Error("metrics server stopped", "err", err)
 		}
 	}()
-	return s, nil
+	return s
 }
 
 // Addr is the address the server listens on (with the port the kernel
 // chose, for a :0 address).
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 
-// Close stops the server and waits for it.
+// Close closes the listener and every connection, and waits until Serve
+// has returned. A scrape cut short loses nothing: the counters are read,
+// not moved.
 func (s *Server) Close() error {
 	err := s.http.Close()
 	<-s.done

@@ -63,19 +63,24 @@ func TestCheckAddress(t *testing.T) {
 	}
 }
 
-// Listen binds at once: a taken port is an error from Listen, not a log
-// line later. In a namespace of the test's own, on its loopback.
-func TestListenInNamespace(t *testing.T) {
+// Bind binds at once: a taken port is an error from Bind, not a log line
+// later; Serve then serves the metrics. In a namespace of the test's own,
+// on its loopback.
+func TestBindAndServeInNamespace(t *testing.T) {
 	testnet.Require(t)
 	ns := testnet.New(t, "metrics")
 	err := ns.Do(func() error {
-		s, err := Listen("127.0.0.1:0", status, discard())
+		ln, err := Bind("127.0.0.1:0")
 		if err != nil {
 			return err
 		}
+		s := Serve(ln, status, discard())
 		defer s.Close()
-		if _, err := Listen(s.Addr().String(), status, discard()); err == nil {
-			t.Error("a second Listen on the same port succeeded")
+		if _, err := Bind(s.Addr().String()); err == nil {
+			t.Error("a second Bind on the same port succeeded")
+		}
+		if _, err := Bind("127.0.0.1"); err == nil || !strings.Contains(err.Error(), "HOST:PORT") {
+			t.Errorf("Bind without a port: %v", err)
 		}
 		conn, err := net.Dial("tcp", s.Addr().String())
 		if err != nil {
