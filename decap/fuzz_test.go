@@ -45,6 +45,9 @@ func FuzzDecap(f *testing.F) {
 		if !outerValid && (r.Verdict != Drop || r.Reason != BadOuter) {
 			t.Fatalf("invalid outer header, verdict %v/%v", r.Verdict, r.Reason)
 		}
+		if r.Verdict != Deliver && (r.Tunnel == lookup.None) != r.Reason.BeforeSelection() {
+			t.Fatalf("%v/%v with tunnel %d: BeforeSelection says %v", r.Verdict, r.Reason, r.Tunnel, r.Reason.BeforeSelection())
+		}
 		if r.Verdict != Deliver {
 			if r.Inner != nil {
 				t.Fatal("inner packet returned with a non-deliver verdict")

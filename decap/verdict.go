@@ -56,6 +56,11 @@ var reasonNames = [...]string{"", "bad_outer", "not_ipip", "short_inner", "no_tu
 
 func (r Reason) String() string { return reasonNames[r] }
 
+// BeforeSelection reports whether a packet dropped for r never reached a
+// tunnel: it counts for the daemon as a whole, not for a tunnel. The other
+// reasons arise only after a tunnel was selected.
+func (r Reason) BeforeSelection() bool { return r >= BadOuter && r <= NoTunnelMatched }
+
 // Reasons is the number of reasons, for counter arrays indexed by Reason.
 const Reasons = len(reasonNames)
 

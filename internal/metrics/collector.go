@@ -32,8 +32,9 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 // Collect reads the status once and sends it as metrics. Every drop
-// reason is sent, zero or not, so that a rate over a reason that has not
-// happened yet is 0 rather than absent.
+// reason is sent where it can happen (per tunnel once a tunnel is
+// selected, for the daemon before), zero or not, so that a rate over a
+// reason that has not happened yet is 0 rather than absent.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	st := c.status()
 	for _, t := range st.Tunnels {
@@ -41,7 +42,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(m.desc, prometheus.CounterValue, float64(m.value(&t.Stats)), t.Name)
 		}
 		for r := decap.Reason(1); int(r) < decap.Reasons; r++ {
-			ch <- prometheus.MustNewConstMetric(tunnelDrops, prometheus.CounterValue, float64(t.Stats.Drops[r.String()]), t.Name, "receive", r.String())
+			if !r.BeforeSelection() {
+				ch <- prometheus.MustNewConstMetric(tunnelDrops, prometheus.CounterValue, float64(t.Stats.Drops[r.String()]), t.Name, "receive", r.String())
+			}
 		}
 		for r := encap.Reason(1); int(r) < encap.Reasons; r++ {
 			ch <- prometheus.MustNewConstMetric(tunnelDrops, prometheus.CounterValue, float64(t.Stats.Drops[r.String()]), t.Name, "transmit", r.String())
@@ -52,7 +55,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	g := st.Global
 	for r := decap.Reason(1); int(r) < decap.Reasons; r++ {
-		ch <- prometheus.MustNewConstMetric(globalDrops, prometheus.CounterValue, float64(g.Drops[r.String()]), r.String())
+		if r.BeforeSelection() {
+			ch <- prometheus.MustNewConstMetric(globalDrops, prometheus.CounterValue, float64(g.Drops[r.String()]), r.String())
+		}
 	}
 	ch <- prometheus.MustNewConstMetric(portUnreachables, prometheus.CounterValue, float64(g.PortUnreachables))
 	ch <- prometheus.MustNewConstMetric(portUnreachablesLimited, prometheus.CounterValue, float64(g.RateLimited))

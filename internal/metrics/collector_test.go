@@ -34,10 +34,10 @@ func TestCountersPerTunnel(t *testing.T) {
 # TYPE ipipd_tunnel_receive_packets_total counter
 ipipd_tunnel_receive_packets_total{tunnel="ipiptun"} 7
 ipipd_tunnel_receive_packets_total{tunnel="tunl0"} 3
-# HELP ipipd_tunnel_transmit_dropped_total Packets too big for the path, or refused by the socket.
-# TYPE ipipd_tunnel_transmit_dropped_total counter
-ipipd_tunnel_transmit_dropped_total{tunnel="ipiptun"} 2
-ipipd_tunnel_transmit_dropped_total{tunnel="tunl0"} 0
+# HELP ipipd_tunnel_transmit_drop_total Packets too big for the path, or refused by the socket.
+# TYPE ipipd_tunnel_transmit_drop_total counter
+ipipd_tunnel_transmit_drop_total{tunnel="ipiptun"} 2
+ipipd_tunnel_transmit_drop_total{tunnel="tunl0"} 0
 # HELP ipipd_tunnel_transmit_packet_socket_total Outer packets sent as frames on the packet socket (--transmit packet).
 # TYPE ipipd_tunnel_transmit_packet_socket_total counter
 ipipd_tunnel_transmit_packet_socket_total{tunnel="ipiptun"} 0
@@ -51,7 +51,7 @@ ipipd_tunnel_info{dev="",local="any",mode="fallback",remote="any",tunnel="tunl0"
 ipipd_icmp_port_unreachable_sent_total 4
 `
 	if err := testutil.CollectAndCompare(c, strings.NewReader(want),
-		"ipipd_tunnel_receive_packets_total", "ipipd_tunnel_transmit_dropped_total",
+		"ipipd_tunnel_receive_packets_total", "ipipd_tunnel_transmit_drop_total",
 		"ipipd_tunnel_transmit_packet_socket_total", "ipipd_tunnel_info", "ipipd_icmp_port_unreachable_sent_total"); err != nil {
 		t.Error(err)
 	}
@@ -68,13 +68,16 @@ func TestDropsByReason(t *testing.T) {
 	}{
 		{`tunnel="ipiptun",direction="transmit",reason="too_big"`, 2},
 		{`tunnel="tunl0",direction="receive",reason="ecn_drop"`, 1},
-		{`tunnel="tunl0",direction="receive",reason="no_tunnel"`, 0},
+		{`tunnel="tunl0",direction="receive",reason="bad_coalesced"`, 0},
 		{`tunnel="tunl0",direction="transmit",reason="no_route"`, 0},
 	} {
 		got[want.labels] = want.value
 	}
-	if n := testutil.CollectAndCount(c, "ipipd_tunnel_drops_total"); n != 2*(8+4) {
-		t.Errorf("%d drop series for 2 tunnels, want 2×(8 receive + 4 transmit reasons)", n)
+	if n := testutil.CollectAndCount(c, "ipipd_tunnel_drops_total"); n != 2*(4+4) {
+		t.Errorf("%d drop series for 2 tunnels, want 2×(4 receive reasons after selection + 4 transmit reasons)", n)
+	}
+	if n := testutil.CollectAndCount(c, "ipipd_drops_total"); n != 4 {
+		t.Errorf("%d daemon-wide drop series, want the 4 reasons before selection", n)
 	}
 	text := exposition(t, c)
 	for labels, value := range got {
@@ -83,7 +86,7 @@ func TestDropsByReason(t *testing.T) {
 			t.Errorf("missing %q", line)
 		}
 	}
-	for _, line := range []string{`ipipd_drops_total{reason="no_tunnel"} 4`, `ipipd_drops_total{reason="bad_outer"} 1`, `ipipd_drops_total{reason="ecn_drop"} 0`} {
+	for _, line := range []string{`ipipd_drops_total{reason="no_tunnel"} 4`, `ipipd_drops_total{reason="bad_outer"} 1`, `ipipd_drops_total{reason="short_inner"} 0`} {
 		if !strings.Contains(text, line+"\n") {
 			t.Errorf("missing %q", line)
 		}
@@ -107,7 +110,7 @@ func TestNoTunnels(t *testing.T) {
 	if n := testutil.CollectAndCount(c, "ipipd_tunnel_receive_packets_total"); n != 0 {
 		t.Errorf("%d tunnel series with no tunnel", n)
 	}
-	if n := testutil.CollectAndCount(c, "ipipd_receive_errors_total"); n != 1 {
-		t.Errorf("%d ipipd_receive_errors_total series, want 1", n)
+	if n := testutil.CollectAndCount(c, "ipipd_socket_receive_errors_total"); n != 1 {
+		t.Errorf("%d ipipd_socket_receive_errors_total series, want 1", n)
 	}
 }

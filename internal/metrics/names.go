@@ -17,21 +17,24 @@ func counter(name, help string, value func(*engine.Stats) uint64) tunnelCounter 
 }
 
 // tunnelCounters are the per-tunnel counters, in the order and with the
-// meaning of `ip -s tunnel show` (and `ipipd show -s`).
+// meaning of `ip -s tunnel show` (and `ipipd show -s`), named as
+// node_exporter names a device's (receive_errs, receive_drop,
+// receive_frame, transmit_carrier …); length errors, coalesced packets,
+// the packet-socket split and ICMP are ipipd's own.
 var tunnelCounters = []tunnelCounter{
 	counter("receive_packets_total", "Inner packets written into the tunnel's TUN device.", func(s *engine.Stats) uint64 { return s.RxPackets }),
 	counter("receive_bytes_total", "Inner IP bytes written into the TUN device.", func(s *engine.Stats) uint64 { return s.RxBytes }),
-	counter("receive_errors_total", "Received packets dropped for a bad inner header or by ECN decapsulation, as the kernel counts rx_errors.", func(s *engine.Stats) uint64 { return s.RxErrors }),
+	counter("receive_errs_total", "Received packets dropped for a bad inner header or by ECN decapsulation, as the kernel counts rx_errors.", func(s *engine.Stats) uint64 { return s.RxErrors }),
 	counter("receive_length_errors_total", "Received packets whose inner header was invalid.", func(s *engine.Stats) uint64 { return s.RxLengthErrors }),
-	counter("receive_frame_errors_total", "Received packets dropped because the outer header was CE and the inner packet Not-ECT (RFC 6040).", func(s *engine.Stats) uint64 { return s.RxFrameErrors }),
-	counter("receive_dropped_total", "Inner packets the TUN device refused.", func(s *engine.Stats) uint64 { return s.RxDropped }),
+	counter("receive_frame_total", "Received packets dropped because the outer header was CE and the inner packet Not-ECT (RFC 6040).", func(s *engine.Stats) uint64 { return s.RxFrameErrors }),
+	counter("receive_drop_total", "Inner packets the TUN device refused.", func(s *engine.Stats) uint64 { return s.RxDropped }),
 	counter("receive_multicast_total", "Received packets whose outer destination was multicast.", func(s *engine.Stats) uint64 { return s.Multicast }),
 	counter("receive_coalesced_total", "Outer packets the underlay's GRO had merged, delivered as the segments they were cut back into.", func(s *engine.Stats) uint64 { return s.RxCoalesced }),
 	counter("transmit_packets_total", "Outer packets sent (a fragmented packet counts once).", func(s *engine.Stats) uint64 { return s.TxPackets }),
 	counter("transmit_bytes_total", "Inner IP bytes of the outer packets sent.", func(s *engine.Stats) uint64 { return s.TxBytes }),
-	counter("transmit_errors_total", "Packets from the TUN device that were not IPv4, had a bad header, or were answered with ICMP fragmentation needed.", func(s *engine.Stats) uint64 { return s.TxErrors }),
-	counter("transmit_dropped_total", "Packets too big for the path, or refused by the socket.", func(s *engine.Stats) uint64 { return s.TxDropped }),
-	counter("transmit_carrier_errors_total", "Outer packets the kernel could not route.", func(s *engine.Stats) uint64 { return s.TxCarrierErrors }),
+	counter("transmit_errs_total", "Packets from the TUN device that were not IPv4, had a bad header, or were answered with ICMP fragmentation needed.", func(s *engine.Stats) uint64 { return s.TxErrors }),
+	counter("transmit_drop_total", "Packets too big for the path, or refused by the socket.", func(s *engine.Stats) uint64 { return s.TxDropped }),
+	counter("transmit_carrier_total", "Outer packets the kernel could not route.", func(s *engine.Stats) uint64 { return s.TxCarrierErrors }),
 	counter("transmit_packet_socket_total", "Outer packets sent as frames on the packet socket (--transmit packet).", func(s *engine.Stats) uint64 { return s.TxPacketSocket }),
 	counter("transmit_raw_fallback_total", "Outer packets that went through the raw socket under --transmit packet: next hop not resolved yet, not Ethernet, or a stale neighbour to confirm.", func(s *engine.Stats) uint64 { return s.TxRawFallback }),
 	counter("icmp_sent_total", "ICMP errors written back into the TUN device (fragmentation needed, host unreachable).", func(s *engine.Stats) uint64 { return s.ICMPSent }),
@@ -40,7 +43,7 @@ var tunnelCounters = []tunnelCounter{
 
 var (
 	tunnelDrops = prometheus.NewDesc("ipipd_tunnel_drops_total",
-		"Packets of the tunnel dropped, by direction and reason (the reasons of ipipd show -s and ipipd trace).",
+		"Packets of the tunnel dropped, by direction and reason (the reasons of ipipd show -s and ipipd trace that arise once a tunnel is selected).",
 		[]string{"tunnel", "direction", "reason"}, nil)
 	tunnelMTU = prometheus.NewDesc("ipipd_tunnel_mtu_bytes",
 		"The MTU of the tunnel's TUN device.", []string{"tunnel"}, nil)
@@ -56,6 +59,6 @@ var (
 		"ICMP port unreachable answers sent for packets that matched no tunnel.", nil, nil)
 	portUnreachablesLimited = prometheus.NewDesc("ipipd_icmp_port_unreachable_rate_limited_total",
 		"ICMP port unreachable answers withheld by the rate limit.", nil, nil)
-	receiveErrors = prometheus.NewDesc("ipipd_receive_errors_total",
+	receiveErrors = prometheus.NewDesc("ipipd_socket_receive_errors_total",
 		"Errors reading the raw socket.", nil, nil)
 )
