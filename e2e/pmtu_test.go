@@ -71,6 +71,10 @@ func TestNoPMTUDiscModes(t *testing.T) {
 		t.Fatalf("with ip_no_pmtu_disc=2, 3 big pings: %d sent and %d answered by ipipd; want 3 sent, none answered (the router's frag needed discarded)",
 			sent, after.ICMPSent-before.ICMPSent)
 	}
+	// The discarded errors are counted where an operator looks.
+	if g := d1.show(t).Global; g.FragNeededDiscarded == 0 || g.OuterErrors != 0 {
+		t.Errorf("show: %d frag needed discarded, %d outer errors taken; want the router's counted as discarded, none taken", g.FragNeededDiscarded, g.OuterErrors)
+	}
 
 	node1.Run(t, "sysctl", "-qw", "net.ipv4.ip_no_pmtu_disc=1")
 	dfPing(1400) // lost at the router, whose frag needed now counts

@@ -89,10 +89,14 @@ type Global struct {
 	ReceiveErrors    atomic.Uint64 // errors from the raw socket
 }
 
-// GlobalStats is a plain copy of Global.
+// GlobalStats is a plain copy of Global, with the ICMP reader's counts.
 type GlobalStats struct {
 	Drops                                        map[string]uint64
 	PortUnreachables, RateLimited, ReceiveErrors uint64
+	// OuterErrors counts ICMP errors about outer packets handed to
+	// ipip_err's logic; FragNeededDiscarded the frag needed that
+	// net.ipv4.ip_no_pmtu_disc (2 or 3) discarded before it.
+	OuterErrors, FragNeededDiscarded uint64
 }
 
 // Stats reads the counters.

@@ -40,6 +40,10 @@ type RouteStatus struct {
 func (e *Engine) Status() Status {
 	st := e.state.Load()
 	s := Status{Global: e.global.Stats()}
+	if e.errs != nil {
+		icmp := e.errs.Stats()
+		s.Global.OuterErrors, s.Global.FragNeededDiscarded = icmp.Events, icmp.Discarded
+	}
 	for i := range st.tunnels {
 		ts := &st.tunnels[i]
 		c := &ts.config

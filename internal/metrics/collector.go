@@ -26,7 +26,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		ch <- m.desc
 	}
 	for _, d := range []*prometheus.Desc{tunnelDrops, tunnelMTU, tunnelPathMTU, tunnelInfo,
-		globalDrops, portUnreachables, portUnreachablesLimited, receiveErrors} {
+		globalDrops, portUnreachables, portUnreachablesLimited, receiveErrors, outerErrors, fragNeededDiscarded} {
 		ch <- d
 	}
 }
@@ -62,6 +62,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(portUnreachables, prometheus.CounterValue, float64(g.PortUnreachables))
 	ch <- prometheus.MustNewConstMetric(portUnreachablesLimited, prometheus.CounterValue, float64(g.RateLimited))
 	ch <- prometheus.MustNewConstMetric(receiveErrors, prometheus.CounterValue, float64(g.ReceiveErrors))
+	ch <- prometheus.MustNewConstMetric(outerErrors, prometheus.CounterValue, float64(g.OuterErrors))
+	ch <- prometheus.MustNewConstMetric(fragNeededDiscarded, prometheus.CounterValue, float64(g.FragNeededDiscarded))
 }
 
 // mode names what kind of tunnel t is, as the kernel's lookup sees it.

@@ -21,7 +21,8 @@ func status() engine.Status {
 				Stats: engine.Stats{RxPackets: 3, RxErrors: 1, RxFrameErrors: 1, TxPacketSocket: 5, TxRawFallback: 1,
 					Drops: map[string]uint64{"ecn_drop": 1}}},
 		},
-		Global: engine.GlobalStats{PortUnreachables: 4, Drops: map[string]uint64{"no_tunnel": 4, "bad_outer": 1}},
+		Global: engine.GlobalStats{PortUnreachables: 4, Drops: map[string]uint64{"no_tunnel": 4, "bad_outer": 1},
+			OuterErrors: 2, FragNeededDiscarded: 3},
 	}
 }
 
@@ -49,10 +50,14 @@ ipipd_tunnel_info{dev="",local="any",mode="fallback",remote="any",tunnel="tunl0"
 # HELP ipipd_icmp_port_unreachable_sent_total ICMP port unreachable answers sent for packets that matched no tunnel.
 # TYPE ipipd_icmp_port_unreachable_sent_total counter
 ipipd_icmp_port_unreachable_sent_total 4
+# HELP ipipd_outer_frag_needed_discarded_total ICMP frag needed about outer packets discarded because net.ipv4.ip_no_pmtu_disc is 2 or 3.
+# TYPE ipipd_outer_frag_needed_discarded_total counter
+ipipd_outer_frag_needed_discarded_total 3
 `
 	if err := testutil.CollectAndCompare(c, strings.NewReader(want),
 		"ipipd_tunnel_receive_packets_total", "ipipd_tunnel_transmit_drop_total",
-		"ipipd_tunnel_transmit_packet_socket_total", "ipipd_tunnel_info", "ipipd_icmp_port_unreachable_sent_total"); err != nil {
+		"ipipd_tunnel_transmit_packet_socket_total", "ipipd_tunnel_info", "ipipd_icmp_port_unreachable_sent_total",
+		"ipipd_outer_frag_needed_discarded_total"); err != nil {
 		t.Error(err)
 	}
 }

@@ -59,6 +59,10 @@ var (
 		"ICMP port unreachable answers sent for packets that matched no tunnel.", nil, nil)
 	portUnreachablesLimited = prometheus.NewDesc("ipipd_icmp_port_unreachable_rate_limited_total",
 		"ICMP port unreachable answers withheld by the rate limit.", nil, nil)
+	outerErrors = prometheus.NewDesc("ipipd_outer_icmp_errors_total",
+		"ICMP errors about outer packets taken into account (path MTU, soft errors), as ipip_err takes them.", nil, nil)
+	fragNeededDiscarded = prometheus.NewDesc("ipipd_outer_frag_needed_discarded_total",
+		"ICMP frag needed about outer packets discarded because net.ipv4.ip_no_pmtu_disc is 2 or 3.", nil, nil)
 	receiveErrors = prometheus.NewDesc("ipipd_socket_receive_errors_total",
 		"Errors reading the raw socket.", nil, nil)
 )
