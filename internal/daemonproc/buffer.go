@@ -2,6 +2,7 @@ package daemonproc
 
 import (
 	"bytes"
+	"strings"
 	"sync"
 )
 
@@ -35,4 +36,16 @@ func (b *LockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// TailLines returns the last n non-empty lines of s, trimmed: the end of
+// a command's output, for an error message.
+func TailLines(s string, n int) []string {
+	var lines []string
+	for _, l := range strings.Split(s, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			lines = append(lines, l)
+		}
+	}
+	return lines[max(0, len(lines)-n):]
 }

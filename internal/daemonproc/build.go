@@ -76,12 +76,4 @@ func goTool() (string, error) {
 }
 
 // lastLines returns the last n non-empty lines of s joined by " | ".
-func lastLines(s string, n int) string {
-	var lines []string
-	for _, l := range strings.Split(s, "\n") {
-		if l = strings.TrimSpace(l); l != "" {
-			lines = append(lines, l)
-		}
-	}
-	return strings.Join(lines[max(0, len(lines)-n):], " | ")
-}
+func lastLines(s string, n int) string { return strings.Join(TailLines(s, n), " | ") }

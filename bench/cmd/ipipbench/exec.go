@@ -8,6 +8,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/ipipd/ipipd/internal/daemonproc"
 )
 
 // cmdTimeout bounds every short command (ip, ss, sh, show); long-running
@@ -63,15 +65,4 @@ func tail(s string, n int) string {
 }
 
 // tailLines returns the last n non-empty lines of s.
-func tailLines(s string, n int) []string {
-	var lines []string
-	for _, l := range strings.Split(s, "\n") {
-		if l = strings.TrimSpace(l); l != "" {
-			lines = append(lines, l)
-		}
-	}
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return lines
-}
+func tailLines(s string, n int) []string { return daemonproc.TailLines(s, n) }
