@@ -73,7 +73,7 @@ func TestNoPMTUDiscModes(t *testing.T) {
 	}
 	// The discarded errors are counted where an operator looks.
 	if g := d1.show(t).Global; g.FragNeededDiscarded == 0 || g.OuterErrors != 0 {
-		t.Errorf("show: %d frag needed discarded, %d outer errors taken; want the router's counted as discarded, none taken", g.FragNeededDiscarded, g.OuterErrors)
+		t.Errorf("show: %d frag needed discarded, %d outer errors received; want the router's counted as discarded, none passed on", g.FragNeededDiscarded, g.OuterErrors)
 	}
 
 	node1.Run(t, "sysctl", "-qw", "net.ipv4.ip_no_pmtu_disc=1")

@@ -90,7 +90,7 @@ func printStatus(w io.Writer, st engine.Status, stats bool) {
 			fmt.Fprintf(w, "; drops: %s", formatDrops(g.Drops))
 		}
 		fmt.Fprintln(w)
-		fmt.Fprintf(w, "ICMP errors about outer packets: %d taken", g.OuterErrors)
+		fmt.Fprintf(w, "ICMP errors about outer packets: %d received", g.OuterErrors)
 		if g.FragNeededDiscarded > 0 {
 			fmt.Fprintf(w, ", %d frag needed discarded (net.ipv4.ip_no_pmtu_disc)", g.FragNeededDiscarded)
 		}

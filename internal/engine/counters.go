@@ -93,9 +93,10 @@ type Global struct {
 type GlobalStats struct {
 	Drops                                        map[string]uint64
 	PortUnreachables, RateLimited, ReceiveErrors uint64
-	// OuterErrors counts ICMP errors about outer packets handed to
-	// ipip_err's logic; FragNeededDiscarded the frag needed that
-	// net.ipv4.ip_no_pmtu_disc (2 or 3) discarded before it.
+	// OuterErrors counts ICMP errors about outer packets received and
+	// handed to ipip_err's checks (HandleOuterError, which ignores some);
+	// FragNeededDiscarded the frag needed that net.ipv4.ip_no_pmtu_disc (2
+	// or 3) discarded before them.
 	OuterErrors, FragNeededDiscarded uint64
 }
 

@@ -65,9 +65,9 @@ type Engine struct {
 	lastLogs map[string]time.Time
 
 	// finders resolve next hops for every tunnel's packet socket, one per
-	// underlay dev binding (TransmitPacket only).
+	// underlay dev binding while a Sender uses it (TransmitPacket only).
 	findersMu sync.Mutex
-	finders   map[string]*packetsock.PathFinder
+	finders   map[string]*sharedFinder
 
 	// tracer is set while `ipipd trace` runs.
 	tracer atomic.Pointer[tracer]
@@ -299,40 +299,70 @@ func (e *Engine) openSender(tunnel, dev string, c *Counters) Sender {
 	}
 	ps, err := packetsock.NewSender(packetsock.Options{Finder: finder, Fallback: raw, Direct: &c.TxPacketSocket, Fallen: &c.TxRawFallback})
 	if err != nil {
+		e.releasePathFinder(dev)
 		e.log.Error("opening the tunnel's packet socket failed; sending through the raw socket", "tunnel", tunnel, "dev", dev, "err", err)
 		return raw
 	}
-	return packetSender{ps, raw}
+	return packetSender{ps, raw, func() { e.releasePathFinder(dev) }}
+}
+
+// sharedFinder is a PathFinder and how many Senders use it.
+type sharedFinder struct {
+	finder *packetsock.PathFinder
+	users  int
 }
 
 // pathFinder returns the engine's PathFinder for route lookups bound to
 // dev, opening it on first use: however many tunnels send, the engine
-// keeps one set of netlink sockets and subscriptions per binding.
+// keeps one set of netlink sockets and subscriptions per binding. Each
+// call is one use, ended by releasePathFinder.
 func (e *Engine) pathFinder(dev string) (*packetsock.PathFinder, error) {
 	e.findersMu.Lock()
 	defer e.findersMu.Unlock()
-	if f, ok := e.finders[dev]; ok {
-		return f, nil
+	if s, ok := e.finders[dev]; ok {
+		s.users++
+		return s.finder, nil
 	}
 	f, err := packetsock.NewPathFinder(packetsock.FinderOptions{Dev: dev})
 	if err != nil {
 		return nil, err
 	}
 	if e.finders == nil {
-		e.finders = map[string]*packetsock.PathFinder{}
+		e.finders = map[string]*sharedFinder{}
 	}
-	e.finders[dev] = f
+	e.finders[dev] = &sharedFinder{finder: f, users: 1}
 	return f, nil
+}
+
+// releasePathFinder ends one use of dev's PathFinder and closes it after
+// the last: a reload that removes every tunnel bound to a device leaves no
+// resolver behind, and one that brings them back opens a fresh one.
+func (e *Engine) releasePathFinder(dev string) {
+	e.findersMu.Lock()
+	defer e.findersMu.Unlock()
+	s, ok := e.finders[dev]
+	if !ok {
+		return
+	}
+	if s.users--; s.users == 0 {
+		s.finder.Close()
+		delete(e.finders, dev)
+	}
 }
 
 // packetSender is a packet socket with the raw socket it falls back on;
 // closing it closes both.
 type packetSender struct {
 	*packetsock.Sender
-	raw *rawsock.Sender
+	raw     *rawsock.Sender
+	release func() // ends the Sender's use of the engine's PathFinder
 }
 
-func (s packetSender) Close() error { return errors.Join(s.Sender.Close(), s.raw.Close()) }
+func (s packetSender) Close() error {
+	err := errors.Join(s.Sender.Close(), s.raw.Close())
+	s.release()
+	return err
+}
 
 // destroy stops a tunnel's loop and removes its device and set-up.
 func (e *Engine) destroy(rt *runtime) {
@@ -365,8 +395,8 @@ func (e *Engine) Close() error {
 	<-e.recvDone
 	<-e.errsDone
 	e.findersMu.Lock()
-	for dev, f := range e.finders {
-		f.Close()
+	for dev, s := range e.finders { // left by a loop that did not stop in time
+		s.finder.Close()
 		delete(e.finders, dev)
 	}
 	e.findersMu.Unlock()

@@ -8,7 +8,7 @@ import (
 
 // Every tunnel's packet socket with the same dev binding shares one
 // PathFinder: one set of netlink sockets and subscriptions per engine, not
-// per tunnel.
+// per tunnel; it is closed when its last Sender is.
 func TestOnePathFinderPerDev(t *testing.T) {
 	testnet.Require(t)
 	ns := testnet.New(t, "finders")
@@ -35,8 +35,26 @@ func TestOnePathFinderPerDev(t *testing.T) {
 		if _, err := e.pathFinder("nosuchdev"); err == nil {
 			t.Error("a PathFinder for a missing device was opened")
 		}
-		for _, f := range e.finders {
-			f.Close()
+		// The last release closes it; the next use opens a fresh one.
+		e.releasePathFinder("")
+		if _, ok := e.finders[""]; !ok {
+			t.Error("the PathFinder closed while a Sender still used it")
+		}
+		e.releasePathFinder("")
+		if _, ok := e.finders[""]; ok {
+			t.Error("the PathFinder outlived its last Sender")
+		}
+		fresh, err := e.pathFinder("")
+		if err != nil {
+			return err
+		}
+		if fresh == unbound {
+			t.Error("a closed PathFinder was handed out again")
+		}
+		e.releasePathFinder("")
+		e.releasePathFinder("lo")
+		if len(e.finders) != 0 {
+			t.Errorf("%d PathFinders left after every release", len(e.finders))
 		}
 		return nil
 	})

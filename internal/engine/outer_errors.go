@@ -137,8 +137,15 @@ func pathMTU(underlay int, table *pmtuTable, dst uint32, now int64) encap.Path {
 	if len(*table) == 0 {
 		return encap.Path{MTU: underlay}
 	}
-	if entry, ok := (*table)[dst]; ok && entry.expires > now && entry.mtu <= underlay {
-		return encap.Path{MTU: entry.mtu, Locked: entry.locked}
+	entry, ok := (*table)[dst]
+	switch {
+	case !ok || entry.expires <= now:
+	case entry.locked:
+		// The kernel locks min(route MTU, min_pmtu): on an underlay below
+		// 552 the lock holds at the underlay's MTU.
+		return encap.Path{MTU: min(entry.mtu, underlay), Locked: true}
+	case entry.mtu < underlay:
+		return encap.Path{MTU: entry.mtu}
 	}
 	return encap.Path{MTU: underlay}
 }

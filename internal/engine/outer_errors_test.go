@@ -78,6 +78,24 @@ func TestFragNeededBelowMinPMTULocksThePath(t *testing.T) {
 	}
 }
 
+// On an underlay whose MTU is below 552 the lock holds at the underlay's
+// MTU (the kernel locks min(route MTU, min_pmtu)): a packet without DF is
+// fragmented to it with DF clear, not dropped.
+func TestLockBelowMinPMTUUnderlay(t *testing.T) {
+	e, devs, send := newTestEngine(t, meshYAML)
+	e.underlayMTU = func(netip.Addr, string) int { return 500 }
+	e.HandleOuterError(OuterError{Type: 3, Code: 4, MTU: 0, Local: netip.MustParseAddr("10.245.1.2"), Remote: netip.MustParseAddr("10.245.1.9"), Link: 2}, time.Now())
+	transmitOne(e, devs["p2p"], innerPacket("172.16.0.1", "172.16.9.9", 1000, false))
+	if len(send.sent) < 2 {
+		t.Fatalf("a 1000-byte packet without DF on a locked 500-byte path went out as %d packets (stats %+v), want fragments", len(send.sent), e.Status().Tunnels[0].Stats)
+	}
+	for i, f := range send.sent {
+		if ip := header.IPv4(f); len(f) > 500 || ip.DontFragment() {
+			t.Errorf("fragment %d: %d bytes, DF %v; want at most 500, DF clear", i, len(f), ip.DontFragment())
+		}
+	}
+}
+
 func TestSoftErrorWindowAnswersHostUnreachable(t *testing.T) {
 	e, devs, send := newTestEngine(t, meshYAML)
 	now := time.Now()

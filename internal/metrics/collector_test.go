@@ -62,6 +62,17 @@ ipipd_outer_frag_needed_discarded_total 3
 	}
 }
 
+// receive_frame is frame plus length errors, as /proc/net/dev sums them
+// for node_exporter.
+func TestReceiveFrameSumsLikeProcNetDev(t *testing.T) {
+	c := NewCollector(func() engine.Status {
+		return engine.Status{Tunnels: []engine.TunnelStatus{{Name: "tunl0", Stats: engine.Stats{RxLengthErrors: 2, RxFrameErrors: 3}}}}
+	})
+	if !strings.Contains(exposition(t, c), `ipipd_tunnel_receive_frame_total{tunnel="tunl0"} 5`+"\n") {
+		t.Error("receive_frame_total is not length + frame errors")
+	}
+}
+
 // Every reason is a series from the start, zero or not, in its direction;
 // the counts are show's.
 func TestDropsByReason(t *testing.T) {

@@ -26,7 +26,7 @@ var tunnelCounters = []tunnelCounter{
 	counter("receive_bytes_total", "Inner IP bytes written into the TUN device.", func(s *engine.Stats) uint64 { return s.RxBytes }),
 	counter("receive_errs_total", "Received packets dropped for a bad inner header or by ECN decapsulation, as the kernel counts rx_errors.", func(s *engine.Stats) uint64 { return s.RxErrors }),
 	counter("receive_length_errors_total", "Received packets whose inner header was invalid.", func(s *engine.Stats) uint64 { return s.RxLengthErrors }),
-	counter("receive_frame_total", "Received packets dropped because the outer header was CE and the inner packet Not-ECT (RFC 6040).", func(s *engine.Stats) uint64 { return s.RxFrameErrors }),
+	counter("receive_frame_total", "Received packets with a length or frame error: an invalid inner header, or outer CE over an inner Not-ECT packet (RFC 6040); the sum /proc/net/dev and node_exporter report as frame.", func(s *engine.Stats) uint64 { return s.RxFrameErrors + s.RxLengthErrors }),
 	counter("receive_drop_total", "Inner packets the TUN device refused.", func(s *engine.Stats) uint64 { return s.RxDropped }),
 	counter("receive_multicast_total", "Received packets whose outer destination was multicast.", func(s *engine.Stats) uint64 { return s.Multicast }),
 	counter("receive_coalesced_total", "Outer packets the underlay's GRO had merged, delivered as the segments they were cut back into.", func(s *engine.Stats) uint64 { return s.RxCoalesced }),
@@ -60,7 +60,7 @@ var (
 	portUnreachablesLimited = prometheus.NewDesc("ipipd_icmp_port_unreachable_rate_limited_total",
 		"ICMP port unreachable answers withheld by the rate limit.", nil, nil)
 	outerErrors = prometheus.NewDesc("ipipd_outer_icmp_errors_total",
-		"ICMP errors about outer packets taken into account (path MTU, soft errors), as ipip_err takes them.", nil, nil)
+		"ICMP errors about outer IPIP packets received and handed to ipip_err's checks (which ignore some: redirects, no tunnel, …).", nil, nil)
 	fragNeededDiscarded = prometheus.NewDesc("ipipd_outer_frag_needed_discarded_total",
 		"ICMP frag needed about outer packets discarded because net.ipv4.ip_no_pmtu_disc is 2 or 3.", nil, nil)
 	receiveErrors = prometheus.NewDesc("ipipd_socket_receive_errors_total",

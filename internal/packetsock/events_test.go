@@ -241,3 +241,25 @@ func TestRouteChangeVoidsItsPrefixOnly(t *testing.T) {
 		t.Fatal("an answer was dropped for a route change outside its destination")
 	}
 }
+
+// A voidAll whose generation was taken before a hop invalidation's but
+// stored after apply read it (voidAll's Add and Store are two steps) must
+// still void every path, even when that hop invalidation finds hopGen
+// full and clears it.
+func TestVoidAllSurvivesAHopGenClear(t *testing.T) {
+	p := newTestPaths()
+	const dst = 0x0af50702
+	p.lookup(dst, 1)
+	answerNow(t, p, peerPath, 2)
+	for hop := range uint32(maxPaths) {
+		p.hopGen[0x0a000000+hop] = 1
+	}
+	all := p.void.gen.Add(1) // voidAll has taken its generation…
+	p.void.voidHop(0x0af50799)
+	p.apply() // …the hop invalidation is applied and clears hopGen…
+	p.void.allGen.Store(all)
+	p.apply() // …and then voidAll's store lands.
+	if _, ok := p.lookup(dst, 3); ok {
+		t.Fatal("a path survived a voidAll stored after a hopGen clear")
+	}
+}

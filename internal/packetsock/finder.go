@@ -104,7 +104,7 @@ func (f *PathFinder) openNetlink(dev string) (*netlinkResolver, error) {
 		return nil, err
 	}
 	f.handle, f.neigh = h, neigh
-	return &netlinkResolver{h: h, oif: oif, neigh: neigh}, nil
+	return &netlinkResolver{h: h, dev: dev, oif: oif, neigh: neigh}, nil
 }
 
 func (f *PathFinder) closeNetlink() {

@@ -84,6 +84,7 @@ type paths struct {
 	// known to be clear of it).
 	allGen     uint64
 	hopGen     map[uint32]uint64
+	hopFloor   uint64 // the newest generation hopGen forgot when it was cleared
 	prefixLog  []prefixInvalidation
 	evictedGen uint64
 }
@@ -168,7 +169,7 @@ func (p *paths) apply() {
 		case v := <-p.void.hops:
 			if len(p.hopGen) >= maxPaths {
 				clear(p.hopGen)
-				p.allGen = v.gen // what the cleared generations guarded, this one guards
+				p.hopFloor = v.gen // what the cleared generations guarded, this one guards
 			}
 			p.hopGen[v.hop] = v.gen
 			for _, e := range p.entries {
@@ -202,7 +203,7 @@ func (p *paths) apply() {
 // changedSince reports whether an invalidation that may concern a came
 // after the resolver started on it.
 func (p *paths) changedSince(a answer) bool {
-	if a.gen < p.allGen || a.gen < p.hopGen[a.path.NextHop] || a.gen < p.evictedGen {
+	if a.gen < p.allGen || a.gen < p.hopGen[a.path.NextHop] || a.gen < p.hopFloor || a.gen < p.evictedGen {
 		return true
 	}
 	for _, v := range p.prefixLog {

@@ -22,7 +22,8 @@ const usableNeighbour = unix.NUD_REACHABLE | unix.NUD_STALE | unix.NUD_DELAY | u
 // link, the destination itself.
 type netlinkResolver struct {
 	h     *netlink.Handle
-	oif   int              // the tunnel's dev, 0 for none
+	dev   string           // the tunnel's dev, "" for none
+	oif   int              // its index, 0 for none
 	neigh *nl.SocketHandle // for single-entry neighbour requests
 	// dumpNeighbours: the kernel refused a single-entry request (before
 	// 5.0), so the device's table is dumped instead.
@@ -32,6 +33,9 @@ type netlinkResolver struct {
 func (r *netlinkResolver) Resolve(dst uint32) Path {
 	ip := net.IPv4(byte(dst>>24), byte(dst>>16), byte(dst>>8), byte(dst)).To4()
 	routes, err := r.h.RouteGetWithOptions(ip, &netlink.RouteGetOptions{OifIndex: r.oif})
+	if err != nil && r.dev != "" && r.renumbered() {
+		routes, err = r.h.RouteGetWithOptions(ip, &netlink.RouteGetOptions{OifIndex: r.oif})
+	}
 	if err != nil || len(routes) == 0 {
 		return Path{}
 	}
@@ -65,6 +69,18 @@ func (r *netlinkResolver) Resolve(dst uint32) Path {
 		p.Src = binary.BigEndian.Uint32(src)
 	}
 	return p
+}
+
+// renumbered looks the dev up again by name and reports whether its index
+// changed: a device deleted and made again (a VLAN or bond rebuilt) comes
+// back with a new index, which the old one's lookups would never find.
+func (r *netlinkResolver) renumbered() bool {
+	link, err := r.h.LinkByName(r.dev)
+	if err != nil || link.Attrs().Index == r.oif {
+		return false
+	}
+	r.oif = link.Attrs().Index
+	return true
 }
 
 // neighbour is the kernel's entry for hop on device ifindex (`ip neigh get

@@ -372,3 +372,48 @@ func TestSenderRouteChanges(t *testing.T) {
 	}
 	l.untilDirect(t, addrA)
 }
+
+// A Sender bound to a device follows it when it is deleted and made again
+// under the same name (a VLAN or bond rebuilt): the new device has a new
+// index, and route lookups with the old one would find nothing, leaving
+// every packet on the raw socket.
+func TestSenderFollowsARecreatedDevice(t *testing.T) {
+	l := newLink(t, true)
+	var bound *packetsock.Sender
+	var direct atomic.Uint64
+	err := l.a.Do(func() error {
+		raw, err := rawsock.NewSender(rawsock.SenderOptions{Dev: "va"})
+		if err != nil {
+			return err
+		}
+		t.Cleanup(func() { raw.Close() })
+		bound, err = packetsock.NewSender(packetsock.Options{Dev: "va", Fallback: raw, Direct: &direct})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { bound.Close() })
+	untilDirect := func(what string) {
+		t.Helper()
+		before := direct.Load()
+		for i := 0; direct.Load() == before; i++ {
+			if i > 300 {
+				t.Fatalf("%s: no packet went out on the packet socket", what)
+			}
+			bound.Write([][]byte{packet(addrA, uint16(i))}) // errors while the device is gone are expected
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	untilDirect("before")
+	oldIndex := l.a.Ifindex(t, "va")
+	l.a.Run(t, "ip", "link", "del", "va")
+	testnet.Veth(t, l.a, "va", netip.PrefixFrom(addrA, 24), l.b, "vb", netip.PrefixFrom(addrB, 24))
+	if l.a.Ifindex(t, "va") == oldIndex {
+		t.Skip("the kernel gave the new device the old index; nothing to follow")
+	}
+	if err := l.a.Ping(addrB, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	untilDirect("after the device was made again")
+}
