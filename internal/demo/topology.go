@@ -6,12 +6,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"math/big"
-	"net"
 	"net/netip"
 	"os"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/ipipd/ipipd/internal/ownedns"
@@ -121,7 +118,7 @@ func (t *topology) build(ctx context.Context) error {
 		}
 		// The underlay and the tunnel are IPv4; IPv6 router and neighbour
 		// solicitations would only add noise to the daemons' counters.
-		if err := inNamespace(ns, disableIPv6); err != nil {
+		if err := inNamespace(ns, ownedns.DisableIPv6); err != nil {
 			return fmt.Errorf("in %s: %w", ns, err)
 		}
 	}
@@ -138,7 +135,7 @@ func (t *topology) build(ctx context.Context) error {
 		ports = append(ports, port)
 		// Created in the hub with the peer put straight into the node:
 		// nothing appears in the host namespace, even for a moment.
-		if err := ip(ctx, t.Hub, "link", "add", "name", port, "index", farIndex(),
+		if err := ip(ctx, t.Hub, "link", "add", "name", port, "index", ownedns.FarIndex(),
 			"type", "veth", "peer", "name", n.Link, "netns", n.NS); err != nil {
 			return err
 		}
@@ -214,62 +211,16 @@ func killAll(ctx context.Context, ns string) {
 	}
 }
 
-// disableIPv6 runs inside a namespace (see inNamespace): the files under
-// /proc/sys/net belong to the network namespace of the thread opening them.
-func disableIPv6() error {
-	for _, p := range []string{
-		"/proc/sys/net/ipv6/conf/all/disable_ipv6",
-		"/proc/sys/net/ipv6/conf/default/disable_ipv6",
-	} {
-		err := os.WriteFile(p, []byte("1"), 0)
-		if err != nil && !errors.Is(err, os.ErrNotExist) { // no IPv6 in this kernel: nothing to do
-			return fmt.Errorf("disabling IPv6 (%s): %w", p, err)
-		}
-	}
-	return nil
-}
-
-// farIndex returns a random interface index far above the small ones the
-// kernel hands out in order, for the hub's end of a veth pair, so the two
-// ends never share an index. When they do (both are the first veth of a
-// fresh namespace, index 2) the kernel treats their carrier change as not
-// urgent (linkwatch_urgent_event) and applies it up to a second later, and
-// the first packets sent meanwhile are dropped.
-func farIndex() string {
-	n, err := rand.Int(rand.Reader, big.NewInt(1<<24))
-	if err != nil {
-		n = big.NewInt(int64(os.Getpid()))
-	}
-	return strconv.FormatInt(100000+n.Int64(), 10)
-}
-
 // linkTimeout bounds the wait for new links to become operational.
 const linkTimeout = 10 * time.Second
 
 // waitRunning waits until every named link in ns is operational
-// (IFF_RUNNING): a link set up keeps the dropping noop qdisc until the
-// kernel's linkwatch sees its carrier, so traffic sent earlier is lost.
+// (ownedns.WaitRunning).
 func waitRunning(ctx context.Context, ns string, links ...string) error {
 	return inNamespace(ns, func() error {
-		deadline := time.Now().Add(linkTimeout)
-		for {
-			var down []string
-			for _, name := range links {
-				ifi, err := net.InterfaceByName(name)
-				if err != nil {
-					return fmt.Errorf("in %s: link %s: %w", ns, name, err)
-				}
-				if ifi.Flags&net.FlagRunning == 0 {
-					down = append(down, name)
-				}
-			}
-			if len(down) == 0 {
-				return nil
-			}
-			if time.Now().After(deadline) || ctx.Err() != nil {
-				return fmt.Errorf("in %s: links %s not running after %v; check `ip -n %s link`", ns, strings.Join(down, ", "), linkTimeout, ns)
-			}
-			time.Sleep(5 * time.Millisecond)
+		if err := ownedns.WaitRunning(ctx, linkTimeout, links...); err != nil {
+			return fmt.Errorf("in %s: %w; check `ip -n %s link`", ns, err, ns)
 		}
+		return nil
 	})
 }

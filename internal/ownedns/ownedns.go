@@ -2,7 +2,9 @@
 // (test binaries through internal/testnet, the ipipbench harness) after
 // that process, so that a later run can tell one left behind by a process
 // that died from one still in use, and empties a namespace of the
-// processes left in it before it is deleted.
+// processes left in it before it is deleted. prepare.go holds what the
+// demo and the tests both do to a fresh namespace: IPv6 off, veth ends at
+// far indexes, and waiting until links run.
 package ownedns
 
 import (

@@ -1,14 +1,14 @@
 package testnet
 
 import (
-	"fmt"
-	"math/rand/v2"
+	"context"
 	"net"
 	"net/netip"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/ipipd/ipipd/internal/ownedns"
 )
 
 // LinkUpTimeout bounds the wait for new links to become operational.
@@ -28,7 +28,7 @@ const LinkUpTimeout = 10 * time.Second
 //	ip -n B addr add bAddr dev bName && ip -n B link set dev bName up
 func Veth(t testing.TB, a *NS, aName string, aAddr netip.Prefix, b *NS, bName string, bAddr netip.Prefix) {
 	t.Helper()
-	a.ip(t, "link", "add", "name", aName, "index", farIndex(), "type", "veth", "peer", "name", bName, "netns", b.name)
+	a.ip(t, "link", "add", "name", aName, "index", ownedns.FarIndex(), "type", "veth", "peer", "name", bName, "netns", b.name)
 	a.up(t, aName, aAddr)
 	b.up(t, bName, bAddr)
 	a.waitRunning(t, aName)
@@ -79,7 +79,7 @@ func NewBridgeLAN(t testing.TB, hub *NS, subnet netip.Prefix, members ...*NS) []
 	for i, m := range members {
 		ports[i] = bridge + "p" + strconv.Itoa(i)
 		links[i] = m.nextName("eth")
-		hub.ip(t, "link", "add", "name", ports[i], "index", farIndex(), "type", "veth", "peer", "name", links[i], "netns", m.name)
+		hub.ip(t, "link", "add", "name", ports[i], "index", ownedns.FarIndex(), "type", "veth", "peer", "name", links[i], "netns", m.name)
 		hub.ip(t, "link", "set", "dev", ports[i], "master", bridge, "up")
 		host = host.Next()
 		m.up(t, links[i], netip.PrefixFrom(host, subnet.Bits()))
@@ -96,49 +96,11 @@ func NewBridgeLAN(t testing.TB, hub *NS, subnet netip.Prefix, members ...*NS) []
 	return addrs
 }
 
-// farIndex returns a random interface index far above the small ones the
-// kernel hands out in order, for the side of a veth pair created locally, so
-// the two ends never share an index. Sharing one makes the kernel treat
-// their carrier change as not urgent and apply it up to a second later (see
-// waitRunning). A set index does not move the namespace's counter for later
-// automatic ones.
-func farIndex() string {
-	return strconv.Itoa(100000 + rand.IntN(1<<24))
-}
-
-// waitRunning waits until every named link is operational (IFF_RUNNING).
-//
-// Why: a link set up is not yet usable. Its qdisc stays the dropping noop
-// qdisc until the kernel's linkwatch work sees the carrier (linkwatch_do_dev
-// → dev_activate). Veth events count as urgent only when the peer's ifindex
-// differs from the device's own (linkwatch_urgent_event), and two fresh
-// namespaces both number their first veth 2, so without farIndex the event
-// waits for the next non-urgent run, up to a second later. A packet sent meanwhile (the first ARP request) is lost,
-// and the sender's retry comes a second later still.
+// waitRunning waits until every named link is operational
+// (ownedns.WaitRunning), failing the test if one is not in LinkUpTimeout.
 func (ns *NS) waitRunning(t testing.TB, links ...string) {
 	t.Helper()
-	err := ns.Do(func() error {
-		deadline := time.Now().Add(LinkUpTimeout)
-		for {
-			var down []string
-			for _, name := range links {
-				ifi, err := net.InterfaceByName(name)
-				if err != nil {
-					return err
-				}
-				if ifi.Flags&net.FlagRunning == 0 {
-					down = append(down, name)
-				}
-			}
-			if len(down) == 0 {
-				return nil
-			}
-			if time.Now().After(deadline) {
-				return fmt.Errorf("links %s not running after %v", strings.Join(down, ", "), LinkUpTimeout)
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-	})
+	err := ns.Do(func() error { return ownedns.WaitRunning(context.Background(), LinkUpTimeout, links...) })
 	if err != nil {
 		t.Fatalf("testnet: in %s: %v", ns, err)
 	}

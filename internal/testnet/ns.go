@@ -4,12 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ipipd/ipipd/internal/ownedns"
 )
 
 // CommandTimeout bounds every command Run and Try execute, and every `ip`
@@ -46,7 +47,7 @@ func New(t testing.TB, label string) *NS {
 	if out, err := runIP("-n", ns.name, "link", "set", "dev", "lo", "up"); err != nil {
 		t.Fatalf("testnet: %s: bringing lo up: %v: %s", ns.name, err, out)
 	}
-	if err := ns.Do(disableIPv6); err != nil {
+	if err := ns.Do(ownedns.DisableIPv6); err != nil {
 		t.Fatalf("testnet: %s: %v", ns.name, err)
 	}
 	return ns
@@ -121,19 +122,4 @@ func runCommand(name string, args ...string) (string, error) {
 		err = fmt.Errorf("timed out after %v: %w", CommandTimeout, err)
 	}
 	return string(out), err
-}
-
-// disableIPv6 runs inside the namespace (see Do); the sysctl files under
-// /proc/sys/net belong to the opening thread's network namespace.
-func disableIPv6() error {
-	for _, p := range []string{
-		"/proc/sys/net/ipv6/conf/all/disable_ipv6",
-		"/proc/sys/net/ipv6/conf/default/disable_ipv6",
-	} {
-		err := os.WriteFile(p, []byte("1"), 0)
-		if err != nil && !errors.Is(err, os.ErrNotExist) { // no IPv6 in this kernel: nothing to disable
-			return fmt.Errorf("disabling IPv6: %w", err)
-		}
-	}
-	return nil
 }
