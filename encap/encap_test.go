@@ -145,11 +145,19 @@ func TestTTLTOSDFMatrix(t *testing.T) {
 	}
 }
 
-// TestOversizeMatrix is section 4.5, with M = 1500 and N around M - 20.
+// TestOversizeMatrix is section 4.5, with M = 1500 and N around M - 20;
+// then the same on a path MTU locked at min_pmtu (learned from a frag
+// needed below 552, or with ip_no_pmtu_disc = 1): iptunnel_xmit clears DF
+// on every outer packet, so what does not fit is fragmented by IP output,
+// whatever pmtudisc and a fixed TTL say, and an inner DF packet still
+// earns ICMP 3/4 with 552 - 20.
 func TestOversizeMatrix(t *testing.T) {
 	const M = 1500
+	open := Path{MTU: M}
+	locked := Path{MTU: 552, Locked: true}
 	tests := []struct {
 		name     string
+		path     Path
 		pmtudisc bool
 		ttl      uint8
 		innerDF  bool
@@ -158,75 +166,37 @@ func TestOversizeMatrix(t *testing.T) {
 		reason   Reason
 		wantDF   bool
 	}{
-		{"DF fits", false, 0, true, M - 20, Send, NoReason, true},
-		{"DF one byte over: ICMP 3/4 with M-20", false, 0, true, M - 19, FragNeeded, NoReason, false},
-		{"DF over with pmtudisc: ICMP 3/4", true, 0, true, M + 100, FragNeeded, NoReason, false},
-		{"pmtudisc, no DF, fits: outer DF", true, 0, false, M - 20, Send, NoReason, true},
-		{"pmtudisc, no DF, over: dropped like IP output", true, 0, false, M - 19, Drop, TooBig, false},
-		{"fixed TTL forces DF: over is dropped", false, 64, false, M - 19, Drop, TooBig, false},
-		{"no pmtudisc, no DF, fits: outer DF clear", false, 0, false, M - 20, Send, NoReason, false},
-		{"no pmtudisc, no DF, over: fragment", false, 0, false, M - 19, Fragment, NoReason, false},
-		{"no pmtudisc, no DF, 9000 bytes: fragment", false, 0, false, 9000, Fragment, NoReason, false},
+		{"DF fits", open, false, 0, true, M - 20, Send, NoReason, true},
+		{"DF one byte over: ICMP 3/4 with M-20", open, false, 0, true, M - 19, FragNeeded, NoReason, false},
+		{"DF over with pmtudisc: ICMP 3/4", open, true, 0, true, M + 100, FragNeeded, NoReason, false},
+		{"pmtudisc, no DF, fits: outer DF", open, true, 0, false, M - 20, Send, NoReason, true},
+		{"pmtudisc, no DF, over: dropped like IP output", open, true, 0, false, M - 19, Drop, TooBig, false},
+		{"fixed TTL forces DF: over is dropped", open, false, 64, false, M - 19, Drop, TooBig, false},
+		{"no pmtudisc, no DF, fits: outer DF clear", open, false, 0, false, M - 20, Send, NoReason, false},
+		{"no pmtudisc, no DF, over: fragment", open, false, 0, false, M - 19, Fragment, NoReason, false},
+		{"no pmtudisc, no DF, 9000 bytes: fragment", open, false, 0, false, 9000, Fragment, NoReason, false},
+		{"locked: DF fits: sent, outer DF clear", locked, true, 0, true, 532, Send, NoReason, false},
+		{"locked: DF over: ICMP 3/4", locked, true, 0, true, 533, FragNeeded, NoReason, false},
+		{"locked: pmtudisc, no DF, over: fragmented, not dropped", locked, true, 0, false, 1000, Fragment, NoReason, false},
+		{"locked: fixed TTL, no DF, over: fragmented", locked, false, 64, false, 1000, Fragment, NoReason, false},
+		{"locked: no pmtudisc, no DF, fits: sent", locked, false, 0, false, 532, Send, NoReason, false},
 	}
 	for _, tt := range tests {
 		tu := NewTunnel(Params{Local: local, PMTUDisc: tt.pmtudisc, TTL: tt.ttl})
 		buf := innerPacket(tt.n, 0, 64, tt.innerDF)
-		r := tu.Encap(buf, tt.n, remote, NewIDs(3), Path{MTU: M})
+		r := tu.Encap(buf, tt.n, remote, NewIDs(3), tt.path)
 		if r.Verdict != tt.want || r.Reason != tt.reason {
 			t.Errorf("%s: %v/%v, want %v/%v", tt.name, r.Verdict, r.Reason, tt.want, tt.reason)
 			continue
 		}
 		switch r.Verdict {
 		case FragNeeded, Drop:
-			if int(r.MTU) != M-20 {
-				t.Errorf("%s: MTU %d, want %d", tt.name, r.MTU, M-20)
+			if int(r.MTU) != tt.path.MTU-20 {
+				t.Errorf("%s: MTU %d, want %d", tt.name, r.MTU, tt.path.MTU-20)
 			}
 		case Send, Fragment:
 			if header.IPv4(r.Packet(buf)).DontFragment() != tt.wantDF {
 				t.Errorf("%s: DF %v, want %v", tt.name, !tt.wantDF, tt.wantDF)
-			}
-			decodeOuter(t, r.Packet(buf))
-		}
-	}
-}
-
-// TestLockedPath is section 4.5's matrix on a path MTU locked at min_pmtu
-// (learned from a frag needed below 552, or with ip_no_pmtu_disc = 1):
-// iptunnel_xmit clears DF on every outer packet, so what does not fit is
-// fragmented by IP output, whatever pmtudisc and a fixed TTL say; an inner
-// DF packet still earns ICMP 3/4 with 552 - 20.
-func TestLockedPath(t *testing.T) {
-	locked := Path{MTU: 552, Locked: true}
-	tests := []struct {
-		name     string
-		pmtudisc bool
-		ttl      uint8
-		innerDF  bool
-		n        int
-		want     Verdict
-	}{
-		{"DF fits: sent, outer DF clear", true, 0, true, 532, Send},
-		{"DF over: ICMP 3/4", true, 0, true, 533, FragNeeded},
-		{"pmtudisc, no DF, over: fragmented, not dropped", true, 0, false, 1000, Fragment},
-		{"fixed TTL, no DF, over: fragmented", false, 64, false, 1000, Fragment},
-		{"no pmtudisc, no DF, fits: sent", false, 0, false, 532, Send},
-	}
-	for _, tt := range tests {
-		tu := NewTunnel(Params{Local: local, PMTUDisc: tt.pmtudisc, TTL: tt.ttl})
-		buf := innerPacket(tt.n, 0, 64, tt.innerDF)
-		r := tu.Encap(buf, tt.n, remote, NewIDs(3), locked)
-		if r.Verdict != tt.want {
-			t.Errorf("%s: %v/%v, want %v", tt.name, r.Verdict, r.Reason, tt.want)
-			continue
-		}
-		switch r.Verdict {
-		case FragNeeded:
-			if r.MTU != 532 {
-				t.Errorf("%s: MTU %d, want 532", tt.name, r.MTU)
-			}
-		case Send, Fragment:
-			if header.IPv4(r.Packet(buf)).DontFragment() {
-				t.Errorf("%s: outer DF set on a locked path", tt.name)
 			}
 			decodeOuter(t, r.Packet(buf))
 		}
