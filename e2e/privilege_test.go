@@ -120,9 +120,9 @@ func effectiveCaps(t *testing.T, pid int) uint64 {
 	}
 	for _, line := range strings.Split(string(status), "\n") {
 		if v, ok := strings.CutPrefix(line, "CapEff:"); ok {
-			var m uint64
-			for _, c := range strings.TrimSpace(v) {
-				m = m<<4 | uint64(strings.IndexRune("0123456789abcdef", c))
+			m, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			if err != nil {
+				t.Fatalf("/proc/%d/status: CapEff %q: %v", pid, v, err)
 			}
 			return m
 		}
