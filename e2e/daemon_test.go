@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -164,30 +165,14 @@ func (d *daemon) stop(t *testing.T) {
 	}
 }
 
-// runBinary runs the ipipd binary in the host namespace (the control socket
-// is a file, reachable from any namespace) and returns its combined output.
-func runBinary(timeout time.Duration, args ...string) (string, error) {
-	out, _, err := runBinarySplit(timeout, args...)
-	return out, err
-}
-
-// runBinarySplit runs the binary and returns stdout and stderr apart; err
-// is an *exec.ExitError for a non-zero exit.
+// runBinarySplit runs the ipipd binary in the host namespace (the control
+// socket is a file, reachable from any namespace) and returns stdout and
+// stderr apart; err is an *exec.ExitError for a non-zero exit.
 func runBinarySplit(timeout time.Duration, args ...string) (stdout, stderr string, err error) {
-	cmd := exec.Command(ipipdBin, args...)
-	var o, e strings.Builder
-	cmd.Stdout, cmd.Stderr = &o, &e
-	if err := cmd.Start(); err != nil {
-		return "", "", err
+	stdout, stderr, err = daemonproc.RunSplit(context.Background(), timeout, ipipdBin, args...)
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		err = fmt.Errorf("ipipd %s: %w", strings.Join(args, " "), err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err = <-done:
-	case <-time.After(timeout):
-		cmd.Process.Kill()
-		<-done
-		err = fmt.Errorf("ipipd %s: timed out after %v", strings.Join(args, " "), timeout)
-	}
-	return o.String(), e.String(), err
+	return stdout, stderr, err
 }

@@ -1,14 +1,10 @@
 package daemonproc
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"os/exec"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -26,21 +22,12 @@ func RunArgs(binary, config, control string, flags ...string) []string {
 // reachable from any. An error is how a harness learns the daemon is not
 // (yet) answering; it quotes what `show` said on stderr.
 func Show(ctx context.Context, binary, control string, v any) error {
-	ctx, cancel := context.WithTimeout(ctx, ShowTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, binary, "show", "--json", "--control", control)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	cmd.WaitDelay = time.Second
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			err = fmt.Errorf("timed out after %v", ShowTimeout)
-		}
-		return fmt.Errorf("ipipd show --control %s: %v: %s", control, err, strings.TrimSpace(stderr.String()))
+	stdout, stderr, err := RunSplit(ctx, ShowTimeout, binary, "show", "--json", "--control", control)
+	if err != nil {
+		return fmt.Errorf("ipipd show --control %s: %v: %s", control, err, strings.TrimSpace(stderr))
 	}
-	if err := json.Unmarshal(stdout.Bytes(), v); err != nil {
-		return fmt.Errorf("ipipd show --json: %v in %q", err, stdout.String())
+	if err := json.Unmarshal([]byte(stdout), v); err != nil {
+		return fmt.Errorf("ipipd show --json: %v in %q", err, stdout)
 	}
 	return nil
 }

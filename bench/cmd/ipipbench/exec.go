@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os/exec"
@@ -38,18 +37,7 @@ func run(ctx context.Context, timeout time.Duration, name string, args ...string
 // runSplit is run with stdout and stderr kept apart: iperf3 -J and ping
 // write their result to stdout and warnings to stderr.
 func runSplit(ctx context.Context, timeout time.Duration, name string, args ...string) (stdout, stderr string, err error) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	cmd.WaitDelay = time.Second
-	var o, e bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &o, &e
-	err = cmd.Run()
-	if err != nil && ctx.Err() == context.DeadlineExceeded {
-		err = fmt.Errorf("timed out after %v", timeout)
-	}
-	return o.String(), e.String(), err
+	return daemonproc.RunSplit(ctx, timeout, name, args...)
 }
 
 // inNS prefixes a command with `ip netns exec NS`.
