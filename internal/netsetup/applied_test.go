@@ -2,11 +2,12 @@ package netsetup
 
 import (
 	"errors"
-	"github.com/ipipd/ipipd/internal/testnet"
 	"maps"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/ipipd/ipipd/internal/testnet"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -99,14 +100,7 @@ func TestApplyThenRemove(t *testing.T) {
 // and its object, and leaves alone what Apply did not create.
 func TestApplyUndoesEverythingWhenAStepFails(t *testing.T) {
 	testnet.EnterFresh(t)
-	other, _ := addDevice(t, "other0", 1500)
-	if err := netlink.LinkSetUp(other); err != nil {
-		t.Fatal(err)
-	}
-	// Another program's route to 192.168.77.0/24 makes "ip route add
-	// 192.168.77.0/24 dev ipipdt0" fail with EEXIST: a main-table route is
-	// known by prefix, TOS and metric, whatever its device.
-	addRouteByHand(t, other, "192.168.77.0/24")
+	takeRoute(t, "192.168.77.0/24")
 	addDevice(t, testDevice, 1500)
 	sysctlsBefore := readSysctls(t, deviceSysctlPaths())
 

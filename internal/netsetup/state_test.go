@@ -160,6 +160,18 @@ func writeProcSys(t *testing.T, path, value string) {
 }
 
 // addRouteByHand adds a route as an operator or another program would.
+// takeRoute has another program's device, "other0", up and routing p: an
+// "ip route add p dev ipipdt0" then fails with EEXIST, since a main-table
+// route is known by prefix, TOS and metric, whatever its device.
+func takeRoute(t *testing.T, p string) {
+	t.Helper()
+	other, _ := addDevice(t, "other0", 1500)
+	if err := netlink.LinkSetUp(other); err != nil {
+		t.Fatal(err)
+	}
+	addRouteByHand(t, other, p)
+}
+
 func addRouteByHand(t *testing.T, link netlink.Link, p string) {
 	t.Helper()
 	route := deviceRoute(link, netip.MustParsePrefix(p))

@@ -3,13 +3,14 @@ package netsetup
 import (
 	"bytes"
 	"errors"
-	"github.com/ipipd/ipipd/internal/testnet"
 	"net"
 	"net/netip"
 	"slices"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ipipd/ipipd/internal/testnet"
 
 	"github.com/ipipd/ipipd/tun"
 )

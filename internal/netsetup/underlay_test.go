@@ -1,11 +1,12 @@
 package netsetup
 
 import (
-	"github.com/ipipd/ipipd/internal/testnet"
 	"net/netip"
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/ipipd/ipipd/internal/testnet"
 
 	"github.com/vishvananda/netlink"
 )

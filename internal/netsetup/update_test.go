@@ -1,12 +1,13 @@
 package netsetup
 
 import (
-	"github.com/ipipd/ipipd/internal/testnet"
 	"net/netip"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ipipd/ipipd/internal/testnet"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -142,11 +143,7 @@ func TestUpdateAddsBeforeItDeletes(t *testing.T) {
 // configuration as it was: the update's additions and MTU are undone.
 func TestUpdateFailureKeepsTheRunningConfiguration(t *testing.T) {
 	testnet.EnterFresh(t)
-	other, _ := addDevice(t, "other0", 1500)
-	if err := netlink.LinkSetUp(other); err != nil {
-		t.Fatal(err)
-	}
-	addRouteByHand(t, other, "192.168.77.0/24")
+	takeRoute(t, "192.168.77.0/24")
 	addDevice(t, testDevice, 1500)
 	running := seedLink()
 	applied, err := Apply(running)
