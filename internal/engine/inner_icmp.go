@@ -1,0 +1,41 @@
+package engine
+
+import (
+	"time"
+
+	"github.com/ipipd/ipipd/encap"
+	"github.com/ipipd/ipipd/internal/header"
+	"github.com/ipipd/ipipd/tun"
+)
+
+// answerInnerSender writes into the TUN the ICMP the kernel would send to
+// an inner sender: 3/4 with mtu for a DF packet too big for the path
+// (tnl_update_pmtu → icmp_ndo_send), or 3/1 when mtu is 0, during the soft
+// error window (dst_link_failure).
+func (e *Engine) answerInnerSender(rt *runtime, ts *tunnelState, b *transmitBuffers, inner []byte, mtu int) {
+	src := ts.icmpSource
+	if src == 0 {
+		src = header.IPv4(inner).Dst()
+	}
+	if !b.limiter.allow(header.IPv4(inner).Src(), time.Now()) {
+		rt.counters.ICMPRateLimited.Add(1)
+		return
+	}
+	// The ICMP is built behind the headroom a TUN's Write may use.
+	out, id := b.icmp[tun.WriteHeadroom:], b.ids.Next(src, header.IPv4(inner).Src())
+	var n int
+	if mtu > 0 {
+		n = encap.BuildFragNeeded(out, inner, mtu, src, id)
+	} else {
+		n = encap.BuildHostUnreachable(out, inner, src, id)
+	}
+	if n == 0 {
+		return
+	}
+	b.icmpBatch[0] = b.icmp[:tun.WriteHeadroom+n]
+	if _, err := rt.dev.Write(b.icmpBatch, tun.WriteHeadroom); err != nil {
+		e.logLimited("writing an ICMP error into the TUN failed", "tunnel", rt.name, "err", err)
+		return
+	}
+	rt.counters.ICMPSent.Add(1)
+}
