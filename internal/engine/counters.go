@@ -34,7 +34,12 @@ type Counters struct {
 	// TxCarrierErrors: the raw socket could not route the packet (the
 	// kernel's ip_route_output_key failure).
 	TxCarrierErrors atomic.Uint64
-	TxDrops         [encap.Reasons]atomic.Uint64
+	// Collisions: the outer packet's own route leads back into one of
+	// ipipd's TUN devices, so it was dropped before it was sent: the
+	// kernel's loop guard in ip_tunnel_xmit (rt->dst.dev == dev), which
+	// counts it here and iproute2 prints as DeadLoop.
+	Collisions atomic.Uint64
+	TxDrops    [encap.Reasons]atomic.Uint64
 	// ICMPSent counts ICMP errors written back into the TUN (frag needed,
 	// host unreachable); ICMPRateLimited those withheld by the per-sender
 	// rate limit.
@@ -52,6 +57,7 @@ type Stats struct {
 	RxPackets, RxBytes, RxErrors, RxLengthErrors, RxFrameErrors, RxDropped, Multicast   uint64
 	RxCoalesced, TxPacketSocket, TxRawFallback                                          uint64
 	TxPackets, TxBytes, TxErrors, TxDropped, TxCarrierErrors, ICMPSent, ICMPRateLimited uint64
+	Collisions                                                                          uint64
 	// Drops maps a reason name to its count, only non-zero ones.
 	Drops map[string]uint64
 }
@@ -63,7 +69,7 @@ func (c *Counters) Stats() Stats {
 		RxLengthErrors: c.RxLengthErrors.Load(), RxFrameErrors: c.RxFrameErrors.Load(),
 		RxDropped: c.RxDropped.Load(), Multicast: c.Multicast.Load(), RxCoalesced: c.RxCoalesced.Load(),
 		TxPackets: c.TxPackets.Load(), TxBytes: c.TxBytes.Load(), TxErrors: c.TxErrors.Load(),
-		TxDropped: c.TxDropped.Load(), TxCarrierErrors: c.TxCarrierErrors.Load(), ICMPSent: c.ICMPSent.Load(),
+		TxDropped: c.TxDropped.Load(), TxCarrierErrors: c.TxCarrierErrors.Load(), Collisions: c.Collisions.Load(), ICMPSent: c.ICMPSent.Load(),
 		ICMPRateLimited: c.ICMPRateLimited.Load(), TxPacketSocket: c.TxPacketSocket.Load(), TxRawFallback: c.TxRawFallback.Load(),
 		Drops: map[string]uint64{},
 	}
