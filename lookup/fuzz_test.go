@@ -100,18 +100,11 @@ func FuzzRouteLookup(f *testing.F) {
 	tunnels := []Tunnel{{Name: "tunl0"}, {Name: "p2p", Local: D, Remote: S}, {Name: "bound", Local: D}}
 	f.Fuzz(func(t *testing.T, spec []byte, probe uint32) {
 		routes := routesFrom(spec, len(tunnels))
+		// A prefix given twice is a multipath route: Lookup answers its
+		// first next hop, as the oracle does.
 		table, err := NewRouteTable(routes, tunnels)
-		seen := map[netip.Prefix]bool{}
-		dup := false
-		for _, r := range routes {
-			dup = dup || seen[r.To.Masked()]
-			seen[r.To.Masked()] = true
-		}
-		if dup != (err != nil) {
-			t.Fatalf("routes %v: NewRouteTable error %v, duplicate prefix %v", routes, err, dup)
-		}
 		if err != nil {
-			return
+			t.Fatalf("routes %v: %v", routes, err)
 		}
 		// Probe the fuzzer's address and, so that most probes hit, the
 		// same host bits inside each route's prefix.

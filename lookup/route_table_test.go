@@ -67,7 +67,6 @@ func TestRouteTableRefusals(t *testing.T) {
 		routes []Route
 		want   string
 	}{
-		{[]Route{{To: netip.MustParsePrefix("10.0.0.0/8")}, {To: netip.MustParsePrefix("10.1.0.0/8"), Tunnel: 1}}, `10.0.0.0/8 is given twice (tunnels "a" and "b")`},
 		{[]Route{{To: netip.MustParsePrefix("2001:db8::/32")}}, "want an IPv4 prefix"},
 		{[]Route{{To: netip.MustParsePrefix("10.0.0.0/8"), Tunnel: 2}}, "tunnel index 2 out of range"},
 	}
@@ -76,6 +75,54 @@ func TestRouteTableRefusals(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("err = %v, want it to say %q", err, tt.want)
 		}
+	}
+}
+
+// TestRouteNextHopMultipath: the next hops of one prefix through the
+// tunnel that asks, one per flow, a flow always the same; next hops through
+// other tunnels are not this tunnel's to use.
+func TestRouteNextHopMultipath(t *testing.T) {
+	tunnels := []Tunnel{{Name: "tunl0"}, {Name: "other", Local: D}}
+	pfx := netip.MustParsePrefix("192.168.42.0/24")
+	routes := []Route{
+		{To: pfx, Via: netip.MustParseAddr("10.245.1.3"), Tunnel: 0},
+		{To: pfx, Via: netip.MustParseAddr("10.245.1.9"), Tunnel: 1},
+		{To: pfx, Via: netip.MustParseAddr("10.245.1.4"), Tunnel: 0},
+		{To: netip.MustParsePrefix("192.168.42.128/25"), Via: netip.MustParseAddr("10.245.1.5"), Tunnel: 1},
+	}
+	table, err := NewRouteTable(routes, tunnels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := netip.MustParseAddr("192.168.42.7")
+	seen := map[uint32]int{}
+	for flow := uint32(0); flow < 100; flow++ {
+		got, ok := table.NextHop(dst, 0, flow)
+		if !ok {
+			t.Fatalf("flow %d: no next hop", flow)
+		}
+		if again, _ := table.NextHop(dst, 0, flow); again != got {
+			t.Fatalf("flow %d: %s then %s; a flow must keep its next hop", flow, AddrFromNumber(got), AddrFromNumber(again))
+		}
+		seen[got]++
+	}
+	a, b := addr32(netip.MustParseAddr("10.245.1.3")), addr32(netip.MustParseAddr("10.245.1.4"))
+	if len(seen) != 2 || seen[a] != 50 || seen[b] != 50 {
+		t.Errorf("flows per next hop %v, want 50 to each of 10.245.1.3 and 10.245.1.4", seen)
+	}
+	if got, _ := table.NextHop(dst, 1, 0); got != addr32(netip.MustParseAddr("10.245.1.9")) {
+		t.Errorf("tunnel 1: %s, want its own next hop 10.245.1.9", AddrFromNumber(got))
+	}
+	// The /25 is longer, and only tunnel 1's: tunnel 0 has no next hop for
+	// it even though its /24 covers the address.
+	if _, ok := table.NextHop(netip.MustParseAddr("192.168.42.200"), 0, 0); ok {
+		t.Error("192.168.42.200 through tunnel 0: a next hop, want none (the longest route leaves through tunnel 1)")
+	}
+	if _, ok := table.NextHop(netip.MustParseAddr("8.8.8.8"), 0, 0); ok {
+		t.Error("8.8.8.8: a next hop, want none")
+	}
+	if allocs := testing.AllocsPerRun(1000, func() { table.NextHop(dst, 0, 7) }); allocs != 0 {
+		t.Errorf("NextHop allocates %.1f times per run, want 0", allocs)
 	}
 }
 
