@@ -47,19 +47,16 @@ type Server struct {
 	streams map[string]Streamer
 }
 
-// Listen creates the socket at path (and its directory), refusing to take
-// over the socket of a daemon that still answers there. Commands named in
+// Listen creates the socket at path (and its directory). It replaces a
+// stale socket but refuses one a daemon still answers on, and anything at
+// path that is not a socket (see takeOver). Commands named in
 // streams are answered by their Streamer, the others by handle.
 func Listen(path string, handle Handler, streams map[string]Streamer) (*Server, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
-	if conn, err := net.DialTimeout("unix", path, time.Second); err == nil {
-		conn.Close()
-		return nil, fmt.Errorf("control socket %s: another ipipd is running there; stop it or give this one its own --control path", path)
-	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("control socket %s: removing the stale socket: %w", path, err)
+	if err := takeOver(path); err != nil {
+		return nil, err
 	}
 	old := syscall.Umask(0o177)
 	ln, err := net.Listen("unix", path)

@@ -48,9 +48,7 @@ func TestAskWithoutDaemon(t *testing.T) {
 
 func TestStaleSocketIsReplaced(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "ipipd.sock")
-	if err := os.WriteFile(path, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	staleSocket(t, path)
 	s, err := Listen(path, func(string) (any, error) { return 1, nil }, nil)
 	if err != nil {
 		t.Fatal(err)
