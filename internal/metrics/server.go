@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/ipipd/ipipd/internal/buildinfo"
 	"github.com/ipipd/ipipd/internal/engine"
 )
 
@@ -40,11 +41,11 @@ func CheckAddress(addr string) error {
 	return nil
 }
 
-// Handler serves status's metrics at Path, with the Go runtime's and the
-// process's (memory, CPU, open files).
+// Handler serves status's metrics at Path, with ipipd_build_info, the Go
+// runtime's and the process's (memory, CPU, open files).
 func Handler(status func() engine.Status, log *slog.Logger) http.Handler {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(NewCollector(status), collectors.NewGoCollector(),
+	reg.MustRegister(NewCollector(status), newBuildInfo(buildinfo.Read()), collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux := http.NewServeMux()
 	mux.Handle(Path, promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slogErrors{log}, ErrorHandling: promhttp.ContinueOnError}))

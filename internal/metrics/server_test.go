@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -26,6 +27,7 @@ func TestHandler(t *testing.T) {
 	}
 	for _, want := range []string{
 		`ipipd_tunnel_receive_packets_total{tunnel="tunl0"} 3`,
+		`ipipd_build_info{goversion="` + runtime.Version() + `",`,
 		"go_goroutines ",
 		"process_resident_memory_bytes ",
 	} {
