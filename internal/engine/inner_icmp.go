@@ -12,12 +12,16 @@ import (
 // an inner sender: 3/4 with mtu for a DF packet too big for the path
 // (tnl_update_pmtu → icmp_ndo_send), or 3/1 when mtu is 0, during the soft
 // error window (dst_link_failure).
+//
+// Only 3/1 is rate-limited: icmpv4_mask_allow exempts frag needed from
+// every ICMP limit ("don't limit PMTU discovery"), as a sender that never
+// hears the path MTU keeps sending packets that are dropped.
 func (e *Engine) answerInnerSender(rt *runtime, ts *tunnelState, b *transmitBuffers, inner []byte, mtu int) {
 	src := ts.icmpSource
 	if src == 0 {
 		src = header.IPv4(inner).Dst()
 	}
-	if !b.limiter.allow(header.IPv4(inner).Src(), time.Now()) {
+	if mtu == 0 && !b.limiter.allow(header.IPv4(inner).Src(), time.Now()) {
 		rt.counters.ICMPRateLimited.Add(1)
 		return
 	}

@@ -144,9 +144,10 @@ func TestOuterErrorsIgnored(t *testing.T) {
 	}
 }
 
-// TestICMPToInnerSendersIsRateLimited: like icmp_send, at most a burst of
-// six errors to one inner sender, then one a second.
-func TestICMPToInnerSendersIsRateLimited(t *testing.T) {
+// TestFragNeededToInnerSendersIsNeverRateLimited: icmpv4_mask_allow
+// exempts frag needed from every ICMP rate limit ("don't limit PMTU
+// discovery"), so each DF packet too big for the path gets its answer.
+func TestFragNeededToInnerSendersIsNeverRateLimited(t *testing.T) {
 	e, devs, _ := newTestEngine(t, meshYAML)
 	for i := 0; i < 10; i++ {
 		devs["p2p"].in = append(devs["p2p"].in, innerPacket("172.16.0.1", "172.16.9.9", 1481, true))
@@ -154,7 +155,27 @@ func TestICMPToInnerSendersIsRateLimited(t *testing.T) {
 	runTransmit(e, devs["p2p"])
 	codes, _ := icmpCodes(devs["p2p"])
 	s := e.Status().Tunnels[0].Stats
-	if len(codes) != icmpBurst || s.ICMPSent != icmpBurst || s.ICMPRateLimited != 10-icmpBurst || s.TxErrors != 10 {
-		t.Fatalf("%d ICMP written, stats %+v; want %d sent and %d limited, all 10 counted as tx_errors", len(codes), s, icmpBurst, 10-icmpBurst)
+	if len(codes) != 10 || s.ICMPSent != 10 || s.ICMPRateLimited != 0 || s.TxErrors != 10 {
+		t.Fatalf("%d ICMP written, stats %+v; want all 10 frag needed sent, none limited, 10 tx_errors", len(codes), s)
+	}
+}
+
+// TestHostUnreachableToInnerSendersIsRateLimited: the soft-error window's
+// host unreachable (dst_link_failure → icmp_send) is limited like any
+// ICMP 3/x in icmp_ratemask: a burst of six to one inner sender, then one
+// a second.
+func TestHostUnreachableToInnerSendersIsRateLimited(t *testing.T) {
+	e, devs, send := newTestEngine(t, meshYAML)
+	rt := runtimeOf(e.state.Load(), "p2p")
+	rt.softErrors.since.Store(time.Now().UnixNano())
+	rt.softErrors.count.Store(10)
+	for i := 0; i < 10; i++ {
+		devs["p2p"].in = append(devs["p2p"].in, innerPacket("172.16.0.1", "172.16.9.9", 100, false))
+	}
+	runTransmit(e, devs["p2p"])
+	codes, _ := icmpCodes(devs["p2p"])
+	s := e.Status().Tunnels[0].Stats
+	if len(codes) != icmpBurst || s.ICMPSent != icmpBurst || s.ICMPRateLimited != 10-icmpBurst || len(send.sent) != 10 {
+		t.Fatalf("%d ICMP written, %d sent, stats %+v; want %d host unreachables, %d limited, all 10 sent", len(codes), len(send.sent), s, icmpBurst, 10-icmpBurst)
 	}
 }
