@@ -1,0 +1,180 @@
+package kernelview
+
+import (
+	"net"
+	"net/netip"
+	"sort"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// routeKey is what identifies an IPv4 route to the kernel (a fib_alias):
+// table, prefix, TOS and priority. A notification with the same key
+// replaces the route, a deletion removes it.
+type routeKey struct {
+	table  int
+	to     netip.Prefix
+	tos    int
+	metric int
+}
+
+// storedRoute is a kernel route that has a next hop through a watched
+// device, reduced to what the view needs.
+type storedRoute struct {
+	protocol int
+	hops     []storedHop
+}
+
+type storedHop struct {
+	index  int
+	via    netip.Addr
+	weight int
+}
+
+// routeStore holds the routes with a next hop through a watched device.
+type routeStore map[routeKey]storedRoute
+
+// convert reduces a netlink route to its key and next hops; ok is false for
+// what the datapath never uses: non-IPv4, not unicast, or cloned.
+func convert(r *netlink.Route) (routeKey, storedRoute, bool) {
+	if r.Family != unix.AF_INET && r.Family != 0 {
+		return routeKey{}, storedRoute{}, false
+	}
+	if r.Type != unix.RTN_UNICAST || r.Flags&unix.RTM_F_CLONED != 0 {
+		return routeKey{}, storedRoute{}, false
+	}
+	to := netip.PrefixFrom(netip.IPv4Unspecified(), 0) // the default route has no Dst
+	if r.Dst != nil {
+		p, ok := prefixOf(r.Dst)
+		if !ok {
+			return routeKey{}, storedRoute{}, false
+		}
+		to = p
+	}
+	key := routeKey{table: r.Table, to: to, tos: r.Tos, metric: r.Priority}
+	s := storedRoute{protocol: int(r.Protocol)}
+	if len(r.MultiPath) == 0 {
+		s.hops = []storedHop{{index: r.LinkIndex, via: addrOf(r.Gw), weight: 1}}
+		return key, s, true
+	}
+	for _, h := range r.MultiPath {
+		// A next hop the kernel marked dead (its device went down) carries
+		// nothing.
+		if h.Flags&(unix.RTNH_F_DEAD|unix.RTNH_F_LINKDOWN) != 0 {
+			continue
+		}
+		s.hops = append(s.hops, storedHop{index: h.LinkIndex, via: addrOf(h.Gw), weight: h.Hops + 1})
+	}
+	return key, s, true
+}
+
+// throughAny reports whether some next hop leaves through a device in set.
+func (s storedRoute) throughAny(set map[int]int) bool {
+	for _, h := range s.hops {
+		if _, ok := set[h.index]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// dropDevice removes the next hops through index, and the routes left with
+// none: what the kernel's fib_sync_down_dev and fib_flush do when a device
+// goes down or away. The kernel sends no RTM_DELROUTE for these (IPv4
+// flushes silently), so the store must do it itself.
+func (st routeStore) dropDevice(index int) {
+	for k, r := range st {
+		kept := r.hops[:0:0]
+		for _, h := range r.hops {
+			if h.index != index {
+				kept = append(kept, h)
+			}
+		}
+		if len(kept) == 0 {
+			delete(st, k)
+			continue
+		}
+		if len(kept) != len(r.hops) {
+			r.hops = kept
+			st[k] = r
+		}
+	}
+}
+
+// routesByDevice builds the view's routes: for each watched device, the
+// next hops through it of the routes in its table, keeping for each prefix
+// only those of the lowest metric.
+func (st routeStore) routesByDevice(watched map[int]int) map[int][]Route {
+	type best struct {
+		metric int
+		hops   []Route
+	}
+	chosen := map[int]map[netip.Prefix]*best{}
+	for k, r := range st {
+		for _, h := range r.hops {
+			table, ok := watched[h.index]
+			if !ok || table != k.table || k.tos != 0 {
+				continue
+			}
+			byPrefix := chosen[h.index]
+			if byPrefix == nil {
+				byPrefix = map[netip.Prefix]*best{}
+				chosen[h.index] = byPrefix
+			}
+			b := byPrefix[k.to]
+			if b == nil || k.metric < b.metric {
+				b = &best{metric: k.metric}
+				byPrefix[k.to] = b
+			}
+			if k.metric == b.metric {
+				b.hops = append(b.hops, Route{To: k.to, Via: h.via, Table: k.table, Metric: k.metric, Protocol: r.protocol, Weight: h.weight})
+			}
+		}
+	}
+	out := make(map[int][]Route, len(chosen))
+	for index, byPrefix := range chosen {
+		var routes []Route
+		for _, b := range byPrefix {
+			routes = append(routes, b.hops...)
+		}
+		// A stable order: prefixes ascending, a multipath route's next hops
+		// by gateway, so Views compare and print the same way each time.
+		sort.Slice(routes, func(i, j int) bool {
+			if c := routes[i].To.Addr().Compare(routes[j].To.Addr()); c != 0 {
+				return c < 0
+			}
+			if routes[i].To.Bits() != routes[j].To.Bits() {
+				return routes[i].To.Bits() < routes[j].To.Bits()
+			}
+			return routes[i].Via.Less(routes[j].Via)
+		})
+		out[index] = routes
+	}
+	return out
+}
+
+func prefixOf(n *net.IPNet) (netip.Prefix, bool) {
+	a, ok := netip.AddrFromSlice(n.IP)
+	if !ok {
+		return netip.Prefix{}, false
+	}
+	a = a.Unmap()
+	if !a.Is4() {
+		return netip.Prefix{}, false
+	}
+	bits, _ := n.Mask.Size()
+	return netip.PrefixFrom(a, bits), true
+}
+
+func addrOf(ip net.IP) netip.Addr {
+	a, ok := netip.AddrFromSlice(ip)
+	if !ok {
+		return netip.Addr{}
+	}
+	a = a.Unmap()
+	if !a.Is4() || a.IsUnspecified() {
+		return netip.Addr{}
+	}
+	return a
+}
