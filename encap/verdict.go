@@ -58,6 +58,15 @@ type Result struct {
 	Length int32
 }
 
+// PastPMTUCheck reports whether the packet got past tnl_update_pmtu: sent,
+// fragmented, or refused afterwards by IP output for its outer DF
+// (TooBig). ip_tunnel_xmit spends a soft error (err_count) on exactly these
+// packets; one answered with FragNeeded, or refused before the check, is
+// a tx_error and spends none.
+func (r Result) PastPMTUCheck() bool {
+	return r.Verdict == Send || r.Verdict == Fragment || r.Reason == TooBig
+}
+
 // Packet returns the outer packet in buf, the buffer given to Encap.
 func (r Result) Packet(buf []byte) []byte { return buf[:r.Length] }
 

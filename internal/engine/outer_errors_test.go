@@ -179,3 +179,24 @@ func TestHostUnreachableToInnerSendersIsRateLimited(t *testing.T) {
 		t.Fatalf("%d ICMP written, %d sent, stats %+v; want %d host unreachables, %d limited, all 10 sent", len(codes), len(send.sent), s, icmpBurst, 10-icmpBurst)
 	}
 }
+
+// A soft error is spent on the first packet past tnl_update_pmtu, as
+// ip_tunnel_xmit spends err_count before iptunnel_xmit: also on a packet
+// without DF that the outer DF then makes IP output refuse (too_big), but
+// not on one answered with frag needed (tnl_update_pmtu's -E2BIG).
+func TestSoftErrorSpentOnPacketsIPOutputDrops(t *testing.T) {
+	e, devs, send := newTestEngine(t, meshYAML)
+	rt := runtimeOf(e.state.Load(), "p2p")
+	rt.softErrors.since.Store(time.Now().UnixNano())
+	rt.softErrors.count.Store(1)
+	transmitOne(e, devs["p2p"], innerPacket("172.16.0.1", "172.16.9.9", 1481, true)) // frag needed: not spent
+	if c := rt.softErrors.count.Load(); c != 1 {
+		t.Fatalf("a packet answered with frag needed spent a soft error: count %d, want 1", c)
+	}
+	transmitOne(e, devs["p2p"], innerPacket("172.16.0.1", "172.16.9.9", 1481, false)) // too_big after the PMTU check
+	codes, _ := icmpCodes(devs["p2p"])
+	s := e.Status().Tunnels[0].Stats
+	if len(send.sent) != 0 || len(codes) != 2 || codes[1] != 1 || rt.softErrors.count.Load() != 0 || s.Drops["too_big"] != 1 {
+		t.Fatalf("sent %d, ICMP codes %v, soft errors left %d, stats %+v; want frag needed, then host unreachable for the too_big packet", len(send.sent), codes, rt.softErrors.count.Load(), s)
+	}
+}

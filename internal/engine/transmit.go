@@ -132,7 +132,7 @@ func (e *Engine) transmitBatch(rt *runtime, b *transmitBuffers, n int) {
 		if tr != nil {
 			tr.transmitted(ts, buf[encap.Headroom:encap.Headroom+size], dst, mtu, r, buf)
 		}
-		if now != 0 && r.Verdict <= encap.Fragment && rt.softErrors.spend(now) {
+		if now != 0 && r.PastPMTUCheck() && rt.softErrors.spend(now) {
 			e.answerInnerSender(rt, ts, b, buf[encap.Headroom:encap.Headroom+size], 0)
 		}
 		switch r.Verdict {
