@@ -38,8 +38,12 @@ const (
 	// ModeMismatch: the selected tunnel does not accept IPIP (a silent
 	// drop in ipip_tunnel_rcv, no fall-back to another tunnel).
 	ModeMismatch
-	// BadInner: the inner header is not valid IPv4 (rx_errors and
-	// rx_length_errors).
+	// BadInner: the inner header is not valid IPv4 (version, IHL or total
+	// length). The kernel counts such a packet as received (rx_packets,
+	// rx_bytes in ip_tunnel_rcv) and IP input on the tunnel device drops
+	// it (IP MIB counters only). Fewer than 20 bytes never get here: that
+	// is ShortInner, so rx_length_errors, which ip_tunnel_rcv keeps for a
+	// failed pskb_inet_may_pull, cannot move for IPIP.
 	BadInner
 	// ECNDrop: outer CE over an inner Not-ECT packet (rx_errors and
 	// rx_frame_errors).

@@ -130,8 +130,13 @@ func (e *Engine) receiveBatch(icmp Sender, b *receiveBuffers, n int) {
 			c.RxDrops[r.Reason].Add(1)
 			switch r.Reason {
 			case decap.BadInner:
-				c.RxErrors.Add(1)
-				c.RxLengthErrors.Add(1)
+				// ip_tunnel_rcv has counted it (its 20-byte pull cannot
+				// fail here: tunnel4_rcv's did, as short_inner); IP input
+				// on the tunnel device then drops it, with no tunnel
+				// counter. ipipd drops it before the TUN, which would
+				// take anything.
+				c.RxPackets.Add(1)
+				c.RxBytes.Add(uint64(len(header.IPv4(pkt).Payload())))
 			case decap.ECNDrop:
 				c.RxErrors.Add(1)
 				c.RxFrameErrors.Add(1)
