@@ -29,6 +29,7 @@ func init() {
 		{"trace", "stream each packet's path through a running daemon", traceUsage, traceCommand},
 		{"explain", "what the datapath would do with one packet, step by step", explainUsage, explainCommand},
 		{"demo", "build the three-node mesh in namespaces and ping across it", demoUsage, demoCommand},
+		{"version", "the build: module version, commit, Go version", versionUsage, versionCommand},
 		{"help", "help on a command", "usage: ipipd help [COMMAND]", helpCommand},
 	}
 }
@@ -46,12 +47,15 @@ func dispatch(args []string) int {
 		printHelp()
 		return exitOK
 	}
+	if args[0] == "--version" { // as most daemons answer it
+		return versionCommand(nil)
+	}
 	for _, c := range commands {
 		if c.name == args[0] {
 			return c.run(args[1:])
 		}
 	}
-	fmt.Fprintf(os.Stderr, "ipipd: unknown command %q; want one of run, check, show, trace, explain, demo, help\n", args[0])
+	fmt.Fprintf(os.Stderr, "ipipd: unknown command %q; want one of run, check, show, trace, explain, demo, version, help\n", args[0])
 	return exitUsage
 }
 
