@@ -134,14 +134,18 @@ func runCommand(args []string) int {
 		defer m.Close()
 		log.Info("serving metrics", "url", "http://"+m.Addr().String()+metrics.Path)
 	}
+	notifyReady(log, eng) // systemd: devices, addresses, routes and sockets are up
 	log.Info("ipipd running", "config", *path, "tunnels", tunnelNames(cfg), "control", *socket, "transmit", *transmit)
 
 	for sig := range signals {
 		if sig != syscall.SIGHUP {
 			log.Info("stopping", "signal", sig.String())
+			notifyStopping(log)
 			return exitOK
 		}
+		notifyReloading(log, *path)
 		reload(log, eng, *path)
+		notifyReady(log, eng)
 	}
 	return exitOK
 }

@@ -1,0 +1,60 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/ipipd/ipipd/internal/engine"
+	"github.com/ipipd/ipipd/internal/sdnotify"
+)
+
+// What `ipipd run` tells systemd when it runs as a Type=notify service
+// (contrib/ipipd.service); without NOTIFY_SOCKET these do nothing. Telling
+// systemd can fail only if its socket is gone: logged, never fatal.
+
+// notifyReady sends READY=1 once the devices, addresses, routes and sockets
+// are up, and again when a reload has ended, with the running tunnels.
+func notifyReady(log *slog.Logger, eng *engine.Engine) {
+	warnNotify(log, sdnotify.Ready(serviceStatus(eng.Status())))
+}
+
+// notifyReloading sends RELOADING=1 as a SIGHUP reload begins.
+func notifyReloading(log *slog.Logger, path string) {
+	warnNotify(log, sdnotify.Reloading("reloading "+path))
+}
+
+// notifyStopping sends STOPPING=1 as the daemon begins to remove what it
+// created.
+func notifyStopping(log *slog.Logger) {
+	warnNotify(log, sdnotify.Stopping("stopping: removing the tunnels' devices, addresses and routes"))
+}
+
+func warnNotify(log *slog.Logger, err error) {
+	if err != nil {
+		log.Warn("cannot tell systemd", "err", err)
+	}
+}
+
+// maxStatusTunnels bounds the names in the status line: it is one line of
+// systemctl status, not a listing (ipipd show is).
+const maxStatusTunnels = 8
+
+// serviceStatus is the STATUS= line: the state and the running tunnels.
+func serviceStatus(st engine.Status) string {
+	names := make([]string, 0, maxStatusTunnels)
+	for i, t := range st.Tunnels {
+		if i == maxStatusTunnels {
+			names = append(names, fmt.Sprintf("and %d more", len(st.Tunnels)-i))
+			break
+		}
+		names = append(names, t.Name)
+	}
+	switch len(st.Tunnels) {
+	case 0:
+		return "running, no tunnels"
+	case 1:
+		return "running, 1 tunnel: " + names[0]
+	}
+	return fmt.Sprintf("running, %d tunnels: %s", len(st.Tunnels), strings.Join(names, ", "))
+}
