@@ -13,13 +13,28 @@ FUZZTIME  ?= 200000x
 FUZZ      := ./decap:FuzzDecap ./decap:FuzzSplitCoalesced ./encap:FuzzEncap ./internal/config:FuzzParse ./internal/rawsock:FuzzIngressIfindex ./internal/icmperr:FuzzParse ./lookup:FuzzTunnelLookup ./lookup:FuzzRouteLookup
 BENCHTIME ?= 300ms
 BENCHCOUNT ?= 10
+# The commit goes into the binary (`ipipd version`, ipipd_build_info)
+# when git can read this checkout; BUILDVCS=false leaves it out.
+BUILDVCS  ?= $(shell git rev-parse --git-dir >/dev/null 2>&1 && echo auto || echo false)
 
-.PHONY: all build deps demo test vet fuzz unit bench bench-micro bench-e2e clean
+# Where `make install` puts things; DESTDIR stages them (for a package).
+# systemd reads the administrator's units from /usr/local/lib/systemd/system
+# and packages' from /usr/lib/systemd/system (systemd.unit(5)), so
+# $(PREFIX)/lib/systemd/system is read for PREFIX=/usr/local, the default,
+# and for PREFIX=/usr; /lib/systemd/system is the distribution's. Any other
+# PREFIX needs UNITDIR=/etc/systemd/system.
+PREFIX    ?= /usr/local
+BINDIR    ?= $(PREFIX)/bin
+UNITDIR   ?= $(PREFIX)/lib/systemd/system
+CONFDIR   ?= /etc/ipipd
+UNITS     := ipipd.service ipipd@.service
+
+.PHONY: all build deps demo test vet fuzz unit bench bench-micro bench-e2e clean install uninstall
 
 all: build
 
 build:
-	$(GO) build -o $(BIN) ./cmd/ipipd
+	$(GO) build -buildvcs=$(BUILDVCS) -o $(BIN) ./cmd/ipipd
 
 # deps installs the system tools the demo and the end-to-end tests drive:
 # ip (iproute2), ping (iputils-ping), iperf3 and tcpdump for the benchmarks.
@@ -56,6 +71,44 @@ bench-micro:
 
 bench-e2e: deps
 	$(GO) run ./bench/cmd/ipipbench $(IPIPBENCH_FLAGS)
+
+# install puts the binary in BINDIR, the units in UNITDIR with ExecStart=
+# naming that binary and CONFDIR, and the example node (contrib/ipipd.yaml)
+# as CONFDIR/ipipd.yaml unless a file is there already. Nothing is
+# enabled or started: edit the file first.
+install: build
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(CONFDIR)
+	install -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/ipipd
+	@for u in $(UNITS); do \
+		echo "install contrib/$$u -> $(DESTDIR)$(UNITDIR)/$$u"; \
+		sed -e 's|/usr/local/bin/ipipd|$(BINDIR)/ipipd|g' -e 's|/etc/ipipd/|$(CONFDIR)/|g' \
+			contrib/$$u > $(DESTDIR)$(UNITDIR)/$$u.tmp && \
+		chmod 0644 $(DESTDIR)$(UNITDIR)/$$u.tmp && \
+		mv $(DESTDIR)$(UNITDIR)/$$u.tmp $(DESTDIR)$(UNITDIR)/$$u || exit 1; \
+	done
+	@if [ -e $(DESTDIR)$(CONFDIR)/ipipd.yaml ]; then \
+		echo "keeping $(DESTDIR)$(CONFDIR)/ipipd.yaml"; \
+	else \
+		install -m 0644 contrib/ipipd.yaml $(DESTDIR)$(CONFDIR)/ipipd.yaml && \
+		echo "install contrib/ipipd.yaml -> $(DESTDIR)$(CONFDIR)/ipipd.yaml (an example: edit it)"; \
+	fi
+	@for u in $(UNITS); do [ ! -e $(DESTDIR)/etc/systemd/system/$$u ] || \
+		echo "note: $(DESTDIR)/etc/systemd/system/$$u overrides the unit just installed; remove it to use this one"; \
+	done
+	@echo "next: edit $(CONFDIR)/ipipd.yaml, then systemctl daemon-reload && systemctl enable --now ipipd"
+
+# uninstall removes what install put, except a CONFDIR/ipipd.yaml that is
+# no longer the example: that is the operator's node, kept and named.
+# Stop the service first (systemctl disable --now ipipd).
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/ipipd $(addprefix $(DESTDIR)$(UNITDIR)/,$(UNITS))
+	@cfg=$(DESTDIR)$(CONFDIR)/ipipd.yaml; \
+	if [ -f $$cfg ] && cmp -s contrib/ipipd.yaml $$cfg; then \
+		rm -f $$cfg && echo "removed $$cfg (the unchanged example)"; \
+	elif [ -e $$cfg ]; then \
+		echo "kept $$cfg: it is not the example any more"; \
+	fi; \
+	rmdir $(DESTDIR)$(CONFDIR) 2>/dev/null || true
 
 clean:
 	rm -rf bin
