@@ -19,7 +19,8 @@ import (
 //  1. find the tunnel as for a received packet, with the quoted outer
 //     destination as remote and the quoted source as local;
 //  2. frag-needed lowers the path MTU toward that remote (a PMTU exception
-//     on the outer route, 10 minutes), for every kind of tunnel;
+//     on the outer route, 10 minutes), for every kind of tunnel; the path
+//     MTU is the destination's, so every tunnel sending there uses it;
 //  3. other destination-unreachable codes (but source-route failed) and
 //     TTL exceeded (unless the tunnel inherits the TTL) start or extend a
 //     30-second soft-error window on tunnels with a remote;
@@ -79,7 +80,7 @@ func (e *Engine) HandleOuterError(ev OuterError, now time.Time) {
 	ts := &st.tunnels[i]
 	switch {
 	case ev.Type == icmperr.TypeDestUnreach && ev.Code == icmperr.CodeFragNeeded:
-		e.learnPMTU(ts.rt, remote, ev.MTU, now)
+		e.learnPMTU(ts.rt.name, remote, ev.MTU, now)
 		return
 	case ev.Type == icmperr.TypeDestUnreach && ev.Code != icmperr.CodeSRFailed:
 	case ev.Type == icmperr.TypeTimeExceeded && ev.Code == 0:
@@ -107,9 +108,13 @@ func (e *Engine) HandleOuterError(ev OuterError, now time.Time) {
 // learnPMTU records the path MTU toward remote as __ip_rt_update_pmtu
 // does: never raising a value already learned, and a value below minPMTU
 // (0 included: a router that gave none, or ip_no_pmtu_disc = 1) becomes
-// minPMTU, locked; a locked entry is kept as it is until it expires.
-func (e *Engine) learnPMTU(rt *runtime, remote uint32, mtu int, now time.Time) {
-	old := rt.pmtu.Load()
+// minPMTU, locked; a locked entry is kept as it is until it expires. The
+// entry is the engine's (ipv4_update_pmtu: an exception on the outer route
+// to remote), read by every tunnel's transmit loop; tunnel names only the
+// one whose lookup matched, for the log. The error loop is the only writer.
+func (e *Engine) learnPMTU(tunnel string, remote uint32, mtu int, now time.Time) {
+	paths := &e.netns().pmtu
+	old := paths.Load()
 	if prev, ok := (*old)[remote]; ok && prev.locked && prev.expires > now.UnixNano() {
 		return
 	}
@@ -127,8 +132,8 @@ func (e *Engine) learnPMTU(rt *runtime, remote uint32, mtu int, now time.Time) {
 		mtu = prev.mtu
 	}
 	next[remote] = pmtuEntry{mtu: mtu, locked: locked, expires: now.Add(pmtuExpires).UnixNano()}
-	rt.pmtu.Store(&next)
-	e.log.Info("path MTU lowered by ICMP frag needed", "tunnel", rt.name, "remote", header.AddrFrom32(remote), "mtu", mtu, "locked", locked)
+	paths.Store(&next)
+	e.log.Info("path MTU lowered by ICMP frag needed", "tunnel", tunnel, "remote", header.AddrFrom32(remote), "mtu", mtu, "locked", locked)
 }
 
 // pathMTU is the path toward dst: the underlay's MTU, or a lower one

@@ -200,3 +200,19 @@ func TestSoftErrorSpentOnPacketsIPOutputDrops(t *testing.T) {
 		t.Fatalf("sent %d, ICMP codes %v, soft errors left %d, stats %+v; want frag needed, then host unreachable for the too_big packet", len(send.sent), codes, rt.softErrors.count.Load(), s)
 	}
 }
+
+// A path MTU belongs to the outer destination, as the kernel keeps it on
+// the outer route (a PMTU exception per destination), not to the tunnel
+// whose lookup the ICMP matched: after a frag needed about the p2p
+// tunnel's remote, the fallback's DF packets to that remote are answered
+// with the learned MTU too, instead of vanishing on the path.
+func TestPathMTUIsPerOuterDestination(t *testing.T) {
+	e, devs, send := newTestEngine(t, meshYAML)
+	e.HandleOuterError(OuterError{Type: 3, Code: 4, MTU: 1300, Local: netip.MustParseAddr("10.245.1.2"), Remote: netip.MustParseAddr("10.245.1.9"), Link: 2}, time.Now())
+	// No route in the config: the fallback sends to the inner destination.
+	transmitOne(e, devs["tunl0"], innerPacket("192.168.41.0", "10.245.1.9", 1400, true))
+	codes, mtus := icmpCodes(devs["tunl0"])
+	if len(send.sent) != 0 || len(codes) != 1 || codes[0] != 4 || mtus[0] != 1280 {
+		t.Fatalf("fallback to the p2p remote: sent %d, ICMP codes %v mtus %v; want frag needed with 1300-20", len(send.sent), codes, mtus)
+	}
+}

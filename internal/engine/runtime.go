@@ -1,8 +1,6 @@
 package engine
 
 import (
-	"sync/atomic"
-
 	"github.com/ipipd/ipipd/internal/netsetup"
 	"github.com/ipipd/ipipd/tun"
 )
@@ -19,16 +17,14 @@ type runtime struct {
 	counters *Counters
 	// done is closed when the transmit loop has returned.
 	done chan struct{}
-	// softErrors and pmtu are what ICMP errors about outer packets taught
-	// (ipip_err); they live as long as the tunnel's name.
+	// softErrors is what ICMP errors about outer packets taught this
+	// tunnel (ipip_err's err_count); it lives as long as the tunnel's name.
+	// Path MTUs belong to outer destinations, not tunnels: netns.pmtu.
 	softErrors softErrors
-	pmtu       atomic.Pointer[pmtuTable]
 }
 
 func newRuntime(name string, dev tun.Device, setup *netsetup.Applied) *runtime {
-	rt := &runtime{name: name, dev: dev, setup: setup, counters: new(Counters), done: make(chan struct{})}
-	rt.pmtu.Store(&pmtuTable{})
-	return rt
+	return &runtime{name: name, dev: dev, setup: setup, counters: new(Counters), done: make(chan struct{})}
 }
 
 // Sender sends complete IPv4 packets; rawsock.Sender is the real one, and

@@ -111,10 +111,11 @@ func (e *Engine) transmitBatch(rt *runtime, b *transmitBuffers, n int) {
 	}
 	b.queue, b.innerLens = b.queue[:0], b.innerLens[:0]
 	slab := b.fragSlab
-	// What ICMP errors about outer packets taught (ipip_err): learned path
-	// MTUs and the soft-error window. The clock is read only when either
-	// is in play.
-	pmtu := rt.pmtu.Load()
+	// What ICMP errors about outer packets taught (ipip_err): the path MTUs
+	// learned toward outer destinations, whichever tunnel's error taught
+	// them, and this tunnel's soft-error window. The clock is read only
+	// when either is in play.
+	pmtu := e.netns().pmtu.Load()
 	tr := e.tracer.Load()
 	var now int64
 	if len(*pmtu) > 0 || rt.softErrors.count.Load() > 0 {

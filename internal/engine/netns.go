@@ -1,0 +1,37 @@
+package engine
+
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// netns is what the kernel keeps once per network namespace rather than per
+// tunnel device, and ipipd therefore once per Engine, shared by every loop:
+// the path MTUs learned toward outer destinations (PMTU exceptions on the
+// outer routes, whichever tunnel's ICMP taught them).
+type netns struct {
+	// pmtu is replaced whole on each update (copy on write, rare) and read
+	// once per transmit batch without locks.
+	pmtu atomic.Pointer[pmtuTable]
+}
+
+func newNetns() *netns {
+	ns := &netns{}
+	ns.pmtu.Store(&pmtuTable{})
+	return ns
+}
+
+// namespaces holds each Engine's netns. It sits beside the Engine, not in
+// it, so that the loops and the ICMP error reader share it however the
+// Engine is built (New, or the tests' in-memory fakes); a daemon runs one
+// Engine, so the map holds one entry for the process's life.
+var namespaces sync.Map // *Engine → *netns
+
+// netns returns e's per-namespace state, made on first use.
+func (e *Engine) netns() *netns {
+	if ns, ok := namespaces.Load(e); ok {
+		return ns.(*netns)
+	}
+	ns, _ := namespaces.LoadOrStore(e, newNetns())
+	return ns.(*netns)
+}
