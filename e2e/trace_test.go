@@ -1,19 +1,24 @@
 package e2e
 
 import (
+	"net/netip"
 	"os/exec"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/ipipd/ipipd/internal/engine"
 	"github.com/ipipd/ipipd/internal/testnet"
 )
 
 // TestTrace runs `ipipd trace` against a daemon while node1 pings node2:
 // each echo request shows up as a transmit line (next hop, outer header
-// built as iptunnel_xmit would) and each reply as a receive line (the
-// tunnel ip_tunnel_lookup chose, ECN decapsulation, delivery). A second
+// built as iptunnel_xmit would, with the outer source explain names) and
+// each reply as a receive line (the ingress link by name, the tunnel
+// ip_tunnel_lookup chose, ECN decapsulation, delivery), each after the
+// time and with the inner fragment flags. A second
 // trace is refused while the first runs, and Ctrl-C ends the first cleanly.
 func TestTrace(t *testing.T) {
 	testnet.Require(t)
@@ -61,14 +66,20 @@ func TestTrace(t *testing.T) {
 	got := out.String()
 	for _, want := range []string{
 		"tx tunl0: " + tunnelAddr(0).String() + " > " + tunnelAddr(1).String(),
-		"| next hop " + underlayAddr(1).String(),
-		"| iptunnel_xmit: ",
-		"rx link ",
-		underlayAddr(1).String() + " > " + underlayAddr(0).String(),
-		"| ip_tunnel_lookup: tunl0 | ECN decapsulate: unchanged | deliver " + tunnelAddr(1).String() + " > " + tunnelAddr(0).String(),
+		"flags [DF] offset 0 len 33 | next hop " + underlayAddr(1).String(), // NS.Ping: ICMP echo, 5 bytes of data
+		"| iptunnel_xmit: " + engine.OuterSource(netip.IPv4Unspecified()) + " > " + underlayAddr(1).String(),
+		"rx eth0: " + underlayAddr(1).String() + " > " + underlayAddr(0).String(),
+		"| ip_tunnel_lookup: tunl0 | ECN decapsulate: unchanged | deliver " + tunnelAddr(1).String() + " > " + tunnelAddr(0).String() + " proto 1 flags [",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("trace output lacks %q:\n%s", want, got)
+		}
+	}
+	// Every packet line starts with the time, as tcpdump's do.
+	stamp := regexp.MustCompile(`^\d\d:\d\d:\d\d\.\d{6} [rt]x `)
+	for _, line := range strings.Split(strings.TrimSpace(got), "\n") {
+		if strings.Contains(line, "tunl0") && !stamp.MatchString(line) {
+			t.Errorf("a trace line does not start with the time: %q", line)
 		}
 	}
 	// With the trace gone (the daemon notices the closed connection at once,
