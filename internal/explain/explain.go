@@ -1,0 +1,128 @@
+// Package explain is `ipipd explain`: what the datapath would do with one
+// packet under a config, step by step, named after the kernel's functions,
+// offline. It runs the datapath's own functions (decap, encap, lookup) on
+// the tables the daemon would build, so its verdict is the daemon's.
+package explain
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+
+	"github.com/ipipd/ipipd/decap"
+	"github.com/ipipd/ipipd/encap"
+	"github.com/ipipd/ipipd/internal/config"
+	"github.com/ipipd/ipipd/internal/engine"
+	"github.com/ipipd/ipipd/internal/header"
+	"github.com/ipipd/ipipd/internal/hexfile"
+	"github.com/ipipd/ipipd/lookup"
+)
+
+// Options are what a packet's explanation needs beyond the config.
+type Options struct {
+	// Link is the ingress ifindex of a received packet.
+	Link int
+	// PathMTU is the underlay MTU for a transmitted one.
+	PathMTU int
+}
+
+// Explainer explains packets under one config.
+type Explainer struct {
+	cfg    *config.Config
+	tables *lookup.Snapshot
+}
+
+// New builds the lookup tables as the daemon would, with every dev taken
+// as unbound (offline there are no interfaces to resolve).
+func New(cfg *config.Config) (*Explainer, error) {
+	tunnels := make([]lookup.Tunnel, len(cfg.Tunnels))
+	var routes []lookup.Route
+	for i, t := range cfg.Tunnels {
+		tunnels[i] = lookup.Tunnel{Name: t.Name, Local: t.Local, Remote: t.Remote, Mode: header.ProtocolIPIP}
+		for _, r := range t.Routes {
+			routes = append(routes, lookup.Route{To: r.To, Via: r.Via, Tunnel: i})
+		}
+	}
+	tables, err := lookup.NewSnapshot(tunnels, routes)
+	if err != nil {
+		return nil, err
+	}
+	return &Explainer{cfg: cfg, tables: tables}, nil
+}
+
+// Packet explains pkt: a protocol-4 packet as received (decap), any other
+// as read from a tunnel's TUN (encap). pkt is not changed.
+func (x *Explainer) Packet(w io.Writer, pkt []byte, o Options) {
+	pkt = bytes.Clone(pkt) // decap rewrites ECN in place
+	if len(pkt) >= header.MinSize && pkt[9] == header.ProtocolIPIP {
+		x.receive(w, pkt, o.Link)
+	} else {
+		x.transmit(w, pkt, o.PathMTU)
+	}
+}
+
+func (x *Explainer) receive(w io.Writer, pkt []byte, link int) {
+	outer := header.IPv4(pkt)
+	fmt.Fprintf(w, "received %d bytes on ifindex %d\n", len(pkt), link)
+	fmt.Fprintf(w, "1. ip_rcv: outer header %s\n", outer.Check(len(pkt)))
+	if outer.IsValid(len(pkt)) {
+		fmt.Fprintf(w, "   %s > %s tos %#x ttl %d id %d proto %d length %d\n", outer.SrcAddr(), outer.DstAddr(), outer.TOS(), outer.TTL(), outer.ID(), outer.Protocol(), outer.TotalLength())
+		if i := x.tables.Tunnels.Lookup(outer.Src(), outer.Dst(), link); i != lookup.None {
+			fmt.Fprintf(w, "2. ip_tunnel_lookup(remote=%s, local=%s, link=%d): tunnel %q\n", outer.SrcAddr(), outer.DstAddr(), link, x.tables.Tunnels.Tunnel(i).Name)
+		} else {
+			fmt.Fprintf(w, "2. ip_tunnel_lookup(remote=%s, local=%s, link=%d): no tunnel\n", outer.SrcAddr(), outer.DstAddr(), link)
+		}
+	}
+	before := bytes.Clone(pkt)
+	r := decap.Decap(pkt, len(pkt), link, x.tables.Tunnels)
+	if r.Tunnel != lookup.None && len(before) > 40 {
+		inner := header.IPv4(before[header.IPv4(before).HeaderLength():])
+		fmt.Fprintf(w, "3. ECN decapsulate: outer %s, inner %s: %s\n", header.ECNOf(header.IPv4(before).TOS()), header.ECNOf(inner.TOS()), r.ECN)
+	}
+	switch r.Verdict {
+	case decap.Deliver:
+		inner := header.IPv4(r.Inner)
+		fmt.Fprintf(w, "4. deliver into TUN %q: %s > %s tos %#x ttl %d proto %d length %d\n", x.cfg.Tunnels[r.Tunnel].Name, inner.SrcAddr(), inner.DstAddr(), inner.TOS(), inner.TTL(), inner.Protocol(), len(r.Inner))
+		fmt.Fprintf(w, "verdict: deliver\n")
+	case decap.NoTunnel:
+		fmt.Fprintf(w, "verdict: no_tunnel: tunnel4_rcv answers %s with ICMP port unreachable (rate-limited)\n", outer.SrcAddr())
+	default:
+		fmt.Fprintf(w, "verdict: drop (%s)\n", r.Reason)
+	}
+}
+
+func (x *Explainer) transmit(w io.Writer, inner []byte, pathMTU int) {
+	fmt.Fprintf(w, "read %d bytes from a TUN\n", len(inner))
+	ip := header.IPv4(inner)
+	if !ip.IsValid(len(inner)) {
+		fmt.Fprintf(w, "1. ipip_tunnel_xmit: %s: verdict drop (tx_errors)\n", ip.Check(len(inner)))
+		return
+	}
+	next, ok := x.tables.Routes.Lookup(ip.DstAddr())
+	if !ok {
+		fmt.Fprintf(w, "1. route lookup %s: no route in the config; the kernel would not send it into any ipipd TUN\n", ip.DstAddr())
+		return
+	}
+	t := x.cfg.Tunnels[next.Tunnel]
+	fmt.Fprintf(w, "1. route lookup %s: tunnel %q, outer destination %s\n", ip.DstAddr(), t.Name, lookup.AddrFromNumber(next.Dst))
+	ecn := encap.ECNKernel
+	if t.ECN == config.ECNRFC6040 {
+		ecn = encap.ECNNormal
+	}
+	tu := encap.NewTunnel(encap.Params{Local: t.Local, TTL: t.TTL, TOS: t.TOS, InheritTOS: t.TOSInherit, PMTUDisc: t.PMTUDisc, ECN: ecn})
+	buf := make([]byte, encap.Headroom+len(inner))
+	copy(buf[encap.Headroom:], inner)
+	r := tu.Encap(buf, len(inner), next.Dst, encap.NewIDs(1), encap.Path{MTU: pathMTU})
+	fmt.Fprintf(w, "2. ip_tunnel_xmit: inner DF %v, tunnel DF %v, path MTU %d\n", ip.DontFragment(), tu.DF(), pathMTU)
+	switch r.Verdict {
+	case encap.Send, encap.Fragment:
+		o := header.IPv4(r.Packet(buf))
+		fmt.Fprintf(w, "3. iptunnel_xmit: %s > %s tos %#x ttl %d df %v proto 4 length %d\n", engine.OuterSource(o.SrcAddr()), o.DstAddr(), o.TOS(), o.TTL(), o.DontFragment(), o.TotalLength())
+		fmt.Fprintf(w, "verdict: %s\n", r.Verdict)
+		fmt.Fprint(w, hexfile.Format("outer packet", r.Packet(buf)))
+	case encap.FragNeeded:
+		fmt.Fprintf(w, "verdict: frag_needed: tnl_update_pmtu answers %s with ICMP 3/4 mtu %d (tx_errors)\n", ip.SrcAddr(), r.MTU)
+	default:
+		fmt.Fprintf(w, "verdict: drop (%s)\n", r.Reason)
+	}
+}
