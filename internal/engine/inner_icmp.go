@@ -13,7 +13,8 @@ import (
 // (tnl_update_pmtu → icmp_ndo_send), or 3/1 when mtu is 0, during the soft
 // error window (dst_link_failure).
 //
-// Only 3/1 is rate-limited: icmpv4_mask_allow exempts frag needed from
+// Only 3/1 is rate-limited, by the host-wide limit and the inner sender's,
+// as __icmp_send limits it: icmpv4_mask_allow exempts frag needed from
 // every ICMP limit ("don't limit PMTU discovery"), as a sender that never
 // hears the path MTU keeps sending packets that are dropped.
 func (e *Engine) answerInnerSender(rt *runtime, ts *tunnelState, b *transmitBuffers, inner []byte, mtu int) {
@@ -21,9 +22,13 @@ func (e *Engine) answerInnerSender(rt *runtime, ts *tunnelState, b *transmitBuff
 	if src == 0 {
 		src = header.IPv4(inner).Dst()
 	}
-	if mtu == 0 && !b.limiter.allow(header.IPv4(inner).Src(), time.Now()) {
-		rt.counters.ICMPRateLimited.Add(1)
-		return
+	if mtu == 0 {
+		now, global := time.Now(), &e.netns().icmp
+		if !global.allow(now.UnixNano()) || !b.limiter.allow(header.IPv4(inner).Src(), now) {
+			rt.counters.ICMPRateLimited.Add(1)
+			return
+		}
+		global.consume()
 	}
 	// The ICMP is built behind the headroom a TUN's Write may use.
 	out, id := b.icmp[tun.WriteHeadroom:], b.ids.Next(src, header.IPv4(inner).Src())

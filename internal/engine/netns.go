@@ -8,16 +8,22 @@ import (
 // netns is what the kernel keeps once per network namespace rather than per
 // tunnel device, and ipipd therefore once per Engine, shared by every loop:
 // the path MTUs learned toward outer destinations (PMTU exceptions on the
-// outer routes, whichever tunnel's ICMP taught them).
+// outer routes, whichever tunnel's ICMP taught them) and the host-wide
+// ICMP rate limit (icmp_global).
 type netns struct {
 	// pmtu is replaced whole on each update (copy on write, rare) and read
 	// once per transmit batch without locks.
 	pmtu atomic.Pointer[pmtuTable]
+	// icmp limits every ICMP error ipipd sends or writes in the kernel's
+	// stead, frag needed excepted.
+	icmp icmpGlobal
 }
 
+// newNetns reads the namespace's ICMP limits: once, as the Engine starts.
 func newNetns() *netns {
 	ns := &netns{}
 	ns.pmtu.Store(&pmtuTable{})
+	ns.icmp.readLimits()
 	return ns
 }
 

@@ -73,6 +73,7 @@ func newReceiveBuffers(batch int, rateLimit time.Duration) *receiveBuffers {
 
 // receive runs the loop until the socket is closed.
 func (e *Engine) receive(recv Receiver, icmp Sender, b *receiveBuffers) {
+	e.netns() // reads the namespace's ICMP limits as the Engine starts
 	for {
 		n, err := recv.Read(b.batch)
 		if n > 0 {
@@ -227,13 +228,19 @@ func (e *Engine) deliver(st *state, b *receiveBuffers) {
 }
 
 // answerPortUnreachable is tunnel4_rcv's icmp_send(ICMP_DEST_UNREACH,
-// ICMP_PORT_UNREACH) for a packet no tunnel took.
+// ICMP_PORT_UNREACH) for a packet no tunnel took, limited as __icmp_send
+// limits it: the host-wide bucket first (checked, not spent), then the
+// destination's, then one message's credits from the host-wide bucket. A
+// flood from spoofed sources, each new to the per-destination limit, is
+// then answered no faster than icmp_msgs_per_sec.
 func (e *Engine) answerPortUnreachable(icmp Sender, b *receiveBuffers, pkt []byte, now time.Time) {
 	outer := header.IPv4(pkt)
-	if !b.limiter.allow(outer.Src(), now) {
+	global := &e.netns().icmp
+	if !global.allow(now.UnixNano()) || !b.limiter.allow(outer.Src(), now) {
 		e.global.RateLimited.Add(1)
 		return
 	}
+	global.consume()
 	b.icmpID++
 	n := decap.BuildPortUnreachable(b.icmp, pkt, b.icmpID)
 	if n == 0 {
