@@ -13,8 +13,12 @@ import (
 	"github.com/ipipd/ipipd/internal/testnet"
 )
 
-// unitFile is the systemd unit the project ships.
-const unitFile = "../contrib/ipipd.service"
+// The systemd units the project ships: one node, and the template for
+// several instances, which must keep the same capabilities and sandbox.
+const (
+	unitFile         = "../contrib/ipipd.service"
+	templateUnitFile = "../contrib/ipipd@.service"
+)
 
 // TestLeastPrivilege runs node1's daemon as contrib/ipipd.service runs it:
 // uid 0 with only the capabilities the unit's CapabilityBoundingSet names
@@ -24,13 +28,15 @@ const unitFile = "../contrib/ipipd.service"
 // Checked: the daemon's effective set is exactly the unit's; the mesh
 // pings both ways, node1 sending on the packet socket; it logs no failure;
 // show and the metrics answer; SIGTERM ends it with exit 0 and it removes
-// its device. systemd-analyze verify, where it is installed, accepts the
-// unit. The unit's other sandboxing (ProtectSystem, the address families,
+// its device. ipipd@.service's [Service] settings are ipipd.service's but
+// for ExecStart, so the run covers it too. systemd-analyze verify, where it
+// is installed, accepts both units. The units' other sandboxing (ProtectSystem, the address families,
 // the device policy) is checked only by systemd-analyze, not run here:
 // systemd is not PID 1 on these machines.
 func TestLeastPrivilege(t *testing.T) {
 	testnet.Require(t)
 	caps := unitCapabilities(t)
+	sameServiceSettings(t, unitFile, templateUnitFile)
 	setpriv, err := exec.LookPath("setpriv")
 	if err != nil {
 		t.Fatal("this test needs setpriv (util-linux) to drop capabilities: apt-get install -y util-linux")
@@ -76,7 +82,8 @@ func TestLeastPrivilege(t *testing.T) {
 	if out, _ := l.nodes[0].Try("ip", "link", "show", "tunl0"); !strings.Contains(out, "does not exist") {
 		t.Errorf("the unprivileged daemon left tunl0 behind:\n%s", out)
 	}
-	verifyUnit(t)
+	verifyUnit(t, unitFile, "ipipd.service")
+	verifyUnit(t, templateUnitFile, "ipipd@node1.service")
 }
 
 // unitCapabilities is the unit's CapabilityBoundingSet.
@@ -131,26 +138,67 @@ func effectiveCaps(t *testing.T, pid int) uint64 {
 	return 0
 }
 
-// verifyUnit runs systemd-analyze verify on the unit, with ExecStart
-// pointed at the built binary, where systemd is installed.
-func verifyUnit(t *testing.T) {
+// sameServiceSettings fails the test unless the [Service] sections of
+// the two units have the same lines but for ExecStart.
+func sameServiceSettings(t *testing.T, unit, other string) {
+	t.Helper()
+	a, b := serviceSettings(t, unit), serviceSettings(t, other)
+	missing := func(has, lacks map[string]bool, hasName, lacksName string) {
+		for line := range has {
+			if !lacks[line] && !strings.HasPrefix(line, "ExecStart=") {
+				t.Errorf("%s lacks %q, which %s has", lacksName, line, hasName)
+			}
+		}
+	}
+	missing(a, b, unit, other)
+	missing(b, a, other, unit)
+}
+
+// serviceSettings is the set of KEY=value lines of a unit's [Service].
+func serviceSettings(t *testing.T, unit string) map[string]bool {
+	t.Helper()
+	b, err := os.ReadFile(unit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	settings, section := map[string]bool{}, ""
+	for _, line := range strings.Split(string(b), "\n") {
+		switch {
+		case strings.HasPrefix(line, "["):
+			section = line
+		case section == "[Service]" && strings.Contains(line, "=") && !strings.HasPrefix(line, "#"):
+			settings[line] = true
+		}
+	}
+	if len(settings) == 0 {
+		t.Fatalf("%s has no [Service] settings", unit)
+	}
+	return settings
+}
+
+// verifyUnit runs systemd-analyze verify on the unit, copied as name (an
+// instance name for the template, which older systemd versions verify only
+// as an instance) with ExecStart pointed at the built binary, where
+// systemd is installed.
+func verifyUnit(t *testing.T, unitFile, name string) {
 	t.Helper()
 	analyze, err := exec.LookPath("systemd-analyze")
 	if err != nil {
-		t.Log("systemd-analyze is not installed: the unit's syntax is not checked here")
+		t.Logf("systemd-analyze is not installed: %s's syntax is not checked here", unitFile)
 		return
 	}
 	unit, err := os.ReadFile(unitFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	copyPath := filepath.Join(t.TempDir(), "ipipd.service")
+	copyPath := filepath.Join(t.TempDir(), name)
 	text := strings.ReplaceAll(string(unit), "/usr/local/bin/ipipd", ipipdBin)
 	if err := os.WriteFile(copyPath, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// A warning names the unit and exits 0.
 	out, err := exec.Command(analyze, "verify", copyPath).CombinedOutput()
-	if err != nil || strings.Contains(string(out), "ipipd.service") {
-		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
+	if err != nil || strings.Contains(string(out), name) {
+		t.Errorf("systemd-analyze verify %s (%s): %v\n%s", name, unitFile, err, out)
 	}
 }
