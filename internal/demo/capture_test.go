@@ -95,10 +95,10 @@ func TestCaptureDecodesHandMadeIPIP(t *testing.T) {
 	if text != seedDecode {
 		t.Errorf("decode:\n%s\nwant:\n%s", text, seedDecode)
 	}
-	dump := hexDump(got, 48)
+	dump := hexDump(got)
 	back, err := hexfile.Parse(dump)
-	if err != nil || !bytes.Equal(back, pkt[:48]) {
-		t.Errorf("the hex dump does not read back as the first 48 bytes (err %v):\n%s", err, dump)
+	if err != nil || !bytes.Equal(back, pkt) {
+		t.Errorf("the hex dump does not read back as the whole packet (err %v):\n%s", err, dump)
 	}
 	t.Logf("decode:\n%s\n%s", text, dump)
 }

@@ -104,20 +104,18 @@ func innerSummary(p gopacket.Packet, inner *layers.IPv4) string {
 	return fmt.Sprintf("ICMP %s, length %d", icmp.TypeCode, payload)
 }
 
-// hexDump returns the first max bytes of an IPIP packet, one header a line
-// under a '#' comment naming it, in the commented-hex form internal/hexfile
-// reads (and so `ipipd explain`):
+// hexDump returns a whole IPIP packet, one header a line under a '#'
+// comment naming it, in the commented-hex form internal/hexfile reads (and
+// so `ipipd explain`): whole, because explain checks the outer total length
+// against the bytes it is given, as IP input does.
 //
 //	# outer IPv4 header (20 bytes), proto 4
 //	45 00 00 68 12 5b 40 00 40 04 …
 //	# inner IPv4 header (20 bytes), proto 1
 //	45 00 00 54 …
-//	# ICMP, first 8 bytes
+//	# ICMP (64 bytes)
 //	08 00 …
-func hexDump(pkt []byte, max int) string {
-	if len(pkt) > max {
-		pkt = pkt[:max]
-	}
+func hexDump(pkt []byte) string {
 	type part struct {
 		label string
 		data  []byte
@@ -140,9 +138,9 @@ func hexDump(pkt []byte, max int) string {
 	if len(rest) > 0 {
 		label := fmt.Sprintf("%d bytes", len(rest))
 		if len(parts) == 2 {
-			label = fmt.Sprintf("inner payload, first %d bytes", len(rest))
+			label = fmt.Sprintf("inner payload (%d bytes)", len(rest))
 			if parts[1].data[9] == byte(layers.IPProtocolICMPv4) {
-				label = fmt.Sprintf("ICMP, first %d bytes", len(rest))
+				label = fmt.Sprintf("ICMP (%d bytes)", len(rest))
 			}
 		}
 		parts = append(parts, part{label, rest})

@@ -5,6 +5,10 @@ import (
 	"testing"
 
 	"github.com/gopacket/gopacket/layers"
+
+	"github.com/ipipd/ipipd/internal/config"
+	"github.com/ipipd/ipipd/internal/explain"
+	"github.com/ipipd/ipipd/internal/hexfile"
 )
 
 func TestDecodeSeedPacket(t *testing.T) {
@@ -59,15 +63,16 @@ func TestIPFlags(t *testing.T) {
 }
 
 func TestHexDump(t *testing.T) {
-	dump := hexDump(seedPacket(t), 48)
+	dump := hexDump(seedPacket(t))
 	lines := strings.Split(dump, "\n")
 	want := []string{
 		"# outer IPv4 header (20 bytes), proto 4",
 		"45 00 00 68 12 5b 40 00 40 04",
 		"# inner IPv4 header (20 bytes), proto 1",
 		"45 00 00 54 ad 66 40 00 40 01",
-		"# ICMP, first 8 bytes",
+		"# ICMP (64 bytes)",
 		"08 00",
+		"a5 a5", "a5 a5", "a5 a5",
 	}
 	if len(lines) != len(want) {
 		t.Fatalf("got %d lines, want %d:\n%s", len(lines), len(want), dump)
@@ -77,7 +82,40 @@ func TestHexDump(t *testing.T) {
 			t.Errorf("line %d: got %q, want it to start with %q", i, lines[i], want[i])
 		}
 	}
-	if got := hexDump([]byte{1, 2, 3}, 48); got != "# 3 bytes\n01 02 03" {
+	if got := hexDump([]byte{1, 2, 3}); got != "# 3 bytes\n01 02 03" {
 		t.Errorf("a non-IP dump: got %q", got)
+	}
+}
+
+// TestExplainReadsThePrintedPacket feeds the packet as the demo prints it
+// to explain, under the config of the node that received it: it must be
+// delivered into tunl0, as node2's daemon delivered it. (Cut to its first
+// 48 bytes, as the demo once printed it, it was dropped as bad_outer: the
+// outer total length said 104.)
+func TestExplainReadsThePrintedPacket(t *testing.T) {
+	nodes := meshNodes("test")
+	cfg, err := config.Parse("node2.yaml", nodeConfig(nodes[1], nodes))
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, err := explain.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name, text, verdict string
+	}{
+		{"printed", indent(hexDump(seedPacket(t)), "    "), "4. deliver into TUN \"tunl0\": 192.168.41.0 > 192.168.42.0"},
+		{"cut to 48 bytes", hexfile.Format("cut", seedPacket(t)[:48]), "verdict: drop (bad_outer)"},
+	} {
+		pkt, err := hexfile.Parse(c.text)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		var out strings.Builder
+		x.Packet(&out, pkt, explain.Options{Link: 2, PathMTU: 1500})
+		if !strings.Contains(out.String(), c.verdict) {
+			t.Errorf("%s: explain says\n%s\nwant %q", c.name, out.String(), c.verdict)
+		}
 	}
 }

@@ -35,6 +35,37 @@ func (d *demo) printPlan() {
 	d.printf("%s\n\n", indent(trimNewlines(string(nodeConfig(n1, d.topo.Nodes))), "    "))
 }
 
+// packetFile is where the captured packet is saved, in explain's hex form.
+func (d *demo) packetFile() string { return filepath.Join(d.dir, "packet.hex") }
+
+// pcapFile is where the printed `trace --pcap` command writes.
+func (d *demo) pcapFile() string { return filepath.Join(d.dir, "node1.pcapng") }
+
+// printWatch shows the three ways to watch each rule fire: the trace, the
+// trace as a capture with its verdicts, and explain on the saved packet.
+func (d *demo) printWatch() {
+	n1, n2 := d.topo.Nodes[0], d.topo.Nodes[1]
+	bin, sock := d.o.Binary, filepath.Join(d.dir, n1.Name+".sock")
+	if d.o.Keep {
+		d.printf("\nWatch each rule fire (the mesh is kept, so these run as printed):\n")
+	} else {
+		d.printf("\nWatch each rule fire: run `ipipd demo --keep`, which leaves the mesh up, then\n" +
+			"these commands with its paths (this run's are removed next):\n")
+	}
+	d.printf("  1. one line per packet, named after the kernel's steps: start the trace, then ping\n")
+	d.printf("     from a second terminal (Ctrl-C stops the trace):\n")
+	d.printf("       %s trace --control %s\n", bin, sock)
+	d.printf("       ip netns exec %s ping -c 3 -I %s %s\n", n1.NS, n1.Tunnel, n2.Tunnel)
+	d.printf("  2. the same packets, inner and outer, each with its verdict as a packet comment\n")
+	d.printf("     (ping again while it runs):\n")
+	d.printf("       %s trace --control %s --pcap %s      (Ctrl-C stops it)\n", bin, sock, d.pcapFile())
+	d.printf("       tcpdump -nv -r %s      or: wireshark %s (Packet comments)\n", d.pcapFile(), d.pcapFile())
+	d.printf("  3. one packet offline, step by step: the one captured above, or every frame of that file:\n")
+	d.printf("       %s explain -c %s %s\n", bin, filepath.Join(d.dir, n2.Name+".yaml"), d.packetFile())
+	d.printf("       %s explain -c %s %s\n", bin, filepath.Join(d.dir, n1.Name+".yaml"), d.pcapFile())
+	d.printf("  docs/datapath.md follows one ping through the kernel's functions and ipipd's, with exercises.\n")
+}
+
 // printKeep says what was left running and how to explore and remove it.
 func (d *demo) printKeep() {
 	t := d.topo

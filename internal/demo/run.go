@@ -29,7 +29,6 @@ type Options struct {
 const (
 	defaultTimeout = 60 * time.Second
 	captureTimeout = 5 * time.Second // for one IPIP packet while a ping runs
-	hexDumpBytes   = 48              // outer header, inner header, ICMP header
 )
 
 // Run builds the seed's three-node tunl0 mesh in fresh network namespaces,
@@ -133,6 +132,7 @@ func (d *demo) run(ctx context.Context) error {
 		return errors.Join(errs...)
 	}
 	d.printf("\nEvery node reached every other across the tunnels, through ipipd alone.\n")
+	d.printWatch()
 	return nil
 }
 
@@ -191,10 +191,15 @@ func (d *demo) captureOne(ctx context.Context) error {
 	}
 	text, err := decodeIPIP(pkt)
 	if err != nil {
-		return fmt.Errorf("decoding the captured packet: %w\n%s", err, indent(hexDump(pkt, len(pkt)), "    "))
+		return fmt.Errorf("decoding the captured packet: %w\n%s", err, indent(hexDump(pkt), "    "))
 	}
 	d.printf("%s\n", indent(text, "    "))
-	d.printf("  its first %d bytes, in the hex form `ipipd explain` reads:\n%s\n", min(hexDumpBytes, len(pkt)), indent(hexDump(pkt, hexDumpBytes), "    "))
+	d.printf("  the whole packet, in the hex form `ipipd explain` reads (saved as %s):\n%s\n", d.packetFile(), indent(hexDump(pkt), "    "))
+	saved := fmt.Sprintf("# captured by ipipd demo on %s's %s while %s pinged %s;\n# ipipd explain -c %s %s\n%s\n",
+		to.Name, to.Link, from.Name, to.Name, filepath.Join(d.dir, to.Name+".yaml"), d.packetFile(), hexDump(pkt))
+	if err := os.WriteFile(d.packetFile(), []byte(saved), 0o644); err != nil {
+		return fmt.Errorf("saving the captured packet: %w", err)
+	}
 	return nil
 }
 

@@ -67,6 +67,11 @@ func (x *Explainer) receive(w io.Writer, pkt []byte, link int) {
 	fmt.Fprintf(w, "1. ip_rcv: outer header %s\n", outer.Check(len(pkt)))
 	if outer.IsValid(len(pkt)) {
 		fmt.Fprintf(w, "   %s > %s tos %#x ttl %d id %d proto %d length %d\n", outer.SrcAddr(), outer.DstAddr(), outer.TOS(), outer.TTL(), outer.ID(), outer.Protocol(), outer.TotalLength())
+		if outer.Src() == 0 {
+			// trace --pcap records the outer packets ipipd builds as built.
+			fmt.Fprintf(w, "   source 0.0.0.0: IP input drops it as a martian; an outer packet ipipd built for a tunnel without local\n"+
+				"   has it until the kernel fills in the route's source as it leaves (trace --pcap records it as built)\n")
+		}
 		if i := x.tables.Tunnels.Lookup(outer.Src(), outer.Dst(), link); i != lookup.None {
 			fmt.Fprintf(w, "2. ip_tunnel_lookup(remote=%s, local=%s, link=%d): tunnel %q\n", outer.SrcAddr(), outer.DstAddr(), link, x.tables.Tunnels.Tunnel(i).Name)
 		} else {
