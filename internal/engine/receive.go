@@ -20,7 +20,8 @@ import (
 //  3. per packet: decap (validate, tunnel lookup, ECN) and count;
 //  4. delivered inner packets are written into their tunnel's TUN in runs
 //     of one tunnel each; unmatched ones earn an ICMP port unreachable
-//     toward the outer source, rate-limited as the kernel does.
+//     toward the outer source, rate-limited as the kernel does, unless
+//     they were sent to a broadcast address.
 
 // Receiver reads batches of outer packets; rawsock.Receiver is the real one.
 type Receiver interface {
@@ -74,6 +75,8 @@ func newReceiveBuffers(batch int, rateLimit time.Duration) *receiveBuffers {
 // receive runs the loop until the socket is closed.
 func (e *Engine) receive(recv Receiver, icmp Sender, b *receiveBuffers) {
 	e.netns() // reads the namespace's ICMP limits as the Engine starts
+	stopWatching := e.watchLocalTable() // the broadcast addresses icmp_send never answers
+	defer stopWatching()
 	for {
 		n, err := recv.Read(b.batch)
 		if n > 0 {
@@ -235,7 +238,11 @@ func (e *Engine) deliver(st *state, b *receiveBuffers) {
 // then answered no faster than icmp_msgs_per_sec.
 func (e *Engine) answerPortUnreachable(icmp Sender, b *receiveBuffers, pkt []byte, now time.Time) {
 	outer := header.IPv4(pkt)
-	global := &e.netns().icmp
+	ns := e.netns()
+	if ns.isBroadcast(outer.Dst()) {
+		return // icmp_send: no answer to RTCF_BROADCAST, before any limit
+	}
+	global := &ns.icmp
 	if !global.allow(now.UnixNano()) || !b.limiter.allow(outer.Src(), now) {
 		e.global.RateLimited.Add(1)
 		return
