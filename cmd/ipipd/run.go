@@ -16,11 +16,16 @@ import (
 	"github.com/ipipd/ipipd/internal/rawsock"
 )
 
-const runUsage = `usage: ipipd run -c FILE [--control PATH] [--log-level debug|info|warn|error] [--log-format text|json] [--cpuprofile FILE]
+const runUsage = `usage: ipipd run [-c FILE] [--control PATH] [--log-level debug|info|warn|error] [--log-format text|json] [--cpuprofile FILE]
                 [--receive-batch N] [--transmit raw|packet] [--metrics HOST:PORT]
 
 Creates the TUN device of every tunnel in FILE with its MTU, addresses and
-routes, and runs the datapath in the foreground.
+routes, and runs the datapath in the foreground. Without -c, creates the
+fallback tunl0 as modprobe ipip does (down, MTU 1480, no address); ip link,
+ip addr and ip route then drive it as they drive the kernel's.
+Routes through ipipd's devices come from the kernel's routing table, whoever
+added them: ip route, a routing daemon such as BIRD, or FILE's routes, which
+ipipd installs as "via G dev NAME onlink proto 70".
   SIGHUP           reload FILE; a bad file keeps the running config and logs why
   SIGTERM, SIGINT  stop, removing every device, address and route ipipd created
 --control PATH     the control socket for ipipd show (default ` + control.DefaultPath + `)
@@ -78,18 +83,17 @@ func runCommand(args []string) int {
 		}
 		defer stop()
 	}
-	if *path == "" {
-		fmt.Fprintf(os.Stderr, "ipipd run: -c FILE is required\n%s\n", runUsage)
-		return exitUsage
-	}
 	log, err := newLogger(*level, *format)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "ipipd run: %v\n", err)
 		return exitUsage
 	}
-	cfg, code := loadConfig(*path)
-	if cfg == nil {
-		return code
+	cfg := config.Default()
+	if *path != "" {
+		var code int
+		if cfg, code = loadConfig(*path); cfg == nil {
+			return code
+		}
 	}
 
 	// The metrics port is bound before anything is created: a taken port
@@ -137,17 +141,29 @@ func runCommand(args []string) int {
 	notifyReady(log, eng) // systemd: devices, addresses, routes and sockets are up
 	log.Info("ipipd running", "config", *path, "tunnels", tunnelNames(cfg), "control", *socket, "transmit", *transmit)
 
-	for sig := range signals {
-		if sig != syscall.SIGHUP {
-			log.Info("stopping", "signal", sig.String())
+	for {
+		select {
+		case err := <-eng.Fatal():
+			// A device deleted from outside that could not be made again:
+			// exit non-zero so that the service manager restarts ipipd.
+			log.Error("stopping: the datapath cannot go on", "err", err)
 			notifyStopping(log)
-			return exitOK
+			return exitFailure
+		case sig := <-signals:
+			if sig != syscall.SIGHUP {
+				log.Info("stopping", "signal", sig.String())
+				notifyStopping(log)
+				return exitOK
+			}
+			if *path == "" {
+				log.Info("SIGHUP: no file to reload; ip link, ip addr and ip route drive tunl0")
+				continue
+			}
+			notifyReloading(log, *path)
+			reload(log, eng, *path)
+			notifyReady(log, eng)
 		}
-		notifyReloading(log, *path)
-		reload(log, eng, *path)
-		notifyReady(log, eng)
 	}
-	return exitOK
 }
 
 // reload applies the file again; any problem keeps the running config.

@@ -79,6 +79,15 @@ type Tunnel struct {
 	// syscall, the simple portable backend).
 	TUN string
 
+	// Table is the routing table whose routes through the device drive
+	// the tunnel, and where Routes are installed: 0 means main (254),
+	// otherwise 1..4294967295 as `ip route … table N` takes it.
+	Table int
+	// Down creates the device down and leaves it so, as `modprobe ipip`
+	// creates tunl0; the operator brings it up with `ip link set NAME up`.
+	// It is not a key of the file: `ipipd run` without one sets it (Default).
+	Down bool
+
 	// Addresses are put on the TUN device ("ip addr add A dev NAME"); IPv4
 	// only, host bits kept (172.16.0.1/30 is an address, not a network).
 	Addresses []netip.Prefix

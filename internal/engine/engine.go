@@ -13,6 +13,7 @@ import (
 
 	"github.com/ipipd/ipipd/internal/config"
 	"github.com/ipipd/ipipd/internal/icmperr"
+	"github.com/ipipd/ipipd/internal/kernelview"
 	"github.com/ipipd/ipipd/internal/netsetup"
 	"github.com/ipipd/ipipd/internal/packetsock"
 	"github.com/ipipd/ipipd/internal/rawsock"
@@ -69,6 +70,17 @@ type Engine struct {
 	findersMu sync.Mutex
 	finders   map[string]*sharedFinder
 
+	// The kernel's view of ipipd's devices (package kernelview): the
+	// watcher's newest View, and the follower that applies it (kernel.go).
+	watcher    *kernelview.Watcher
+	view       atomic.Pointer[kernelview.View]
+	viewReady  chan struct{}
+	followDone chan struct{}
+	// cfg is the running config, applied again to make a device deleted
+	// from outside; fatal reports what the engine cannot recover from.
+	cfg   *config.Config
+	fatal chan error
+
 	// tracer is set while `ipipd trace` runs.
 	tracer atomic.Pointer[tracer]
 
@@ -78,6 +90,10 @@ type Engine struct {
 	// underlayMTU is the MTU of the route toward an outer destination
 	// (netsetup.UnderlayMTU); tests replace it.
 	underlayMTU func(dst netip.Addr, dev string) int
+	// outerDevice is the ifindex the kernel routes an outer destination
+	// out of (netsetup.OuterDevice), for the loop guard; nil in tests that
+	// have no kernel.
+	outerDevice func(dst netip.Addr, dev string) int
 }
 
 // New opens the raw sockets and starts the receive loop with an empty
@@ -100,9 +116,11 @@ func New(opts Options) (*Engine, error) {
 	default:
 		return nil, fmt.Errorf("transmit %q: want %q or %q", opts.Transmit, TransmitRaw, TransmitPacket)
 	}
-	e := &Engine{log: opts.Logger, opts: opts, runtimes: map[string]*runtime{}, lastLogs: map[string]time.Time{}}
+	e := &Engine{log: opts.Logger, opts: opts, runtimes: map[string]*runtime{}, lastLogs: map[string]time.Time{},
+		viewReady: make(chan struct{}, 1), followDone: make(chan struct{}), fatal: make(chan error, 1)}
 	e.newSender = e.openSender
 	e.underlayMTU = netsetup.UnderlayMTU
+	e.outerDevice = netsetup.OuterDevice
 	empty, err := compile(&config.Config{})
 	if err != nil {
 		return nil, err
@@ -120,6 +138,13 @@ func New(opts Options) (*Engine, error) {
 		e.icmp.Close()
 		return nil, fmt.Errorf("open the raw socket for ICMP errors about outer packets: %w", err)
 	}
+	if e.watcher, err = kernelview.Start(kernelview.Options{Logger: e.log, Publish: e.kernelChanged}); err != nil {
+		e.recv.Close()
+		e.icmp.Close()
+		e.errs.Close()
+		return nil, err
+	}
+	go e.follow()
 	if loaded, why := netsetup.KernelIPIPLoaded(); loaded {
 		e.log.Warn("the kernel's own ipip module is active here: it also processes every IPIP packet and may answer ICMP port unreachable or decapsulate duplicates; unload it (modprobe -r ipip) or keep tunl0 down", "evidence", why)
 	}
@@ -158,6 +183,15 @@ func (e *Engine) Apply(cfg *config.Config) error {
 	if e.closed {
 		return errors.New("engine is closed")
 	}
+	if err := e.applyLocked(cfg); err != nil {
+		return err
+	}
+	e.cfg = cfg
+	return nil
+}
+
+// applyLocked is Apply with e.mu held.
+func (e *Engine) applyLocked(cfg *config.Config) error {
 	p, err := compile(cfg)
 	if err != nil {
 		return err
@@ -234,18 +268,28 @@ func (e *Engine) Apply(cfg *config.Config) error {
 			return fmt.Errorf("tunnel %q: %w", p.tunnels[i].config.Name, err)
 		}
 		undo = append(undo, func() { setup.Remove() })
-		for _, w := range setup.Warnings() {
+		for _, w := range setup.TakeWarnings() {
 			e.log.Warn(w, "tunnel", p.tunnels[i].config.Name)
+		}
+		index, err := deviceIndex(p.tunnels[i].config.Name)
+		if err != nil {
+			rollback()
+			return err
 		}
 		rt := newRuntime(p.tunnels[i].config.Name, dev, setup)
 		rt.backend = p.tunnels[i].config.TUN
+		rt.ifindex, rt.table, rt.up = index, p.tunnels[i].link().Table, !p.tunnels[i].config.Down
+		if rt.table == 0 {
+			rt.table = netsetup.MainTable
+		}
 		p.tunnels[i].rt = rt
 		created = append(created, rt)
 	}
-	// 5. Publish.
-	next := &state{tables: p.tables, tunnels: p.tunnels, index: make(map[*runtime]int, len(p.tunnels))}
-	for i := range p.tunnels {
-		next.index[p.tunnels[i].rt] = i
+	// 5. Publish, with what the kernel holds for the kept devices.
+	next, err := e.build(p.tunnels, e.view.Load())
+	if err != nil {
+		rollback()
+		return err
 	}
 	e.state.Store(next)
 	for _, rt := range created {
@@ -254,10 +298,16 @@ func (e *Engine) Apply(cfg *config.Config) error {
 	}
 	for name, rt := range e.runtimes {
 		if _, kept := wanted[name]; !kept {
-			e.destroy(rt)
 			delete(e.runtimes, name)
+			e.destroy(rt)
 		}
 	}
+	for _, rt := range e.runtimes {
+		for _, w := range rt.setup.TakeWarnings() {
+			e.log.Warn(w, "tunnel", rt.name)
+		}
+	}
+	e.watchDevices()
 	return nil
 }
 
@@ -369,6 +419,11 @@ func (e *Engine) destroy(rt *runtime) {
 	if err := rt.setup.Remove(); err != nil {
 		e.log.Warn("removing the tunnel's addresses and routes", "tunnel", rt.name, "err", err)
 	}
+	e.stop(rt)
+}
+
+// stop closes a tunnel's device and waits for its transmit loop.
+func (e *Engine) stop(rt *runtime) {
 	rt.dev.Close()
 	select {
 	case <-rt.done:
@@ -386,9 +441,12 @@ func (e *Engine) Close() error {
 		return nil
 	}
 	e.closed = true
+	// The watcher first: the devices about to go are ipipd's own doing.
+	e.watcher.Close()
+	close(e.viewReady)
 	for name, rt := range e.runtimes {
-		e.destroy(rt)
 		delete(e.runtimes, name)
+		e.destroy(rt)
 	}
 	e.recv.Close()
 	e.errs.Close()

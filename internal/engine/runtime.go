@@ -13,6 +13,9 @@ type runtime struct {
 	name     string
 	backend  string // config.TUNOffload or config.TUNWater: fixed for the device's life
 	dev      tun.Device
+	ifindex  int  // the device's, 0 in tests without devices
+	table    int  // the routing table whose routes through the device count
+	up       bool // as the last View showed it (or as created)
 	setup    *netsetup.Applied
 	counters *Counters
 	// done is closed when the transmit loop has returned.

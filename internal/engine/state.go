@@ -19,6 +19,9 @@ type state struct {
 	tables  *lookup.Snapshot
 	tunnels []tunnelState
 	index   map[*runtime]int
+	// devices maps the ifindex of each of ipipd's TUN devices to its
+	// tunnel: an outer packet routed into one of them is a loop.
+	devices map[int]int
 }
 
 // tunnelState is one tunnel as the datapath sees it in one generation.
@@ -32,8 +35,12 @@ type tunnelState struct {
 	// pathMTU is the underlay MTU toward the remote (or of dev, or 1500):
 	// tnl_update_pmtu's dst_mtu of the outer route.
 	pathMTU int
-	// tunMTU is the TUN device's MTU.
+	// tunMTU is the TUN device's MTU: the config's, then the kernel's
+	// (`ip link set NAME mtu M` is the tunnel's MTU, as for the kernel's).
 	tunMTU int
+	// down: the device is down (`ip link set NAME down`); lookup skips the
+	// tunnel, as ip_tunnel_lookup skips tunnels without IFF_UP.
+	down bool
 	// icmpSource is the source of ICMP errors written into the TUN: the
 	// tunnel's first address, as the kernel's icmp_send would pick one of
 	// the device's addresses; 0 when it has none (the inner destination is
@@ -105,13 +112,19 @@ func compile(cfg *config.Config) (*plan, error) {
 	return p, nil
 }
 
-// link is the kernel set-up of a tunnel: its TUN's MTU, addresses and routes.
+// link is the kernel set-up of a tunnel: its TUN's MTU, addresses and
+// routes. A route's via is what the kernel's ipip would send to: the given
+// via, or the tunnel's unicast remote, or none (the inner destination).
 func (t *tunnelState) link() netsetup.Link {
-	routes := make([]netip.Prefix, len(t.config.Routes))
+	routes := make([]netsetup.Route, len(t.config.Routes))
 	for j, r := range t.config.Routes {
-		routes[j] = r.To
+		routes[j] = netsetup.Route{To: r.To, Via: r.Via}
+		if !r.Via.IsValid() && t.config.Remote.IsValid() && !t.config.Remote.IsMulticast() {
+			routes[j].Via = t.config.Remote
+		}
 	}
-	return netsetup.Link{Name: t.config.Name, MTU: t.tunMTU, Addresses: t.config.Addresses, Routes: routes}
+	return netsetup.Link{Name: t.config.Name, MTU: t.tunMTU, Addresses: t.config.Addresses, Routes: routes,
+		Table: t.config.Table, Down: t.config.Down}
 }
 
 // common keeps of l only the addresses and routes that want also has: the
@@ -128,6 +141,12 @@ func common(l, want netsetup.Link) netsetup.Link {
 		return out
 	}
 	l.Addresses = keep(l.Addresses, want.Addresses)
-	l.Routes = keep(l.Routes, want.Routes)
+	var routes []netsetup.Route
+	for _, r := range l.Routes {
+		if slices.Contains(want.Routes, r) {
+			routes = append(routes, r)
+		}
+	}
+	l.Routes = routes
 	return l
 }

@@ -104,6 +104,12 @@ func (e *Engine) transmitBatch(rt *runtime, b *transmitBuffers, n int) {
 		return
 	}
 	ts := &st.tunnels[i]
+	if ts.down {
+		// `ip link set NAME down`: the kernel routes nothing into a down
+		// device, and what was read before goes nowhere.
+		c.TxDropped.Add(uint64(n))
+		return
+	}
 	send, ok := b.senders[ts.config.Dev]
 	if !ok {
 		send = e.newSender(rt.name, ts.config.Dev, c)
@@ -126,6 +132,19 @@ func (e *Engine) transmitBatch(rt *runtime, b *transmitBuffers, n int) {
 		dst := ts.remote
 		if dst == 0 && size >= header.MinSize {
 			dst = nextHop(st.tables.Routes, i, header.IPv4(buf[encap.Headroom:]))
+		}
+		if e.outerDevice != nil {
+			if loop, ok := st.devices[b.underlay.device(st, ts, dst, e.outerDevice)]; ok {
+				// The loop guard of ip_tunnel_xmit (rt->dst.dev == dev): the
+				// outer packet would come back into a TUN of ipipd's and be
+				// encapsulated again, and again.
+				c.Collisions.Add(1)
+				c.TxErrors.Add(1)
+				e.logLimited("dropped an outer packet whose route leads back into a tunnel device: a routing loop (the route to the outer destination, or a route without a via)",
+					"tunnel", rt.name, "outer_dst", header.AddrFrom32(dst), "into", st.tunnels[loop].config.Name,
+					"inner_dst", header.IPv4(buf[encap.Headroom:]).DstAddr())
+				continue
+			}
 		}
 		path := pathMTU(b.underlay.get(st, ts, dst, e.underlayMTU), pmtu, dst, now)
 		mtu := path.MTU
@@ -177,13 +196,15 @@ func (e *Engine) transmitBatch(rt *runtime, b *transmitBuffers, n int) {
 }
 
 // nextHop is the outer destination of an NBMA tunnel (ip_tunnel_xmit with
-// no remote): the gateway of the route that sent the packet here, or the
-// inner destination itself when that route has none. A kernel route into
-// this TUN that the config does not list also has no gateway for us.
+// no remote): the gateway of the kernel's route that sent the packet into
+// this tunnel, one per flow when it has several, or the inner destination
+// itself when the route has none or the table does not hold it.
 func nextHop(routes *lookup.RouteTable, tunnel int, inner header.IPv4) uint32 {
-	dst := inner.DstAddr()
-	if next, ok := routes.Lookup(dst); ok && next.Tunnel == tunnel {
-		return next.Dst
+	// The flow is the address pair: the kernel's default multipath hash
+	// (fib_multipath_hash_policy 0) is L3 too, though not the same function.
+	flow := inner.Src()*0x9e3779b1 ^ inner.Dst()
+	if dst, ok := routes.NextHop(inner.DstAddr(), tunnel, flow^flow>>16); ok {
+		return dst
 	}
 	return inner.Dst()
 }

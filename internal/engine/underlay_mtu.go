@@ -18,8 +18,11 @@ import (
 // engine publishes a new state (a reload), and the cache starts afresh past
 // maxUnderlayMTUs entries. It belongs to one loop: no locks.
 type underlayMTUs struct {
-	mtus  map[uint32]int
-	state *state // the state the entries were learned under
+	mtus map[uint32]int
+	// devices caches the ifindex each outer destination is routed out of,
+	// for the loop guard, on the same terms.
+	devices map[uint32]int
+	state   *state // the state the entries were learned under
 }
 
 const maxUnderlayMTUs = 4096
@@ -27,10 +30,7 @@ const maxUnderlayMTUs = 4096
 // get returns the underlay MTU toward dst for tunnel ts, looking it up on
 // a miss with lookup (netsetup.UnderlayMTU in the daemon).
 func (c *underlayMTUs) get(st *state, ts *tunnelState, dst uint32, lookup func(netip.Addr, string) int) int {
-	if c.state != st {
-		clear(c.mtus)
-		c.state = st
-	}
+	c.renew(st)
 	if mtu, ok := c.mtus[dst]; ok {
 		return mtu
 	}
@@ -44,3 +44,28 @@ func (c *underlayMTUs) get(st *state, ts *tunnelState, dst uint32, lookup func(n
 
 // forget drops dst, after a send to it was refused as too big.
 func (c *underlayMTUs) forget(dst uint32) { delete(c.mtus, dst) }
+
+// renew starts afresh when the engine published a new state: a reload or a
+// change of the kernel's routes may have moved any destination.
+func (c *underlayMTUs) renew(st *state) {
+	if c.state != st {
+		clear(c.mtus)
+		clear(c.devices)
+		c.state = st
+	}
+}
+
+// device returns the ifindex the kernel routes dst out of, looking it up on
+// a miss with lookup (netsetup.OuterDevice in the daemon).
+func (c *underlayMTUs) device(st *state, ts *tunnelState, dst uint32, lookup func(netip.Addr, string) int) int {
+	c.renew(st)
+	if index, ok := c.devices[dst]; ok {
+		return index
+	}
+	if c.devices == nil || len(c.devices) >= maxUnderlayMTUs {
+		c.devices = map[uint32]int{}
+	}
+	index := lookup(header.AddrFrom32(dst), ts.config.Dev)
+	c.devices[dst] = index
+	return index
+}

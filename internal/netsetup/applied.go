@@ -25,9 +25,15 @@ type Applied struct {
 	mtu         int            // the MTU now set
 	broughtUp   bool           // Apply set the link up; Remove sets it down
 	addresses   []netip.Prefix // in the order added
-	routes      []netip.Prefix // in the order added
-	warnings    []string
-	removed     bool // Remove was called; Update refuses
+	routes      []Route        // in the order added
+	table       int            // the routing table of routes
+	// wantedAddresses and wantedRoutes are the configuration's, which
+	// Reconcile puts back when the kernel lost them.
+	wantedAddresses []netip.Prefix
+	wantedRoutes    []Route
+	down            bool // the link is left down (Link.Down)
+	warnings        []string
+	removed         bool // Remove was called; Update refuses
 }
 
 // Apply configures the device l.Name, which must exist, in this order:
@@ -40,7 +46,10 @@ type Applied struct {
 //  5. ip link set dev NAME mtu MTU
 //  6. ip addr add ADDRESS dev NAME, for each address
 //  7. ip link set dev NAME up
-//  8. ip route add ROUTE dev NAME, for each route
+//  8. ip route add ROUTE via VIA dev NAME onlink proto 70, for each route
+//
+// With l.Down, 7 and 8 are left out: the device stays down, as modprobe ipip
+// leaves tunl0.
 //
 // (Link says why the sysctls.) IPv6 goes off before the link comes up, so the
 // kernel never gives the device a link-local address; routes come last
@@ -65,6 +74,11 @@ func Apply(l Link) (*Applied, error) {
 		index:       link.Attrs().Index,
 		originalMTU: link.Attrs().MTU,
 		mtu:         link.Attrs().MTU,
+		table:       l.table(),
+		down:        l.Down,
+
+		wantedAddresses: slices.Clone(l.Addresses),
+		wantedRoutes:    slices.Clone(l.Routes),
 	}
 	if err := a.apply(link, l); err != nil {
 		if undoErr := a.Remove(); undoErr != nil {
@@ -72,7 +86,7 @@ func Apply(l Link) (*Applied, error) {
 		}
 		return nil, err
 	}
-	a.warnings = rpFilterWarnings(l.Name)
+	a.warnings = append(a.warnings, rpFilterWarnings(l.Name)...)
 	return a, nil
 }
 
@@ -95,6 +109,11 @@ func (a *Applied) apply(link netlink.Link, l Link) error {
 	if err := a.addAddresses(link, l.Addresses); err != nil {
 		return err
 	}
+	if l.Down {
+		// The kernel refuses routes through a device that is down; the
+		// ones ipipd owns are added when it comes up (Reconcile).
+		return nil
+	}
 	if link.Attrs().Flags&net.FlagUp == 0 {
 		if err := setUp(link, a.name); err != nil {
 			return err
@@ -115,7 +134,15 @@ func (a *Applied) Warnings() []string { return slices.Clone(a.warnings) }
 func (a *Applied) Addresses() []netip.Prefix { return slices.Clone(a.addresses) }
 
 // Routes are the routes Apply and Update added and have not deleted.
-func (a *Applied) Routes() []netip.Prefix { return slices.Clone(a.routes) }
+func (a *Applied) Routes() []Route { return slices.Clone(a.routes) }
+
+// TakeWarnings returns the warnings gathered since the last call and
+// forgets them.
+func (a *Applied) TakeWarnings() []string {
+	w := a.warnings
+	a.warnings = nil
+	return w
+}
 
 // link finds the device by its index, with a plain error if it is gone.
 func (a *Applied) link() (netlink.Link, error) {

@@ -3,6 +3,7 @@ package netsetup
 import (
 	"errors"
 	"maps"
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -19,7 +20,7 @@ func seedLink() Link {
 		Name:      testDevice,
 		MTU:       1480,
 		Addresses: prefixes("192.168.41.1/24", "10.9.9.9/32"),
-		Routes:    prefixes("192.168.42.0/24", "192.168.43.0/24"),
+		Routes:    routes("192.168.42.0/24 via 10.245.1.3", "192.168.43.0/24"),
 	}
 }
 
@@ -51,7 +52,7 @@ func TestApplyThenRemove(t *testing.T) {
 			t.Errorf("address %s has broadcast %s, want none, as `ip addr add` without brd", a.IPNet, a.Broadcast)
 		}
 	}
-	if got, want := staticRoutes(t, link), prefixes("192.168.42.0/24", "192.168.43.0/24"); !slices.Equal(got, want) {
+	if got, want := staticRoutes(t, link), seedLink().Routes; !slices.Equal(got, want) {
 		t.Errorf("routes = %v, want %v", got, want)
 	}
 	wantSysctls := map[string]string{
@@ -105,17 +106,19 @@ func TestApplyUndoesEverythingWhenAStepFails(t *testing.T) {
 	sysctlsBefore := readSysctls(t, deviceSysctlPaths())
 
 	l := seedLink()
-	l.Routes = prefixes("192.168.76.0/24", "192.168.77.0/24", "192.168.78.0/24")
+	// A gateway that is the device's own address: the kernel refuses it
+	// (fib_check_nh_v4_gw: "Nexthop has invalid gateway").
+	l.Routes = routes("192.168.76.0/24", "192.168.77.0/24 via 192.168.41.1", "192.168.78.0/24")
 	applied, err := Apply(l)
 	if err == nil {
 		applied.Remove()
-		t.Fatal("Apply succeeded over a route that already exists, want an error")
+		t.Fatal("Apply succeeded with a gateway the kernel refuses, want an error")
 	}
-	if want := "add route 192.168.77.0/24 dev ipipdt0: file exists"; err.Error() != want {
+	if want := "add route 192.168.77.0/24 via 192.168.41.1 dev ipipdt0: invalid argument"; err.Error() != want {
 		t.Errorf("Apply error = %q, want %q", err, want)
 	}
-	if !errors.Is(err, unix.EEXIST) {
-		t.Errorf("Apply error does not wrap EEXIST: %#v", err)
+	if !errors.Is(err, unix.EINVAL) {
+		t.Errorf("Apply error does not wrap EINVAL: %#v", err)
 	}
 
 	link := refresh(t, testDevice)
@@ -131,8 +134,98 @@ func TestApplyUndoesEverythingWhenAStepFails(t *testing.T) {
 	if got := readSysctls(t, deviceSysctlPaths()); !maps.Equal(got, sysctlsBefore) {
 		t.Errorf("after the failed Apply: sysctls = %v, want %v back", got, sysctlsBefore)
 	}
-	if got := staticRoutes(t, refresh(t, "other0")); !slices.Equal(got, prefixes("192.168.77.0/24")) {
+	if got := staticRoutes(t, refresh(t, "other0")); !slices.Equal(got, routes("192.168.77.0/24")) {
 		t.Errorf("the other device's routes = %v; the rollback must not touch them", got)
+	}
+}
+
+// A route someone else already holds for a prefix (an operator, a routing
+// daemon) is theirs: Apply neither fails nor replaces it, says so in a
+// warning, and Remove leaves it.
+func TestApplyLeavesAnotherOwnersRoute(t *testing.T) {
+	testnet.EnterFresh(t)
+	takeRoute(t, "192.168.42.0/24")
+	addDevice(t, testDevice, 1500)
+	applied, err := Apply(seedLink())
+	if err != nil {
+		t.Fatalf("Apply over another owner's route: %v, want it to carry on", err)
+	}
+	if got := applied.Routes(); !slices.Equal(got, routes("192.168.43.0/24")) {
+		t.Errorf("Routes() = %v, want only 192.168.43.0/24 (192.168.42.0/24 is other0's)", got)
+	}
+	warnings := strings.Join(applied.Warnings(), "; ")
+	if !strings.Contains(warnings, "route 192.168.42.0/24 is already in the kernel (proto boot dev other0)") {
+		t.Errorf("warnings %q, want one naming the route and its owner", warnings)
+	}
+	if err := applied.Remove(); err != nil {
+		t.Fatal(err)
+	}
+	if got := staticRoutes(t, refresh(t, "other0")); !slices.Equal(got, routes("192.168.42.0/24")) {
+		t.Errorf("other0's routes after Remove = %v, want its 192.168.42.0/24 left", got)
+	}
+}
+
+// A down and up flushes the device's routes without a word from the kernel;
+// Reconcile compares with the kernel and puts them back, via included.
+func TestReconcileAfterDownAndUp(t *testing.T) {
+	testnet.EnterFresh(t)
+	addDevice(t, testDevice, 1500)
+	applied, err := Apply(seedLink())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer applied.Remove()
+	link := refresh(t, testDevice)
+	if err := netlink.LinkSetDown(link); err != nil {
+		t.Fatal(err)
+	}
+	if err := netlink.LinkSetUp(link); err != nil {
+		t.Fatal(err)
+	}
+	if got := staticRoutes(t, refresh(t, testDevice)); len(got) != 0 {
+		t.Fatalf("routes after down and up = %v; the kernel was expected to flush them", got)
+	}
+	if err := applied.Reconcile(); err != nil {
+		t.Fatalf("Reconcile: %v", err)
+	}
+	if got := staticRoutes(t, refresh(t, testDevice)); !slices.Equal(got, seedLink().Routes) {
+		t.Errorf("routes after Reconcile = %v, want %v", got, seedLink().Routes)
+	}
+	// The same, through a reload of the same configuration.
+	netlink.LinkSetDown(link)
+	netlink.LinkSetUp(link)
+	if err := applied.Update(seedLink()); err != nil {
+		t.Fatal(err)
+	}
+	if got := staticRoutes(t, refresh(t, testDevice)); !slices.Equal(got, seedLink().Routes) {
+		t.Errorf("routes after an Update of the same configuration = %v, want %v back", got, seedLink().Routes)
+	}
+}
+
+// ipipd's routes are the kernel's ipip routes: via the peer, onlink, with
+// ipipd's protocol so that they can be told apart.
+func TestRoutesAreInstalledOnlinkWithTheirProtocol(t *testing.T) {
+	testnet.EnterFresh(t)
+	addDevice(t, testDevice, 1500)
+	applied, err := Apply(seedLink())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer applied.Remove()
+	list, err := netlink.RouteList(refresh(t, testDevice), netlink.FAMILY_V4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range list {
+		if r.Protocol == unix.RTPROT_KERNEL {
+			continue
+		}
+		if r.Protocol != RouteProtocol || r.Table != unix.RT_TABLE_MAIN {
+			t.Errorf("route %v: protocol %d, table %d; want %d and main", r.Dst, r.Protocol, r.Table, RouteProtocol)
+		}
+		if r.Gw != nil && r.Flags&int(netlink.FLAG_ONLINK) == 0 {
+			t.Errorf("route %v via %v: not onlink", r.Dst, r.Gw)
+		}
 	}
 }
 
@@ -167,7 +260,7 @@ func TestApplyRefusesAnInvalidLinkBeforeTouchingTheKernel(t *testing.T) {
 	testnet.EnterFresh(t)
 	addDevice(t, testDevice, 1500)
 	l := seedLink()
-	l.Routes = append(l.Routes, prefixes("fd00::/64")...)
+	l.Routes = append(l.Routes, Route{To: netip.MustParsePrefix("fd00::/64")})
 	if _, err := Apply(l); err == nil || !strings.Contains(err.Error(), "not IPv4") {
 		t.Fatalf("Apply with an IPv6 route = %v, want the validation error", err)
 	}

@@ -40,10 +40,24 @@ type Link struct {
 	// Addresses are the device's IPv4 addresses with their prefix length,
 	// as in "ip addr add 192.168.41.1/24 dev NAME".
 	Addresses []netip.Prefix
-	// Routes are IPv4 destinations routed into the device with
-	// "ip route add P dev NAME" (scope link, main table). The kernel sees no
-	// next hop: the daemon picks the outer destination itself.
-	Routes []netip.Prefix
+	// Routes are IPv4 destinations routed into the device, installed as
+	// the kernel's ipip would hold them: "ip route add P via G dev NAME
+	// onlink proto 70 table TABLE". The daemon reads them back from the
+	// kernel like any other route (package kernelview).
+	Routes []Route
+	// Table is the routing table of Routes; 0 means main.
+	Table int
+	// Down leaves the link down, as `modprobe ipip` creates tunl0: the
+	// operator brings it up with `ip link set tunl0 up`.
+	Down bool
+}
+
+// table is l.Table with 0 as main.
+func (l Link) table() int {
+	if l.Table == 0 {
+		return MainTable
+	}
+	return l.Table
 }
 
 // Validate reports the first thing in l that Apply would refuse, saying what
@@ -76,7 +90,11 @@ func (l Link) Validate() error {
 		}
 	}
 	seen = make(map[netip.Prefix]bool, len(l.Routes))
-	for _, p := range l.Routes {
+	for _, r := range l.Routes {
+		p := r.To
+		if r.Via.IsValid() && !r.Via.Is4() {
+			return fmt.Errorf("%s: route %s: via %s is not IPv4", l.Name, p, r.Via)
+		}
 		if err := checkIPv4Prefix(p); err != nil {
 			return fmt.Errorf("%s: route %s: %w", l.Name, p, err)
 		}

@@ -11,12 +11,12 @@ func TestValidate(t *testing.T) {
 		Name:      "tunl0",
 		MTU:       1480,
 		Addresses: []netip.Prefix{netip.MustParsePrefix("192.168.41.1/24"), netip.MustParsePrefix("10.0.0.1/32")},
-		Routes:    []netip.Prefix{netip.MustParsePrefix("192.168.42.0/24"), netip.MustParsePrefix("0.0.0.0/0")},
+		Routes:    []Route{{To: netip.MustParsePrefix("192.168.42.0/24")}, {To: netip.MustParsePrefix("0.0.0.0/0")}},
 	}
 	with := func(change func(l *Link)) Link {
 		l := good
 		l.Addresses = append([]netip.Prefix(nil), good.Addresses...)
-		l.Routes = append([]netip.Prefix(nil), good.Routes...)
+		l.Routes = append([]Route(nil), good.Routes...)
 		change(&l)
 		return l
 	}
@@ -39,10 +39,10 @@ func TestValidate(t *testing.T) {
 		{"IPv4-mapped IPv6 address", with(func(l *Link) { l.Addresses[0] = netip.MustParsePrefix("::ffff:10.0.0.1/128") }), "not IPv4"},
 		{"zero address", with(func(l *Link) { l.Addresses[0] = netip.Prefix{} }), "not a valid prefix"},
 		{"address twice", with(func(l *Link) { l.Addresses[1] = l.Addresses[0] }), "address 192.168.41.1/24 is listed twice"},
-		{"IPv6 route", with(func(l *Link) { l.Routes[0] = netip.MustParsePrefix("fd00::/64") }), "route fd00::/64: not IPv4"},
-		{"route with host bits", with(func(l *Link) { l.Routes[0] = netip.MustParsePrefix("192.168.42.1/24") }), "only the network address, 192.168.42.0/24"},
+		{"IPv6 route", with(func(l *Link) { l.Routes[0].To = netip.MustParsePrefix("fd00::/64") }), "route fd00::/64: not IPv4"},
+		{"route with host bits", with(func(l *Link) { l.Routes[0].To = netip.MustParsePrefix("192.168.42.1/24") }), "only the network address, 192.168.42.0/24"},
 		{"route twice", with(func(l *Link) { l.Routes[1] = l.Routes[0] }), "route 192.168.42.0/24 is listed twice"},
-		{"route equal to an address's subnet", with(func(l *Link) { l.Routes[0] = netip.MustParsePrefix("192.168.41.0/24") }), "subnet route of address 192.168.41.1/24"},
+		{"route equal to an address's subnet", with(func(l *Link) { l.Routes[0].To = netip.MustParsePrefix("192.168.41.0/24") }), "subnet route of address 192.168.41.1/24"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

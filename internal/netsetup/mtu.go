@@ -69,3 +69,23 @@ func routeDeviceMTU(dst netip.Addr, oifIndex int) int {
 	}
 	return link.Attrs().MTU
 }
+
+// OuterDevice returns the ifindex of the device the kernel would send an
+// outer packet to dst out of (bound to dev when dev is given), or 0 when it
+// has no route. The engine's loop guard compares it with its own devices,
+// as ip_tunnel_xmit compares rt->dst.dev with the tunnel's own device.
+//
+// Equivalent to: `ip route get $dst [oif $dev]`
+func OuterDevice(dst netip.Addr, dev string) int {
+	oif := 0
+	if dev != "" {
+		if link, err := netlink.LinkByName(dev); err == nil {
+			oif = link.Attrs().Index
+		}
+	}
+	routes, err := netlink.RouteGetWithOptions(dst.AsSlice(), &netlink.RouteGetOptions{OifIndex: oif})
+	if err != nil || len(routes) == 0 {
+		return 0
+	}
+	return routes[0].LinkIndex
+}

@@ -68,29 +68,45 @@ func (a *Applied) addAddresses(link netlink.Link, want []netip.Prefix) error {
 	return nil
 }
 
-// addRoutes adds those of want not yet recorded, recording each.
-func (a *Applied) addRoutes(link netlink.Link, want []netip.Prefix) error {
-	for _, p := range want {
-		if slices.Contains(a.routes, p) {
+// addRoutes adds those of want not yet recorded, recording each. A route
+// the kernel already holds for someone else is left to them, not recorded,
+// and said in a warning.
+func (a *Applied) addRoutes(link netlink.Link, want []Route) error {
+	for _, r := range want {
+		if slices.Contains(a.routes, r) {
 			continue
 		}
-		if err := addRoute(link, a.name, p); err != nil {
+		installed, warning, err := addRoute(link, a.name, a.table, r)
+		if err != nil {
 			return err
 		}
-		a.routes = append(a.routes, p)
+		if warning != "" {
+			a.warnings = append(a.warnings, warning)
+		}
+		if !installed {
+			continue
+		}
+		// A new via for a recorded prefix replaced the old route.
+		a.routes = slices.DeleteFunc(a.routes, func(old Route) bool { return old.To == r.To })
+		a.routes = append(a.routes, r)
 	}
 	return nil
 }
 
 // deleteRoutesExcept deletes the recorded routes not in keep, newest first,
 // and carries on past failures, which stay recorded.
-func (a *Applied) deleteRoutesExcept(link netlink.Link, keep []netip.Prefix) error {
+func (a *Applied) deleteRoutesExcept(link netlink.Link, keep []Route) error {
 	var errs error
 	for i := len(a.routes) - 1; i >= 0; i-- {
 		if slices.Contains(keep, a.routes[i]) {
 			continue
 		}
-		if err := deleteRoute(link, a.name, a.routes[i]); err != nil {
+		if slices.ContainsFunc(keep, func(r Route) bool { return r.To == a.routes[i].To }) {
+			// Replaced by the kept route's new via: nothing to delete.
+			a.routes = slices.Delete(a.routes, i, i+1)
+			continue
+		}
+		if err := deleteRoute(link, a.name, a.table, a.routes[i]); err != nil {
 			errs = errors.Join(errs, err)
 			continue
 		}

@@ -21,7 +21,7 @@ func (a *Applied) Remove() error {
 	a.removed = true
 	link, err := a.link()
 	if isLinkNotFound(err) {
-		a.forget()
+		a.Forget()
 		return nil
 	}
 	if err != nil {
@@ -49,8 +49,9 @@ func (a *Applied) Remove() error {
 	return errs
 }
 
-// forget drops every record, for a device that has gone with all of them.
-func (a *Applied) forget() {
+// Forget drops every record, for a device that has gone with all of them
+// (deleted from outside): Remove then has nothing to undo.
+func (a *Applied) Forget() {
 	a.sysctls, a.addresses, a.routes = nil, nil, nil
 	a.broughtUp = false
 	a.mtu = a.originalMTU

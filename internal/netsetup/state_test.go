@@ -84,27 +84,36 @@ func hasIPv6Address(t *testing.T, link netlink.Link) bool {
 }
 
 // staticRoutes are the device's main-table routes that are not the kernel's
-// own (the subnet routes of addresses, "proto kernel"), sorted, and fails the
-// test if one is not what "ip route add P dev NAME" makes.
-func staticRoutes(t *testing.T, link netlink.Link) []netip.Prefix {
+// own (the subnet routes of addresses, "proto kernel"), sorted.
+func staticRoutes(t *testing.T, link netlink.Link) []Route {
 	t.Helper()
 	routes, err := netlink.RouteList(link, netlink.FAMILY_V4)
 	if err != nil {
 		t.Fatalf("ip route show dev %s: %v", link.Attrs().Name, err)
 	}
-	var out []netip.Prefix
+	var out []Route
 	for _, r := range routes {
 		if r.Protocol == unix.RTPROT_KERNEL {
 			continue
 		}
-		p := toPrefix(r.Dst)
-		if r.Scope != netlink.SCOPE_LINK || r.Gw != nil || r.Table != unix.RT_TABLE_MAIN || r.Protocol != unix.RTPROT_BOOT {
-			t.Errorf("route %s dev %s: scope %v, gateway %v, table %d, protocol %v; want scope link, no gateway, main table, proto boot",
-				p, link.Attrs().Name, r.Scope, r.Gw, r.Table, r.Protocol)
-		}
-		out = append(out, p)
+		gw, _ := netip.AddrFromSlice(r.Gw)
+		out = append(out, Route{To: toPrefix(r.Dst), Via: gw.Unmap()})
 	}
-	slices.SortFunc(out, comparePrefixes)
+	slices.SortFunc(out, func(a, b Route) int { return comparePrefixes(a.To, b.To) })
+	return out
+}
+
+// routes parses "P" and "P via G" into Routes, sorted.
+func routes(s ...string) []Route {
+	out := make([]Route, len(s))
+	for i, r := range s {
+		to, via, found := strings.Cut(r, " via ")
+		out[i].To = netip.MustParsePrefix(to)
+		if found {
+			out[i].Via = netip.MustParseAddr(via)
+		}
+	}
+	slices.SortFunc(out, func(a, b Route) int { return comparePrefixes(a.To, b.To) })
 	return out
 }
 
@@ -174,7 +183,9 @@ func takeRoute(t *testing.T, p string) {
 
 func addRouteByHand(t *testing.T, link netlink.Link, p string) {
 	t.Helper()
-	route := deviceRoute(link, netip.MustParsePrefix(p))
+	m := netip.MustParsePrefix(p)
+	route := &netlink.Route{LinkIndex: link.Attrs().Index, Scope: netlink.SCOPE_LINK,
+		Dst: &net.IPNet{IP: net.IP(m.Addr().AsSlice()), Mask: net.CIDRMask(m.Bits(), 32)}}
 	if err := netlink.RouteAdd(route); err != nil {
 		t.Fatalf("ip route add %s dev %s: %v", p, link.Attrs().Name, err)
 	}

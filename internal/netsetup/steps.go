@@ -66,29 +66,6 @@ func deleteAddress(link netlink.Link, name string, p netip.Prefix) error {
 	return nil
 }
 
-// addRoute routes p into the device, with no gateway.
-//
-// Equivalent to: `ip route add $prefix dev $name` (which iproute2 gives
-// scope link, as here)
-func addRoute(link netlink.Link, name string, p netip.Prefix) error {
-	if err := netlink.RouteAdd(deviceRoute(link, p)); err != nil {
-		return fmt.Errorf("add route %s dev %s: %w", p, name, err)
-	}
-	return nil
-}
-
-// deleteRoute deletes the route addRoute added (same prefix, device and
-// scope, main table); one that is already gone counts as deleted.
-//
-// Equivalent to: `ip route del $prefix dev $name scope link`
-func deleteRoute(link netlink.Link, name string, p netip.Prefix) error {
-	err := netlink.RouteDel(deviceRoute(link, p))
-	if err != nil && !errors.Is(err, unix.ESRCH) {
-		return fmt.Errorf("delete route %s dev %s: %w", p, name, err)
-	}
-	return nil
-}
-
 // netlinkAddr converts an address prefix for netlink. The broadcast address
 // IPv4zero tells netlink to send none, as `ip addr add` without `brd`; left
 // nil, netlink would compute one and the kernel would add a broadcast route.
@@ -96,17 +73,5 @@ func netlinkAddr(p netip.Prefix) *netlink.Addr {
 	return &netlink.Addr{
 		IPNet:     &net.IPNet{IP: net.IP(p.Addr().AsSlice()), Mask: net.CIDRMask(p.Bits(), 32)},
 		Broadcast: net.IPv4zero,
-	}
-}
-
-// deviceRoute is a main-table route to p through the device, scope link: the
-// destination is "directly" on the device, since the TUN has no next hops.
-// The scope must be given on delete too, because netlink sends it as a match.
-func deviceRoute(link netlink.Link, p netip.Prefix) *netlink.Route {
-	m := p.Masked()
-	return &netlink.Route{
-		LinkIndex: link.Attrs().Index,
-		Dst:       &net.IPNet{IP: net.IP(m.Addr().AsSlice()), Mask: net.CIDRMask(m.Bits(), 32)},
-		Scope:     netlink.SCOPE_LINK,
 	}
 }

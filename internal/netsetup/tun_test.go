@@ -43,7 +43,7 @@ func TestAppliedRoutesCarryPacketsIntoTheTUN(t *testing.T) {
 	}
 
 	l := seedLink()
-	l.Routes = prefixes("192.168.43.0/24")
+	l.Routes = routes("192.168.43.0/24")
 	if err := applied.Update(l); err != nil {
 		t.Fatalf("Update: %v", err)
 	}

@@ -3,6 +3,7 @@ package netsetup
 import (
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 )
 
@@ -11,8 +12,9 @@ import (
 //
 //  1. ip link set dev NAME mtu MTU, if the MTU changed
 //  2. ip addr add ADDRESS dev NAME, for each new address
-//  3. ip route add ROUTE dev NAME, for each new route
-//  4. ip route del ROUTE dev NAME scope link, for each route gone
+//  3. ip route add ROUTE via VIA dev NAME onlink proto 70, for each new
+//     route (or one the kernel lost), unless the device is down
+//  4. ip route del ROUTE dev NAME proto 70, for each route gone
 //  5. ip addr del ADDRESS dev NAME, for each address gone
 //
 // A route or address in both configurations is left alone.
@@ -37,18 +39,27 @@ func (a *Applied) Update(l Link) error {
 	if err != nil {
 		return fmt.Errorf("update %s: %w", a.name, err)
 	}
+	// What the record holds and the kernel lost (a flush by a down and up,
+	// an operator's delete) is added again below: a reload never reports
+	// success for routes that are not there.
+	a.forgetMissing(link)
 	oldMTU := a.mtu
 	oldAddresses := slices.Clone(a.addresses)
 	oldRoutes := slices.Clone(a.routes)
+	oldWantedAddresses, oldWantedRoutes := a.wantedAddresses, a.wantedRoutes
+	a.wantedAddresses, a.wantedRoutes = slices.Clone(l.Addresses), slices.Clone(l.Routes)
 
 	err = a.setMTU(link, l.MTU)
 	if err == nil {
 		err = a.addAddresses(link, l.Addresses)
 	}
-	if err == nil {
+	if err == nil && link.Attrs().Flags&net.FlagUp != 0 {
+		// A device that is down takes no routes; Reconcile adds them when
+		// it comes up.
 		err = a.addRoutes(link, l.Routes)
 	}
 	if err != nil {
+		a.wantedAddresses, a.wantedRoutes = oldWantedAddresses, oldWantedRoutes
 		undoErr := errors.Join(
 			a.deleteRoutesExcept(link, oldRoutes),
 			a.deleteAddressesExcept(link, oldAddresses),

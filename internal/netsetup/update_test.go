@@ -50,7 +50,7 @@ func collect(t *testing.T, link netlink.Link, routeCh <-chan netlink.RouteUpdate
 		}
 		select {
 		case u := <-routeCh:
-			if u.LinkIndex == index && u.Table == unix.RT_TABLE_MAIN && u.Protocol == unix.RTPROT_BOOT {
+			if u.LinkIndex == index && u.Table == unix.RT_TABLE_MAIN && u.Protocol == RouteProtocol {
 				routes = append(routes, kernelEvent{u.Type == unix.RTM_NEWROUTE, toPrefix(u.Dst)})
 			}
 		case u := <-addrCh:
@@ -74,7 +74,7 @@ func TestUpdateAddsBeforeItDeletes(t *testing.T) {
 		Name:      testDevice,
 		MTU:       1480,
 		Addresses: prefixes("10.0.0.1/24"),
-		Routes:    prefixes("192.168.42.0/24", "192.168.43.0/24"),
+		Routes:    routes("192.168.42.0/24", "192.168.43.0/24"),
 	})
 	if err != nil {
 		t.Fatalf("Apply: %v", err)
@@ -88,7 +88,7 @@ func TestUpdateAddsBeforeItDeletes(t *testing.T) {
 		Name:      testDevice,
 		MTU:       1400,
 		Addresses: prefixes("10.0.0.2/24"),
-		Routes:    prefixes("192.168.43.0/24", "192.168.44.0/24"),
+		Routes:    routes("192.168.43.0/24", "192.168.44.0/24 via 10.245.1.4"),
 	}
 	if err := applied.Update(next); err != nil {
 		t.Fatalf("Update: %v", err)
@@ -155,9 +155,9 @@ func TestUpdateFailureKeepsTheRunningConfiguration(t *testing.T) {
 	bad := seedLink()
 	bad.MTU = 1400
 	bad.Addresses = append(bad.Addresses, prefixes("10.1.1.1/32")...)
-	bad.Routes = prefixes("192.168.42.0/24", "192.168.50.0/24", "192.168.77.0/24")
+	bad.Routes = routes("192.168.42.0/24 via 10.245.1.3", "192.168.50.0/24", "192.168.77.0/24 via 192.168.41.1")
 	err = applied.Update(bad)
-	if want := "add route 192.168.77.0/24 dev ipipdt0: file exists"; err == nil || err.Error() != want {
+	if want := "add route 192.168.77.0/24 via 192.168.41.1 dev ipipdt0: invalid argument"; err == nil || err.Error() != want {
 		t.Fatalf("Update error = %v, want %q", err, want)
 	}
 
@@ -174,7 +174,7 @@ func TestUpdateFailureKeepsTheRunningConfiguration(t *testing.T) {
 	if got := applied.Routes(); !slices.Equal(got, running.Routes) {
 		t.Errorf("Routes() = %v after the failed Update, want %v", got, running.Routes)
 	}
-	if got := staticRoutes(t, refresh(t, "other0")); !slices.Equal(got, prefixes("192.168.77.0/24")) {
+	if got := staticRoutes(t, refresh(t, "other0")); !slices.Equal(got, routes("192.168.77.0/24")) {
 		t.Errorf("the other device's routes = %v; the undo must not touch them", got)
 	}
 }

@@ -1,0 +1,190 @@
+package engine
+
+import (
+	"fmt"
+
+	"github.com/ipipd/ipipd/internal/header"
+	"github.com/ipipd/ipipd/internal/kernelview"
+	"github.com/ipipd/ipipd/internal/netsetup"
+	"github.com/ipipd/ipipd/lookup"
+	"github.com/vishvananda/netlink"
+)
+
+// Following the kernel, the control plane, once per View of the watcher:
+//
+//  1. a device deleted from outside (`ip link del`) is made again, with
+//     its addresses and routes, by applying the running config again; if
+//     that fails the engine reports it on Fatal, so the daemon exits and
+//     its service manager restarts it, never a silent dead datapath;
+//  2. a device that came up gets back what ipipd installed and the kernel
+//     flushed when it went down (netsetup.Applied.Reconcile);
+//  3. a new state is published: each tunnel's link state and MTU, the
+//     ICMP source from its addresses, and the route table from the routes
+//     the kernel holds through each device.
+
+// kernelChanged is the watcher's Publish: it keeps the newest View and
+// wakes the follower, never blocking the watcher.
+func (e *Engine) kernelChanged(v *kernelview.View) {
+	e.view.Store(v)
+	select {
+	case e.viewReady <- struct{}{}:
+	default:
+	}
+}
+
+// follow applies each View, until the engine closes.
+func (e *Engine) follow() {
+	defer close(e.followDone)
+	for range e.viewReady {
+		e.mu.Lock()
+		if e.closed {
+			e.mu.Unlock()
+			return
+		}
+		e.applyView(e.view.Load())
+		e.mu.Unlock()
+	}
+}
+
+// applyView is one round of following; e.mu is held.
+func (e *Engine) applyView(v *kernelview.View) {
+	var lost []string
+	for name, rt := range e.runtimes {
+		if rt.ifindex != 0 && v.IsGone(rt.ifindex) {
+			lost = append(lost, name)
+		}
+	}
+	if len(lost) > 0 {
+		for _, name := range lost {
+			e.log.Error("the tunnel's device was deleted from outside ipipd (ip link del); making it again with its addresses and routes", "tunnel", name)
+			rt := e.runtimes[name]
+			delete(e.runtimes, name)
+			e.watchDevices()
+			rt.setup.Forget()
+			e.stop(rt)
+		}
+		if err := e.applyLocked(e.cfg); err != nil {
+			e.reportFatal(fmt.Errorf("making the deleted device of tunnel %v again failed: %w", lost, err))
+			return
+		}
+		return // applyLocked published a state with this View
+	}
+	for name, rt := range e.runtimes {
+		link, ok := v.Links[rt.ifindex]
+		if !ok {
+			continue
+		}
+		if link.Up && !rt.up {
+			if err := rt.setup.Reconcile(); err != nil {
+				e.log.Error("putting back the tunnel's addresses and routes after it came up", "tunnel", name, "err", err)
+			}
+			for _, w := range rt.setup.TakeWarnings() {
+				e.log.Warn(w, "tunnel", name)
+			}
+		}
+		rt.up = link.Up
+	}
+	st := e.state.Load()
+	if next, err := e.build(st.tunnels, v); err == nil {
+		e.state.Store(next)
+	} else {
+		e.log.Error("building the tables from the kernel's routes", "err", err)
+	}
+}
+
+// build makes the state the datapath reads from tunnels (a config compiled,
+// with each tunnel's runtime set) and what the kernel holds (v; nil before
+// the first View). A tunnel whose device the View does not show yet keeps
+// its config's MTU and routes, which ipipd has just installed.
+func (e *Engine) build(tunnels []tunnelState, v *kernelview.View) (*state, error) {
+	next := &state{tunnels: make([]tunnelState, len(tunnels)), index: make(map[*runtime]int, len(tunnels)), devices: map[int]int{}}
+	copy(next.tunnels, tunnels)
+	lt := make([]lookup.Tunnel, len(tunnels))
+	var routes []lookup.Route
+	for i := range next.tunnels {
+		ts := &next.tunnels[i]
+		c := &ts.config
+		link := 0
+		if c.Dev != "" {
+			link, _ = netsetup.LinkIndex(c.Dev) // checked by compile
+		}
+		var seen bool
+		var kl kernelview.Link
+		if ts.rt != nil {
+			next.index[ts.rt] = i
+			if ts.rt.ifindex != 0 {
+				next.devices[ts.rt.ifindex] = i
+			}
+			if v != nil {
+				kl, seen = v.Links[ts.rt.ifindex]
+			}
+		}
+		if seen {
+			ts.down, ts.tunMTU = !kl.Up, kl.MTU
+			if a, ok := v.FirstAddress(kl.Index); ok {
+				ts.icmpSource = header.Addr4(a)
+			} else {
+				ts.icmpSource = 0
+			}
+			for _, r := range v.Routes[kl.Index] {
+				for range max(1, min(r.Weight, maxWeight)) {
+					routes = append(routes, lookup.Route{To: r.To, Via: r.Via, Tunnel: i})
+				}
+			}
+		} else {
+			ts.down = c.Down
+			for _, r := range c.Routes {
+				routes = append(routes, lookup.Route{To: r.To, Via: r.Via, Tunnel: i})
+			}
+		}
+		lt[i] = lookup.Tunnel{Name: c.Name, Local: c.Local, Remote: c.Remote, Link: link, Mode: header.ProtocolIPIP, Down: ts.down}
+	}
+	tables, err := lookup.NewSnapshot(lt, routes)
+	if err != nil {
+		return nil, err
+	}
+	next.tables = tables
+	return next, nil
+}
+
+// maxWeight bounds how often a weighted next hop is repeated in the route
+// table: the kernel's weights run to 256, and shares finer than 1/16 are
+// not worth the table's memory.
+const maxWeight = 16
+
+// watchDevices tells the watcher the devices to follow: every tunnel's,
+// with its routing table.
+func (e *Engine) watchDevices() {
+	if e.watcher == nil {
+		return
+	}
+	devices := make(map[int]int, len(e.runtimes))
+	for _, rt := range e.runtimes {
+		if rt.ifindex != 0 {
+			devices[rt.ifindex] = rt.table
+		}
+	}
+	e.watcher.Watch(devices)
+}
+
+// reportFatal hands err to whoever waits on Fatal, once.
+func (e *Engine) reportFatal(err error) {
+	e.log.Error("the datapath cannot go on", "err", err)
+	select {
+	case e.fatal <- err:
+	default:
+	}
+}
+
+// Fatal delivers an error after which the engine cannot go on (a deleted
+// device it could not make again): the daemon should exit non-zero.
+func (e *Engine) Fatal() <-chan error { return e.fatal }
+
+// deviceIndex is the ifindex of the TUN device name.
+func deviceIndex(name string) (int, error) {
+	l, err := netlink.LinkByName(name)
+	if err != nil {
+		return 0, fmt.Errorf("find the TUN device %s just made: %w", name, err)
+	}
+	return l.Attrs().Index, nil
+}

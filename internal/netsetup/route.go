@@ -1,0 +1,138 @@
+package netsetup
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// Route is one route ipipd installs into a tunnel's device: To through the
+// device, by gateway Via when it is valid.
+type Route struct {
+	To  netip.Prefix
+	Via netip.Addr // the zero Addr: no gateway (the inner destination is the outer one)
+}
+
+func (r Route) String() string {
+	if r.Via.IsValid() {
+		return fmt.Sprintf("%s via %s", r.To, r.Via)
+	}
+	return r.To.String()
+}
+
+// RouteProtocol marks the routes ipipd installs (rtm_protocol), so that ip
+// route shows whose they are and ipipd removes only its own: `proto 70`, or
+// `proto ipipd` with the line "70 ipipd" in /etc/iproute2/rt_protos.d/.
+// Values below 20 are the kernel's and iproute2's; 70 is unassigned in
+// iproute2's rt_protos, as BIRD's 12 and the 186-192 of FRR's daemons are
+// assigned.
+const RouteProtocol = 70
+
+// MainTable is the kernel's main routing table (RT_TABLE_MAIN).
+const MainTable = unix.RT_TABLE_MAIN
+
+// kernelRoute is the route as ipipd installs it: with a gateway,
+// `ip route add To via Via dev NAME onlink proto 70 table T`, since the
+// gateway is a tunnel peer that no interface prefix covers (the seed's
+// onlink); without one, `ip route add To dev NAME scope link proto 70`.
+func kernelRoute(index, table int, r Route) *netlink.Route {
+	m := r.To.Masked()
+	kr := &netlink.Route{
+		LinkIndex: index,
+		Dst:       &net.IPNet{IP: net.IP(m.Addr().AsSlice()), Mask: net.CIDRMask(m.Bits(), 32)},
+		Protocol:  RouteProtocol,
+		Table:     table,
+		Scope:     netlink.SCOPE_LINK,
+	}
+	if r.Via.IsValid() {
+		kr.Gw = net.IP(r.Via.AsSlice())
+		kr.Flags = int(netlink.FLAG_ONLINK)
+		kr.Scope = netlink.SCOPE_UNIVERSE
+	}
+	return kr
+}
+
+// addRoute installs r. If the kernel already holds a route for the prefix
+// (same table, metric 0), ipipd's own is replaced (a new via), and anyone
+// else's is left as it is: installed reports false, and the error is nil.
+//
+// Equivalent to: `ip route add $to via $via dev $name onlink proto 70`
+func addRoute(link netlink.Link, name string, table int, r Route) (installed bool, warning string, err error) {
+	kr := kernelRoute(link.Attrs().Index, table, r)
+	err = netlink.RouteAdd(kr)
+	if err == nil {
+		return true, "", nil
+	}
+	if !errors.Is(err, unix.EEXIST) {
+		return false, "", fmt.Errorf("add route %s dev %s: %w", r, name, err)
+	}
+	existing, ok := routeAt(table, r.To)
+	if ok && existing.Protocol == RouteProtocol {
+		if err := netlink.RouteReplace(kr); err != nil {
+			return false, "", fmt.Errorf("replace route %s dev %s: %w", r, name, err)
+		}
+		return true, "", nil
+	}
+	return false, fmt.Sprintf("route %s is already in the kernel (%s); ipipd leaves it as it is and does not install its own for the same prefix", r.To, describe(existing, ok)), nil
+}
+
+// deleteRoute deletes ipipd's route for r.To through the device; one that is
+// already gone (or was replaced by someone else's) counts as deleted.
+//
+// Equivalent to: `ip route del $to dev $name proto 70`
+func deleteRoute(link netlink.Link, name string, table int, r Route) error {
+	kr := kernelRoute(link.Attrs().Index, table, r)
+	kr.Gw, kr.Flags, kr.Scope = nil, 0, netlink.SCOPE_NOWHERE // match any gateway and scope: only ipipd's protocol
+	err := netlink.RouteDel(kr)
+	if err != nil && !errors.Is(err, unix.ESRCH) {
+		return fmt.Errorf("delete route %s dev %s: %w", r, name, err)
+	}
+	return nil
+}
+
+// routeAt is the metric-0 route for prefix in table, if the kernel holds one.
+//
+// Equivalent to: `ip route show table $table exact $prefix metric 0`
+func routeAt(table int, prefix netip.Prefix) (netlink.Route, bool) {
+	m := prefix.Masked()
+	filter := &netlink.Route{Table: table, Dst: &net.IPNet{IP: net.IP(m.Addr().AsSlice()), Mask: net.CIDRMask(m.Bits(), 32)}}
+	routes, err := netlink.RouteListFiltered(netlink.FAMILY_V4, filter, netlink.RT_FILTER_TABLE|netlink.RT_FILTER_DST)
+	if err != nil {
+		return netlink.Route{}, false
+	}
+	for _, r := range routes {
+		if r.Priority == 0 && r.Tos == 0 {
+			return r, true
+		}
+	}
+	return netlink.Route{}, false
+}
+
+// holds reports whether the kernel holds ipipd's route r through index.
+func holds(index, table int, r Route) bool {
+	kr, ok := routeAt(table, r.To)
+	if !ok || kr.Protocol != RouteProtocol || kr.LinkIndex != index {
+		return false
+	}
+	gw, _ := netip.AddrFromSlice(kr.Gw)
+	return gw.Unmap() == r.Via || (!r.Via.IsValid() && kr.Gw == nil)
+}
+
+// describe says what an existing route is, for a warning.
+func describe(r netlink.Route, ok bool) string {
+	if !ok {
+		return "with another metric or TOS"
+	}
+	s := fmt.Sprintf("proto %s", r.Protocol)
+	if r.Gw != nil {
+		s += " via " + r.Gw.String()
+	}
+	if l, err := netlink.LinkByIndex(r.LinkIndex); err == nil {
+		s += " dev " + l.Attrs().Name
+	}
+	return s
+}
