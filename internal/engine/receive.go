@@ -74,8 +74,10 @@ func newReceiveBuffers(batch int, rateLimit time.Duration) *receiveBuffers {
 
 // receive runs the loop until the socket is closed.
 func (e *Engine) receive(recv Receiver, icmp Sender, b *receiveBuffers) {
-	e.netns() // reads the namespace's ICMP limits as the Engine starts
-	stopWatching := e.watchLocalTable() // the broadcast addresses icmp_send never answers
+	// Read the namespace's ICMP limits as the Engine starts, and follow the
+	// broadcast addresses icmp_send never answers.
+	e.netns()
+	stopWatching := e.watchLocalTable()
 	defer stopWatching()
 	for {
 		n, err := recv.Read(b.batch)
