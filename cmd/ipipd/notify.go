@@ -10,8 +10,9 @@ import (
 )
 
 // What `ipipd run` tells systemd when it runs as a Type=notify service
-// (contrib/ipipd.service); without NOTIFY_SOCKET these do nothing. Telling
-// systemd can fail only if its socket is gone: logged, never fatal.
+// (contrib/ipipd.service); without NOTIFY_SOCKET these do nothing. A
+// failure to tell (a socket gone, a malformed NOTIFY_SOCKET) is logged,
+// never fatal: the tunnels matter more than systemd's view of them.
 
 // notifyReady sends READY=1 once the devices, addresses, routes and sockets
 // are up, and again when a reload has ended, with the running tunnels.
