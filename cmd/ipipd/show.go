@@ -6,10 +6,12 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/ipipd/ipipd/internal/control"
 	"github.com/ipipd/ipipd/internal/engine"
+	"github.com/ipipd/ipipd/internal/netsetup"
 )
 
 const showUsage = `usage: ipipd show [-s] [--json] [--control PATH]
@@ -64,15 +66,32 @@ func printStatus(w io.Writer, st engine.Status, stats bool) {
 		if t.Fallback {
 			fmt.Fprint(w, " (fallback)")
 		}
+		if !t.Up {
+			fmt.Fprint(w, " DOWN")
+		}
 		fmt.Fprintln(w)
+		for _, r := range t.Routes {
+			fmt.Fprintf(w, "    route %s", r.To)
+			if r.Via != "" {
+				fmt.Fprintf(w, " via %s", r.Via)
+			}
+			fmt.Fprintf(w, " proto %s", protoName(r.Proto))
+			if r.Metric != 0 {
+				fmt.Fprintf(w, " metric %d", r.Metric)
+			}
+			if r.Weight > 1 {
+				fmt.Fprintf(w, " weight %d", r.Weight)
+			}
+			fmt.Fprintln(w)
+		}
 		if !stats {
 			continue
 		}
 		s := t.Stats
 		fmt.Fprintf(w, "    RX: %-10s %-12s %-8s %-9s %-9s %-8s %s\n", "Packets", "Bytes", "Errors", "LenErrs", "FrameErr", "Dropped", "Mcasts")
 		fmt.Fprintf(w, "        %-10d %-12d %-8d %-9d %-9d %-8d %d\n", s.RxPackets, s.RxBytes, s.RxErrors, s.RxLengthErrors, s.RxFrameErrors, s.RxDropped, s.Multicast)
-		fmt.Fprintf(w, "    TX: %-10s %-12s %-8s %-9s %-9s %-9s %s\n", "Packets", "Bytes", "Errors", "Dropped", "Carrier", "ICMPsent", "ICMPlimited")
-		fmt.Fprintf(w, "        %-10d %-12d %-8d %-9d %-9d %-9d %d\n", s.TxPackets, s.TxBytes, s.TxErrors, s.TxDropped, s.TxCarrierErrors, s.ICMPSent, s.ICMPRateLimited)
+		fmt.Fprintf(w, "    TX: %-10s %-12s %-8s %-9s %-9s %-9s %-9s %s\n", "Packets", "Bytes", "Errors", "DeadLoop", "Dropped", "Carrier", "ICMPsent", "ICMPlimited")
+		fmt.Fprintf(w, "        %-10d %-12d %-8d %-9d %-9d %-9d %-9d %d\n", s.TxPackets, s.TxBytes, s.TxErrors, s.Collisions, s.TxDropped, s.TxCarrierErrors, s.ICMPSent, s.ICMPRateLimited)
 		if s.TxPacketSocket+s.TxRawFallback > 0 {
 			fmt.Fprintf(w, "    sent on the packet socket %d, through the raw socket %d\n", s.TxPacketSocket, s.TxRawFallback)
 		}
@@ -109,4 +128,24 @@ func formatDrops(drops map[string]uint64) string {
 		parts[i] = fmt.Sprintf("%s %d", k, drops[k])
 	}
 	return strings.Join(parts, ", ")
+}
+
+// protoName is a route protocol as ip route prints it (iproute2's
+// rt_protos), with ipipd's own 70 named.
+func protoName(p int) string {
+	switch p {
+	case 2:
+		return "kernel"
+	case 3:
+		return "boot"
+	case 4:
+		return "static"
+	case 12:
+		return "bird"
+	case 186:
+		return "bgp"
+	case netsetup.RouteProtocol:
+		return "ipipd"
+	}
+	return strconv.Itoa(p)
 }

@@ -81,6 +81,10 @@ type Engine struct {
 	cfg   *config.Config
 	fatal chan error
 
+	// ns is what the kernel keeps per network namespace (netns.go).
+	nsOnce sync.Once
+	ns     *netns
+
 	// tracer is set while `ipipd trace` runs.
 	tracer atomic.Pointer[tracer]
 
@@ -278,10 +282,7 @@ func (e *Engine) applyLocked(cfg *config.Config) error {
 		}
 		rt := newRuntime(p.tunnels[i].config.Name, dev, setup)
 		rt.backend = p.tunnels[i].config.TUN
-		rt.ifindex, rt.table, rt.up = index, p.tunnels[i].link().Table, !p.tunnels[i].config.Down
-		if rt.table == 0 {
-			rt.table = netsetup.MainTable
-		}
+		rt.ifindex, rt.table, rt.up = index, p.tunnels[i].table(), !p.tunnels[i].config.Down
 		p.tunnels[i].rt = rt
 		created = append(created, rt)
 	}

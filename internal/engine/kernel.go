@@ -126,6 +126,7 @@ func (e *Engine) build(tunnels []tunnelState, v *kernelview.View) (*state, error
 			} else {
 				ts.icmpSource = 0
 			}
+			ts.addresses, ts.routes = v.Addresses[kl.Index], v.Routes[kl.Index]
 			for _, r := range v.Routes[kl.Index] {
 				for range max(1, min(r.Weight, maxWeight)) {
 					routes = append(routes, lookup.Route{To: r.To, Via: r.Via, Tunnel: i})
@@ -133,8 +134,10 @@ func (e *Engine) build(tunnels []tunnelState, v *kernelview.View) (*state, error
 			}
 		} else {
 			ts.down = c.Down
-			for _, r := range c.Routes {
+			ts.addresses, ts.routes = c.Addresses, nil
+			for _, r := range ts.link().Routes {
 				routes = append(routes, lookup.Route{To: r.To, Via: r.Via, Tunnel: i})
+				ts.routes = append(ts.routes, kernelview.Route{To: r.To, Via: r.Via, Table: ts.table(), Protocol: netsetup.RouteProtocol, Weight: 1})
 			}
 		}
 		lt[i] = lookup.Tunnel{Name: c.Name, Local: c.Local, Remote: c.Remote, Link: link, Mode: header.ProtocolIPIP, Down: ts.down}

@@ -1,9 +1,6 @@
 package engine
 
-import (
-	"sync"
-	"sync/atomic"
-)
+import "sync/atomic"
 
 // netns is what the kernel keeps once per network namespace rather than per
 // tunnel device, and ipipd therefore once per Engine, shared by every loop:
@@ -32,17 +29,9 @@ func newNetns() *netns {
 	return ns
 }
 
-// namespaces holds each Engine's netns. It sits beside the Engine, not in
-// it, so that the loops and the ICMP error reader share it however the
-// Engine is built (New, or the tests' in-memory fakes); a daemon runs one
-// Engine, so the map holds one entry for the process's life.
-var namespaces sync.Map // *Engine → *netns
-
-// netns returns e's per-namespace state, made on first use.
+// netns returns e's per-namespace state, made on first use, so that the
+// tests' Engines built without New have one too.
 func (e *Engine) netns() *netns {
-	if ns, ok := namespaces.Load(e); ok {
-		return ns.(*netns)
-	}
-	ns, _ := namespaces.LoadOrStore(e, newNetns())
-	return ns.(*netns)
+	e.nsOnce.Do(func() { e.ns = newNetns() })
+	return e.ns
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/ipipd/ipipd/encap"
 	"github.com/ipipd/ipipd/internal/config"
 	"github.com/ipipd/ipipd/internal/header"
+	"github.com/ipipd/ipipd/internal/kernelview"
 	"github.com/ipipd/ipipd/internal/netsetup"
 	"github.com/ipipd/ipipd/lookup"
 )
@@ -38,6 +39,10 @@ type tunnelState struct {
 	// tunMTU is the TUN device's MTU: the config's, then the kernel's
 	// (`ip link set NAME mtu M` is the tunnel's MTU, as for the kernel's).
 	tunMTU int
+	// addresses and routes are what the kernel holds on the device (the
+	// config's until the first View shows it), for status.
+	addresses []netip.Prefix
+	routes    []kernelview.Route
 	// down: the device is down (`ip link set NAME down`); lookup skips the
 	// tunnel, as ip_tunnel_lookup skips tunnels without IFF_UP.
 	down bool
@@ -149,4 +154,12 @@ func common(l, want netsetup.Link) netsetup.Link {
 	}
 	l.Routes = routes
 	return l
+}
+
+// table is the tunnel's routing table, main unless the config names one.
+func (t *tunnelState) table() int {
+	if t.config.Table == 0 {
+		return netsetup.MainTable
+	}
+	return t.config.Table
 }

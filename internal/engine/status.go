@@ -25,15 +25,28 @@ type TunnelStatus struct {
 	MTU        int
 	PathMTU    int
 	Fallback   bool
-	Addresses  []string
-	Routes     []RouteStatus
-	Stats      Stats
+	// Up is the device's state in the kernel (`ip link set NAME up`); a
+	// tunnel that is down takes no packets, as the kernel's.
+	Up bool
+	// Table is the routing table whose routes drive the tunnel.
+	Table int
+	// Addresses are the device's IPv4 addresses as the kernel holds them,
+	// whoever added them.
+	Addresses []string
+	// Routes are the kernel's routes through the device that drive the
+	// tunnel, whoever added them (ip route, a routing daemon, ipipd from
+	// the file: Proto 70).
+	Routes []RouteStatus
+	Stats  Stats
 }
 
-// RouteStatus is one route of a tunnel.
+// RouteStatus is one next hop of a kernel route through a tunnel.
 type RouteStatus struct {
-	To  string
-	Via string `json:",omitempty"`
+	To     string
+	Via    string `json:",omitempty"`
+	Proto  int    `json:",omitempty"` // rtm_protocol: 3 boot (ip route), 12 bird, 70 ipipd
+	Metric int    `json:",omitempty"`
+	Weight int    `json:",omitempty"` // of a multipath route's next hop
 }
 
 // Status reads the running state and counters.
@@ -50,16 +63,19 @@ func (e *Engine) Status() Status {
 		t := TunnelStatus{
 			Name: c.Name, Local: anyAddr(c.Local), Remote: anyAddr(c.Remote), Dev: c.Dev,
 			TTL: c.TTL, TOS: c.TOS, TOSInherit: c.TOSInherit, PMTUDisc: c.PMTUDisc || c.TTL != 0,
-			MTU: ts.tunMTU, PathMTU: ts.pathMTU, Fallback: c.IsFallback(),
+			MTU: ts.tunMTU, PathMTU: ts.pathMTU, Fallback: c.IsFallback(), Up: !ts.down, Table: ts.table(),
 			Stats: ts.rt.counters.Stats(),
 		}
-		for _, a := range c.Addresses {
+		for _, a := range ts.addresses {
 			t.Addresses = append(t.Addresses, a.String())
 		}
-		for _, r := range c.Routes {
-			rs := RouteStatus{To: r.To.String()}
+		for _, r := range ts.routes {
+			rs := RouteStatus{To: r.To.String(), Proto: r.Protocol, Metric: r.Metric}
 			if r.Via.IsValid() {
 				rs.Via = r.Via.String()
+			}
+			if r.Weight > 1 {
+				rs.Weight = r.Weight
 			}
 			t.Routes = append(t.Routes, rs)
 		}
