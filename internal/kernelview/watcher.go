@@ -130,16 +130,27 @@ func (f *follower) subscribe() error {
 	f.linkCh = make(chan netlink.LinkUpdate, 256)
 	f.addrCh = make(chan netlink.AddrUpdate, 256)
 	quiet := func(error) {} // the closed channel says it; the error is logged there
+	// The sockets must open in the watched namespace. Telling the library
+	// which one makes it setns, which needs CAP_SYS_ADMIN, a capability
+	// ipipd runs without: so only when this thread is elsewhere (a test's
+	// namespace, entered by another thread), never in the daemon.
+	var ns *netns.NsHandle
+	if here, err := netns.Get(); err == nil {
+		if !here.Equal(f.ns) {
+			ns = &f.ns
+		}
+		here.Close()
+	}
 	err := netlink.RouteSubscribeWithOptions(f.routeCh, f.subsDone, netlink.RouteSubscribeOptions{
-		Namespace: &f.ns, ErrorCallback: quiet, ReceiveBufferSize: receiveBuffer, ReceiveBufferForceSize: true})
+		Namespace: ns, ErrorCallback: quiet, ReceiveBufferSize: receiveBuffer, ReceiveBufferForceSize: true})
 	if err == nil {
 		err = netlink.LinkSubscribeWithOptions(f.linkCh, f.subsDone, netlink.LinkSubscribeOptions{
-			Namespace:     &f.ns,
+			Namespace:     ns,
 			ErrorCallback: quiet, ReceiveBufferSize: receiveBuffer, ReceiveBufferForceSize: true})
 	}
 	if err == nil {
 		err = netlink.AddrSubscribeWithOptions(f.addrCh, f.subsDone, netlink.AddrSubscribeOptions{
-			Namespace:     &f.ns,
+			Namespace:     ns,
 			ErrorCallback: quiet, ReceiveBufferSize: receiveBuffer, ReceiveBufferForceSize: true})
 	}
 	if err != nil {
