@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -88,7 +90,7 @@ func TestSeedCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	capt := openSendCapture(t, l.nodes[0], "eth0")
-	stop := sendUDPEvery(t, l.nodes[0], tunnelAddr(0), tunnelAddr(1), 20*time.Millisecond)
+	stop := sendUDPEvery(t, l.nodes[0], tunnelAddr(0), tunnelAddr(1), "", 20*time.Millisecond)
 	defer stop()
 	checkRouteFollowed(t, l.nodes[0], capt, "ip route replace 192.168.42.0/24 via 10.245.1.4 dev tunl0 onlink", tunnelAddr(1), underlayAddr(2), underlayAddr(1))
 	checkRouteFollowed(t, l.nodes[0], capt, "ip route replace 192.168.42.0/24 via 10.245.1.3 dev tunl0 onlink", tunnelAddr(1), underlayAddr(1), underlayAddr(2))
@@ -272,18 +274,30 @@ func checkModprobeTunl0(t *testing.T, ns *testnet.NS) {
 
 // sendUDPEvery sends a small UDP datagram from src (an address of ns) to
 // dst every interval until the returned stop is called (or 30 s passed),
-// so that a capture sees where the packets to dst go at any moment. stop
-// may be called more than once; a cleanup calls it too.
-func sendUDPEvery(t *testing.T, ns *testnet.NS, src, dst netip.Addr, interval time.Duration) (stop func()) {
+// so that a capture sees where the packets to dst go at any moment. With
+// dev set the socket is bound to that device (SO_BINDTODEVICE), and the
+// kernel sends through it even without a route (it then takes dst as on
+// link). stop may be called more than once; a cleanup calls it too.
+func sendUDPEvery(t *testing.T, ns *testnet.NS, src, dst netip.Addr, dev string, interval time.Duration) (stop func()) {
 	t.Helper()
-	var conn *net.UDPConn
+	var conn net.Conn
 	err := ns.Do(func() error {
+		d := net.Dialer{LocalAddr: &net.UDPAddr{IP: src.AsSlice()}}
+		if dev != "" {
+			d.Control = func(_, _ string, c syscall.RawConn) error {
+				var err error
+				if cerr := c.Control(func(fd uintptr) { err = unix.BindToDevice(int(fd), dev) }); cerr != nil {
+					return cerr
+				}
+				return err
+			}
+		}
 		var err error
-		conn, err = net.DialUDP("udp4", &net.UDPAddr{IP: src.AsSlice()}, &net.UDPAddr{IP: dst.AsSlice(), Port: seedProbePort})
+		conn, err = d.Dial("udp4", netip.AddrPortFrom(dst, seedProbePort).String())
 		return err
 	})
 	if err != nil {
-		t.Fatalf("in %s: UDP socket %v → %v: %v", ns, src, dst, err)
+		t.Fatalf("in %s: UDP socket %v → %v (device %q): %v", ns, src, dst, dev, err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	done := make(chan struct{})
@@ -292,8 +306,8 @@ func sendUDPEvery(t *testing.T, ns *testnet.NS, src, dst netip.Addr, interval ti
 		tick := time.NewTicker(interval)
 		defer tick.Stop()
 		for {
-			// Errors (an ICMP port unreachable coming back, reported on
-			// the next write of a connected socket) do not matter.
+			// Errors (an ICMP error coming back, reported on the next
+			// write of a connected socket) do not matter.
 			conn.Write([]byte("ipipd route follow probe"))
 			select {
 			case <-ctx.Done():
@@ -302,10 +316,13 @@ func sendUDPEvery(t *testing.T, ns *testnet.NS, src, dst netip.Addr, interval ti
 			}
 		}
 	}()
+	var once sync.Once
 	stop = func() {
-		cancel()
-		<-done
-		conn.Close()
+		once.Do(func() {
+			cancel()
+			<-done
+			conn.Close()
+		})
 	}
 	t.Cleanup(stop)
 	return stop

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs the system tools ipipd's demo, tests and benchmarks use, if any is
-# missing: ip (iproute2), ping (iputils-ping), iperf3, tcpdump. Debian/Ubuntu.
+# missing: ip (iproute2), ping (iputils-ping), iperf3, tcpdump, bird and birdc
+# (bird2: BIRD 2, the routing daemon e2e/bird_test.go runs). Debian/Ubuntu.
 set -euo pipefail
 need=()
 command -v ip >/dev/null || need+=(iproute2)
 command -v ping >/dev/null || need+=(iputils-ping)
 command -v iperf3 >/dev/null || need+=(iperf3)
 command -v tcpdump >/dev/null || need+=(tcpdump)
+{ command -v bird >/dev/null && command -v birdc >/dev/null; } || need+=(bird2)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "missing: ${need[*]}; install them (as root: apt-get install ${need[*]})" >&2
