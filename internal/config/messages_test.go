@@ -29,6 +29,14 @@ func TestErrors(t *testing.T) {
 			},
 		},
 		{
+			name: "the local table, and table 0",
+			yaml: "tunnels:\n  - {name: t, table: local}\n  - {name: u, local: 10.1.1.1, table: 0}\n",
+			want: []string{
+				`f.yaml:2:22: tunnels[0].table: the local table holds the kernel's own local and broadcast routes; want main, default, or a table number 1..2147483647 other than 255 (local)`,
+				`f.yaml:3:39: tunnels[1].table: 0 cannot hold a tunnel's routes; want main, default, or a table number 1..2147483647 other than 255 (local)`,
+			},
+		},
+		{
 			name: "syntax: yaml's line",
 			yaml: "tunnels:\n  - name: a\n    ttl: 64: 3\n",
 			want: []string{
@@ -139,21 +147,21 @@ func TestErrors(t *testing.T) {
 			name: "unknown key, typo of remote",
 			yaml: "tunnels:\n  - name: a\n    remtoe: 10.4.4.4\n",
 			want: []string{
-				"f.yaml:3:5: tunnels[0]: unknown key \"remtoe\"; did you mean \"remote\"? Accepted keys: name, local, remote, dev, mtu, ttl, tos, pmtudisc, ecn, tun, addresses, routes",
+				"f.yaml:3:5: tunnels[0]: unknown key \"remtoe\"; did you mean \"remote\"? Accepted keys: name, local, remote, dev, mtu, ttl, tos, pmtudisc, ecn, tun, table, addresses, routes",
 			},
 		},
 		{
 			name: "unknown key, case",
 			yaml: "tunnels:\n  - name: a\n    TTL: 64\n",
 			want: []string{
-				"f.yaml:3:5: tunnels[0]: unknown key \"TTL\"; did you mean \"ttl\"? Accepted keys: name, local, remote, dev, mtu, ttl, tos, pmtudisc, ecn, tun, addresses, routes",
+				"f.yaml:3:5: tunnels[0]: unknown key \"TTL\"; did you mean \"ttl\"? Accepted keys: name, local, remote, dev, mtu, ttl, tos, pmtudisc, ecn, tun, table, addresses, routes",
 			},
 		},
 		{
 			name: "unknown key, no suggestion",
 			yaml: "tunnels:\n  - name: a\n    colour: blue\n",
 			want: []string{
-				"f.yaml:3:5: tunnels[0]: unknown key \"colour\"; accepted keys: name, local, remote, dev, mtu, ttl, tos, pmtudisc, ecn, tun, addresses, routes",
+				"f.yaml:3:5: tunnels[0]: unknown key \"colour\"; accepted keys: name, local, remote, dev, mtu, ttl, tos, pmtudisc, ecn, tun, table, addresses, routes",
 			},
 		},
 		{
@@ -174,14 +182,14 @@ func TestErrors(t *testing.T) {
 			name: "merge key",
 			yaml: "tunnels:\n  - &base {name: a, ttl: 64}\n  - <<: *base\n    name: b\n    remote: 10.4.4.4\n",
 			want: []string{
-				"f.yaml:3:5: tunnels[1]: merge keys (<<) are not supported; write the keys out. Accepted keys: name, local, remote, dev, mtu, ttl, tos, pmtudisc, ecn, tun, addresses, routes",
+				"f.yaml:3:5: tunnels[1]: merge keys (<<) are not supported; write the keys out. Accepted keys: name, local, remote, dev, mtu, ttl, tos, pmtudisc, ecn, tun, table, addresses, routes",
 			},
 		},
 		{
 			name: "key not a word",
 			yaml: "tunnels:\n  - name: a\n    ? [x]\n    : 1\n",
 			want: []string{
-				"f.yaml:3:7: tunnels[0]: a key must be a plain word (got a list); accepted keys: name, local, remote, dev, mtu, ttl, tos, pmtudisc, ecn, tun, addresses, routes",
+				"f.yaml:3:7: tunnels[0]: a key must be a plain word (got a list); accepted keys: name, local, remote, dev, mtu, ttl, tos, pmtudisc, ecn, tun, table, addresses, routes",
 			},
 		},
 		{

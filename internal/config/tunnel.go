@@ -56,6 +56,8 @@ func (p *parser) tunnel(field string, n *yaml.Node) *tunnelSource {
 			t.identityOK = t.identityOK && ok
 		case "mtu":
 			t.MTU, _ = p.mtu(f, v)
+		case "table":
+			t.Table, _ = p.table(f, v)
 		case "ttl":
 			t.TTL, _ = p.ttl(f, v)
 		case "tos":

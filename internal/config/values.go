@@ -135,6 +135,33 @@ func (p *parser) mtu(field string, n *yaml.Node) (int, bool) {
 	return v, true
 }
 
+// table reads a routing table as ip route's "table" takes it: main, default
+// or a number. 0 (unspec) and local (255) are refused: the local table holds
+// the kernel's own local and broadcast routes, never a tunnel's.
+func (p *parser) table(field string, n *yaml.Node) (int, bool) {
+	const want = `main, default, or a table number 1..2147483647 other than 255 (local)`
+	if n.Kind == yaml.ScalarNode {
+		switch n.Value {
+		case "main":
+			return 254, true
+		case "default":
+			return 253, true
+		case "local":
+			p.errorf(n, field, "the local table holds the kernel's own local and broadcast routes; want %s", want)
+			return 0, false
+		}
+	}
+	v, ok := p.number(field, n, false, want)
+	if !ok {
+		return 0, false
+	}
+	if v < 1 || v == 255 {
+		p.errorf(n, field, "%d cannot hold a tunnel's routes; want %s", v, want)
+		return 0, false
+	}
+	return v, true
+}
+
 // boolean reads true or false (YAML 1.2; yes/no/on/off are refused, since
 // YAML 1.1 and 1.2 readers disagree on them).
 func (p *parser) boolean(field string, n *yaml.Node) (bool, bool) {
