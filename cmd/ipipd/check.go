@@ -29,6 +29,9 @@ func checkCommand(args []string) int {
 	if cfg == nil {
 		return code
 	}
+	for _, w := range cfg.Warnings {
+		fmt.Fprintf(os.Stderr, "warning: %s\n", w)
+	}
 	fmt.Printf("%s: ok, %d tunnel(s)\n", *path, len(cfg.Tunnels))
 	for _, t := range cfg.Tunnels {
 		kind := "point-to-point"

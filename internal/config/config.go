@@ -23,6 +23,10 @@ import (
 type Config struct {
 	Path    string // the file it came from, for messages
 	Tunnels []Tunnel
+	// Warnings are what the file may mean but that will likely not do what
+	// was meant, such as a route that sends outer packets back into a
+	// tunnel; check prints them and run logs them.
+	Warnings Errors
 }
 
 // Tunnel is one tunnel: a TUN device owned by ipipd plus the kernel's

@@ -37,7 +37,8 @@ func Parse(path string, data []byte) (*Config, error) {
 		p.errs.sort()
 		return nil, p.errs
 	}
-	c := &Config{Path: path, Tunnels: make([]Tunnel, len(p.tunnels))}
+	p.warnings.sort()
+	c := &Config{Path: path, Tunnels: make([]Tunnel, len(p.tunnels)), Warnings: p.warnings}
 	for i, t := range p.tunnels {
 		c.Tunnels[i] = t.Tunnel
 	}
@@ -47,9 +48,20 @@ func Parse(path string, data []byte) (*Config, error) {
 // parser walks one file's yaml.Node tree, collecting problems instead of
 // stopping at the first.
 type parser struct {
-	file    string
-	errs    Errors
-	tunnels []*tunnelSource // every tunnel item that is a mapping, in order
+	file     string
+	errs     Errors
+	warnings Errors          // what the file may mean but likely does not (loops)
+	tunnels  []*tunnelSource // every tunnel item that is a mapping, in order
+}
+
+// warnf reports, at node n, something the file may mean but that will
+// likely not do what was meant; it does not refuse the file.
+func (p *parser) warnf(n *yaml.Node, field, format string, args ...any) {
+	e := &Error{File: p.file, Field: field, Message: fmt.Sprintf(format, args...)}
+	if n != nil {
+		e.Line, e.Column = n.Line, n.Column
+	}
+	p.warnings = append(p.warnings, e)
 }
 
 // errorf reports a problem at node n (nil: the whole file).

@@ -15,6 +15,48 @@ func (p *parser) crossCheck() {
 	p.uniqueRoutes()
 	p.noGatewayOnConnected()
 	p.noSubnetRoutes()
+	p.loopingRoutes()
+}
+
+// loopingRoutes warns about routes that send outer packets back into a
+// tunnel: a route whose prefix covers a next hop (a route's via) or a
+// tunnel's remote, and a route without via on a tunnel without remote,
+// whose outer destination is the inner one, which that very route sends
+// into the tunnel. ipipd drops such packets as the kernel's ip_tunnel_xmit
+// does (collisions), unless a longer route elsewhere carries the outer
+// destination, which only the running kernel can tell: so a warning.
+func (p *parser) loopingRoutes() {
+	type nextHop struct {
+		addr  netip.Addr
+		where string
+	}
+	var hops []nextHop
+	for _, t := range p.tunnels {
+		if t.Remote.IsValid() && !t.Remote.IsMulticast() {
+			hops = append(hops, nextHop{t.Remote, "the remote of " + t.short()})
+		}
+		for _, r := range t.routes {
+			if r.route.Via.IsValid() {
+				hops = append(hops, nextHop{r.route.Via, fmt.Sprintf("the via of %s (line %d)", r.field, r.route.Line)})
+			}
+		}
+	}
+	for _, t := range p.tunnels {
+		for _, r := range t.routes {
+			if !r.route.To.IsValid() {
+				continue
+			}
+			if !t.Remote.IsValid() && !r.route.Via.IsValid() {
+				p.warnf(r.to, r.field+".to", "%s has no via on %s, which has no remote: the outer destination is the inner one, which this route sends back into the tunnel, so every packet loops and is dropped (collisions) unless another route carries it; give a via (the peer's underlay address)", r.route.To, t.short())
+				continue
+			}
+			for _, h := range hops {
+				if r.route.To.Contains(h.addr) {
+					p.warnf(r.to, r.field+".to", "%s covers %s, %s: outer packets to it would be routed back into %s and dropped (collisions) unless a longer route elsewhere carries them", r.route.To, h.addr, h.where, t.short())
+				}
+			}
+		}
+	}
 }
 
 // noSubnetRoutes refuses a route equal to the subnet of an address of the
