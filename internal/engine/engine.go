@@ -191,6 +191,9 @@ func (e *Engine) Apply(cfg *config.Config) error {
 		return err
 	}
 	e.cfg = cfg
+	for _, w := range cfg.Warnings {
+		e.log.Warn("the file is applied, but: " + w.Error())
+	}
 	return nil
 }
 
