@@ -17,6 +17,19 @@ import (
 // to protocol 4, but icmp_send answers no such packet.
 type localTable struct {
 	broadcast map[uint32]struct{}
+	// local holds the addresses of type local: this host's own, whose
+	// packets through a tunnel are "locally generated" to the kernel.
+	local map[uint32]struct{}
+}
+
+// isLocal reports whether addr is one of this host's addresses (a local
+// route of the local table, as inet_addr_type would answer RTN_LOCAL).
+func (ns *netns) isLocal(addr uint32) bool {
+	if t := ns.local.Load(); t != nil {
+		_, ok := t.local[addr]
+		return ok
+	}
+	return false
 }
 
 // isBroadcast reports whether icmp_send would refuse to answer a packet
@@ -94,7 +107,7 @@ func (e *Engine) watchLocalTable() (stop func()) {
 // readLocalTable reads the broadcast routes of the local table, again
 // when a change interrupted the dump.
 //
-// Equivalent to: `ip route show table local type broadcast`
+// Equivalent to: `ip route show table local`
 func readLocalTable(h *netlink.Handle) (*localTable, error) {
 	var err error
 	for range 3 {
@@ -110,12 +123,22 @@ func readLocalTable(h *netlink.Handle) (*localTable, error) {
 }
 
 func dumpLocalTable(h *netlink.Handle) (*localTable, error) {
-	t := &localTable{broadcast: map[uint32]struct{}{}}
-	err := h.RouteListFilteredIter(netlink.FAMILY_V4, &netlink.Route{Table: unix.RT_TABLE_LOCAL, Type: unix.RTN_BROADCAST},
-		netlink.RT_FILTER_TABLE|netlink.RT_FILTER_TYPE, func(r netlink.Route) bool {
-			if r.Dst != nil {
-				if ip := r.Dst.IP.To4(); ip != nil {
-					t.broadcast[binary.BigEndian.Uint32(ip)] = struct{}{}
+	t := &localTable{broadcast: map[uint32]struct{}{}, local: map[uint32]struct{}{}}
+	err := h.RouteListFilteredIter(netlink.FAMILY_V4, &netlink.Route{Table: unix.RT_TABLE_LOCAL},
+		netlink.RT_FILTER_TABLE, func(r netlink.Route) bool {
+			if r.Dst == nil {
+				return true
+			}
+			ip := r.Dst.IP.To4()
+			if ip == nil {
+				return true
+			}
+			switch r.Type {
+			case unix.RTN_BROADCAST:
+				t.broadcast[binary.BigEndian.Uint32(ip)] = struct{}{}
+			case unix.RTN_LOCAL:
+				if ones, _ := r.Dst.Mask.Size(); ones == 32 {
+					t.local[binary.BigEndian.Uint32(ip)] = struct{}{}
 				}
 			}
 			return true

@@ -185,10 +185,22 @@ func (e *Engine) transmitBatch(rt *runtime, b *transmitBuffers, n int) {
 			e.answerInnerSender(rt, ts, b, buf[encap.Headroom:encap.Headroom+size], int(r.MTU))
 		case encap.Drop:
 			c.TxDrops[r.Reason].Add(1)
-			if r.Reason == encap.TooBig {
-				c.TxDropped.Add(1)
-			} else {
+			if r.Reason != encap.TooBig {
 				c.TxErrors.Add(1)
+				continue
+			}
+			c.TxDropped.Add(1)
+			inner := header.IPv4(buf[encap.Headroom : encap.Headroom+size])
+			if e.netns().isLocal(inner.Src()) {
+				// A packet of this host's own without DF, on a pmtudisc
+				// tunnel: tnl_update_pmtu has put the path MTU on the
+				// sender's route, and IP output refuses the packet. The
+				// kernel's sender then fragments its next datagrams to fit;
+				// a TUN can put that MTU on the sender's route only with an
+				// ICMP frag needed, which the local stack takes (as it takes
+				// ip_fragment's own). A forwarded packet's sender learns
+				// nothing, as with the kernel.
+				e.answerInnerSender(rt, ts, b, inner, int(r.MTU))
 			}
 		}
 	}
