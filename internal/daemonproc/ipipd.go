@@ -17,17 +17,17 @@ func RunArgs(binary, config, control string, flags ...string) []string {
 	return append([]string{binary, "run", "-c", config, "--control", control}, flags...)
 }
 
-// Show runs `BINARY show --json --control CONTROL` and decodes its output
+// Show runs `BINARY show --raw --control CONTROL` and decodes its output
 // into v. It runs in the caller's namespace: the control socket is a file,
 // reachable from any. An error is how a harness learns the daemon is not
 // (yet) answering; it quotes what `show` said on stderr.
 func Show(ctx context.Context, binary, control string, v any) error {
-	stdout, stderr, err := RunSplit(ctx, ShowTimeout, binary, "show", "--json", "--control", control)
+	stdout, stderr, err := RunSplit(ctx, ShowTimeout, binary, "show", "--raw", "--control", control)
 	if err != nil {
 		return fmt.Errorf("ipipd show --control %s: %v: %s", control, err, strings.TrimSpace(stderr))
 	}
 	if err := json.Unmarshal([]byte(stdout), v); err != nil {
-		return fmt.Errorf("ipipd show --json: %v in %q", err, stdout)
+		return fmt.Errorf("ipipd show --raw: %v in %q", err, stdout)
 	}
 	return nil
 }

@@ -30,7 +30,7 @@ func fakeShow(t *testing.T, script string) string {
 }
 
 func TestShowDecodes(t *testing.T) {
-	bin := fakeShow(t, `[ "$*" = "show --json --control /run/x.sock" ] || { echo "bad args: $*" >&2; exit 2; }
+	bin := fakeShow(t, `[ "$*" = "show --raw --control /run/x.sock" ] || { echo "bad args: $*" >&2; exit 2; }
 echo '{"Tunnels":[{"Name":"tunl0"}]}'`)
 	var st struct{ Tunnels []struct{ Name string } }
 	if err := daemonproc.Show(context.Background(), bin, "/run/x.sock", &st); err != nil {

@@ -38,6 +38,10 @@ type TunnelStatus struct {
 	// the file: Proto 70).
 	Routes []RouteStatus
 	Stats  Stats
+	// AcceptFrom is the tunnel's peer filter as the file writes it:
+	// "known", or prefixes; empty when off (any outer source, as the
+	// kernel).
+	AcceptFrom []string `json:",omitempty"`
 }
 
 // RouteStatus is one next hop of a kernel route through a tunnel.
