@@ -43,6 +43,10 @@ type tunnelState struct {
 	// config's until the first View shows it), for status.
 	addresses []netip.Prefix
 	routes    []kernelview.Route
+	// fileMTU is the MTU the config asks for (or its default): what
+	// netsetup sets, so that a reload changes the kernel's MTU only when
+	// the file's changed, and an operator's `ip link set mtu` stays.
+	fileMTU int
 	// down: the device is down (`ip link set NAME down`); lookup skips the
 	// tunnel, as ip_tunnel_lookup skips tunnels without IFF_UP.
 	down bool
@@ -104,6 +108,7 @@ func compile(cfg *config.Config) (*plan, error) {
 			remote:  header.Addr4(t.Remote),
 			pathMTU: underlay,
 			tunMTU:  tunMTU,
+			fileMTU: tunMTU,
 		}
 		if len(t.Addresses) > 0 {
 			p.tunnels[i].icmpSource = header.Addr4(t.Addresses[0].Addr())
@@ -128,7 +133,7 @@ func (t *tunnelState) link() netsetup.Link {
 			routes[j].Via = t.config.Remote
 		}
 	}
-	return netsetup.Link{Name: t.config.Name, MTU: t.tunMTU, Addresses: t.config.Addresses, Routes: routes,
+	return netsetup.Link{Name: t.config.Name, MTU: t.fileMTU, Addresses: t.config.Addresses, Routes: routes,
 		Table: t.config.Table, Down: t.config.Down}
 }
 
