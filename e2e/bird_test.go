@@ -87,6 +87,7 @@ func TestBIRD(t *testing.T) {
 		if sent != 0 {
 			t.Errorf("node%d: %d outer packets to %v in 1 s after BIRD withdrew 192.168.43.0/24 (%d packets entered tunl0); ipipd still follows the withdrawn route", i+1, sent, underlayAddr(2), intoTUN)
 		}
+		t.Logf("node%d: after the withdrawal, %d packets for %v entered tunl0 in 1 s, %d outer packets left for %v", i+1, intoTUN, tunnelAddr(2), sent, underlayAddr(2))
 	}
 
 	birds[2].start(t)
