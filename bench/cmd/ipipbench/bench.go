@@ -34,10 +34,8 @@ func (r *runner) runCase(ctx context.Context, spec caseSpec, rep int) *caseRun {
 		}
 	}()
 	for _, d := range inst.daemons {
-		dr := &daemonRun{Side: d.side, PID: d.pid, TUN: tunDetails(ctx, d.ns, ipipDev)}
-		if st, err := d.show(ctx); err == nil {
-			dr.Start = totalsOf(st)
-		}
+		dr := &daemonRun{Side: d.side, PID: d.pid, Kind: d.kind, Dev: d.dev, TUN: tunDetails(ctx, d.ns, d.dev)}
+		dr.Start, _ = d.totals(ctx)
 		cr.Daemons = append(cr.Daemons, dr)
 	}
 	if err := reachable(ctx, r.env.topo.a, inst.client, inst.server, 10*time.Second); err != nil {
@@ -62,15 +60,13 @@ func (r *runner) runCase(ctx context.Context, spec caseSpec, rep int) *caseRun {
 			}
 		}
 		if d := exitedDaemon(inst.daemons); d != nil {
-			cr.Error = fmt.Sprintf("ipipd in %s exited during %s: %s", d.side, name, d.logTail(6))
+			cr.Error = fmt.Sprintf("%s in %s exited during %s: %s", d.kind, d.side, name, d.logTail(6))
 			break
 		}
 	}
 	for i, d := range inst.daemons {
 		cr.Daemons[i].PeakRSSEndKiB, _ = peakRSSKiB(d.pid)
-		if st, err := d.show(ctx); err == nil {
-			cr.Daemons[i].End = totalsOf(st)
-		}
+		cr.Daemons[i].End, _ = d.totals(ctx)
 	}
 	return cr
 }
@@ -91,6 +87,7 @@ func (r *runner) runTest(ctx context.Context, inst *caseInstance, name string) *
 	topo := r.env.topo
 	before := snapshotCounters(ctx, topo, inst.daemons)
 	cpu0 := daemonCPU(inst.daemons)
+	threads0 := daemonThreads(inst.daemons)
 	machine0 := takeCPUSample()
 	start := time.Now()
 	switch name {
@@ -127,6 +124,7 @@ func (r *runner) runTest(ctx context.Context, inst *caseInstance, name string) *
 	t.Seconds = time.Since(start).Seconds()
 	machine1 := takeCPUSample()
 	cpu1 := daemonCPU(inst.daemons)
+	threads1 := daemonThreads(inst.daemons)
 	var daemonsUsed float64
 	for side, c := range cpu1 {
 		daemonsUsed += c - cpu0[side]
@@ -134,6 +132,10 @@ func (r *runner) runTest(ctx context.Context, inst *caseInstance, name string) *
 	t.OtherCPU, t.StealCPU = machine1.othersSince(machine0, daemonsUsed)
 	if len(inst.daemons) > 0 {
 		t.DaemonCPU = map[string]float64{}
+		t.Threads = map[string]threadUse{}
+		for side, after := range threads1 {
+			t.Threads[side] = spread(threads0[side], after, t.Seconds)
+		}
 		var sum float64
 		for side, c := range cpu1 {
 			t.DaemonCPU[side] = c - cpu0[side]
@@ -158,6 +160,15 @@ func daemonCPU(ds []*daemon) map[string]float64 {
 	return m
 }
 
+// daemonThreads reads the CPU seconds of each daemon's threads, by side.
+func daemonThreads(ds []*daemon) map[string]map[int]float64 {
+	m := map[string]map[int]float64{}
+	for _, d := range ds {
+		m[d.side] = threadCPU(d.pid)
+	}
+	return m
+}
+
 // brief is one progress line's worth of a test result.
 func (t *testRun) brief() string {
 	switch {
@@ -171,6 +182,11 @@ func (t *testRun) brief() string {
 		s := fmt.Sprintf("%.2f Gbit/s, %d retransmits", t.Gbps, t.Iperf.Retransmits)
 		if t.CPUPerGB > 0 {
 			s += fmt.Sprintf(", daemons %.2f CPU-s/GB", t.CPUPerGB)
+		}
+		for _, side := range []string{"A", "B"} {
+			if u, ok := t.Threads[side]; ok && t.Seconds > 0 {
+				s += fmt.Sprintf(", %s %.2f cores %d/%d threads busy", side, t.DaemonCPU[side]/t.Seconds, u.Busy, u.Threads)
+			}
 		}
 		return s
 	}

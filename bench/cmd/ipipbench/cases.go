@@ -27,7 +27,7 @@ type caseSpec struct {
 // undo at the end.
 type caseInstance struct {
 	client, server string    // client in A, server in B
-	daemons        []*daemon // the ipipd processes, if any
+	daemons        []*daemon // the tunnel daemons (ipipd, wireguard-go), A then B, if any
 	notes          []string
 	teardown       func() error
 }
@@ -37,12 +37,16 @@ type env struct {
 	topo      *topology
 	binary    string // the ipipd binary; "" when binaryErr says why not
 	binaryErr error
-	dir       string // temporary files: configs and control sockets
+	// wireGuard is the wireguard-go binary; "" when wireGuardErr says why not.
+	wireGuard    string
+	wireGuardErr error
+	dir          string // temporary files: configs and control sockets
 }
 
 var allCases = []caseSpec{
 	{"veth", "plain veth between the namespaces: the ceiling", setupVeth},
-	{"vxlan", "the kernel's VXLAN over the same veth: the kernel-tunnel baseline (no ipip module here)", setupVXLAN},
+	{"vxlan", "the kernel's VXLAN over the same veth: a kernel tunnel, the other ceiling (no ipip module here)", setupVXLAN},
+	{"wireguard-go", "wireguard-go (the module version ipipd's go.mod requires), configured with wg: the userspace tunnel in Go people already run, and the baseline ipipd is measured against; MTU 1440", setupWireGuard},
 	{"ipipd-naive", "ipipd, `tun: water` and `--receive-batch 1`: one packet per system call on the TUN and on both raw sockets", func(ctx context.Context, e *env) (*caseInstance, error) {
 		return setupIPIPD(ctx, e, "water", "--receive-batch", "1")
 	}},
@@ -136,7 +140,7 @@ func setupIPIPD(ctx context.Context, e *env, tun string, flags ...string) (*case
 		inst.daemons = append(inst.daemons, d)
 	}
 	for _, d := range inst.daemons {
-		info := tunDetails(ctx, d.ns, ipipDev)
+		info := tunDetails(ctx, d.ns, d.dev)
 		inst.notes = append(inst.notes, fmt.Sprintf("%s: TUN %s", d.side, info))
 		if tun == "offload" && strings.Contains(info, "vnet_hdr off") {
 			inst.notes = append(inst.notes, fmt.Sprintf("%s: %s", d.side, offloadInactive))

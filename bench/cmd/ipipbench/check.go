@@ -5,7 +5,7 @@ import "fmt"
 // checkResults is -check's verdict: for every case that ran (was set up),
 // each TCP test moved data (> 0 bits/s) and each UDP test got packets
 // through; for ipipd, each daemon counted packets both ways and no
-// rx_errors or tx_errors. No speed is asserted. A case that could not be
+// rx_errors or tx_errors; for wireguard-go, its TUN device did. No speed is asserted. A case that could not be
 // set up is reported, not failed (the offload backend may not exist yet);
 // a run where no case ran at all fails.
 func checkResults(res *results) []string {
@@ -40,12 +40,12 @@ func checkResults(res *results) []string {
 		for _, d := range r.Daemons {
 			s, e := d.Start, d.End
 			if e.RxPackets <= s.RxPackets || e.TxPackets <= s.TxPackets {
-				problems = append(problems, fmt.Sprintf("%s: ipipd in %s counted rx_packets +%d, tx_packets +%d; want both > 0",
-					where, d.Side, e.RxPackets-s.RxPackets, e.TxPackets-s.TxPackets))
+				problems = append(problems, fmt.Sprintf("%s: %s counted rx_packets +%d, tx_packets +%d; want both > 0",
+					where, d.counterName(), e.RxPackets-s.RxPackets, e.TxPackets-s.TxPackets))
 			}
 			if e.RxErrors > s.RxErrors || e.TxErrors > s.TxErrors {
-				problems = append(problems, fmt.Sprintf("%s: ipipd in %s counted rx_errors +%d, tx_errors +%d; want 0",
-					where, d.Side, e.RxErrors-s.RxErrors, e.TxErrors-s.TxErrors))
+				problems = append(problems, fmt.Sprintf("%s: %s counted rx_errors +%d, tx_errors +%d; want 0",
+					where, d.counterName(), e.RxErrors-s.RxErrors, e.TxErrors-s.TxErrors))
 			}
 		}
 	}
@@ -53,6 +53,14 @@ func checkResults(res *results) []string {
 		problems = append(problems, "no case could be set up: nothing was measured")
 	}
 	return problems
+}
+
+// counterName says whose counters Start and End are.
+func (d *daemonRun) counterName() string {
+	if d.Kind == kindWireGuard {
+		return fmt.Sprintf("wireguard-go's TUN %s in %s", d.Dev, d.Side)
+	}
+	return "ipipd in " + d.Side
 }
 
 // skipped lists the cases that could not be set up, for -check's output.

@@ -19,12 +19,21 @@ const (
 	outputLimit  = 1 << 20          // bytes of a process's output kept: a chatty daemon must not eat the memory
 )
 
-// daemon is one `ipipd run` inside a namespace.
+// The kinds of daemon a case runs.
+const (
+	kindIPIPD     = "ipipd"
+	kindWireGuard = "wireguard-go"
+)
+
+// daemon is one tunnel daemon inside a namespace: an `ipipd run`, or a
+// wireguard-go (wireguard.go).
 type daemon struct {
+	kind    string // kindIPIPD or kindWireGuard
 	side    string // "A" or "B"
 	ns      string
 	binary  string
-	control string // the control socket
+	dev     string // its TUN device
+	control string // ipipd's control socket; "" for wireguard-go
 	pid     int    // the daemon's own PID (verified against /proc/PID/exe)
 	proc    *daemonproc.Process
 	out     daemonproc.LockedBuffer
@@ -55,7 +64,7 @@ type tunnelStats struct {
 // FLAGS...` (config is a file writeDaemonConfig wrote) and returns once
 // `show` answers, or fails with the daemon's log tail.
 func startDaemon(ctx context.Context, s side, binary, config, control string, flags ...string) (*daemon, error) {
-	d := &daemon{side: s.name, ns: s.ns, binary: binary, control: control, out: daemonproc.LockedBuffer{Limit: outputLimit}}
+	d := &daemon{kind: kindIPIPD, side: s.name, ns: s.ns, binary: binary, dev: ipipDev, control: control, out: daemonproc.LockedBuffer{Limit: outputLimit}}
 	// SIGKILL on the harness's death: the daemon dies with it even if
 	// cleanup never runs.
 	o := daemonproc.Options{Output: &d.out, DeathSignal: syscall.SIGKILL}
@@ -100,11 +109,14 @@ func (d *daemon) findPID() (int, error) {
 		}
 	}
 	exe, _ := exePath(pid)
-	return 0, fmt.Errorf("ipipd in %s: PID %d runs %q, not %q, and no child runs it", d.side, pid, exe, want)
+	return 0, fmt.Errorf("%s in %s: PID %d runs %q, not %q, and no child runs it", d.kind, d.side, pid, exe, want)
 }
 
-// show asks the daemon for its state through the binary's own `show`.
+// show asks ipipd for its state through the binary's own `show`.
 func (d *daemon) show(ctx context.Context) (*showStatus, error) {
+	if d.kind != kindIPIPD {
+		return nil, fmt.Errorf("%s has no ipipd show", d.kind)
+	}
 	var st showStatus
 	if err := daemonproc.Show(ctx, d.binary, d.control, &st); err != nil {
 		return nil, err
@@ -112,12 +124,37 @@ func (d *daemon) show(ctx context.Context) (*showStatus, error) {
 	return &st, nil
 }
 
+// totals are the daemon's packet and error counters: ipipd's own, summed
+// over its tunnels; for wireguard-go, which counts nothing it can be asked
+// for over wg(8) but bytes, its TUN device's link statistics (rx: packets
+// it wrote to the kernel, tx: packets it read).
+func (d *daemon) totals(ctx context.Context) (totals, error) {
+	if d.kind == kindIPIPD {
+		st, err := d.show(ctx)
+		if err != nil {
+			return totals{}, err
+		}
+		return totalsOf(st), nil
+	}
+	out, err := run(ctx, cmdTimeout, "ip", "-n", d.ns, "-s", "-j", "link", "show", "dev", d.dev)
+	if err != nil {
+		return totals{}, err
+	}
+	c := netCounters{}
+	addLinkStats(c, d.side, out)
+	k := d.side + " " + d.dev + " "
+	return totals{
+		RxPackets: uint64(c[k+"rx_packets"]), RxErrors: uint64(c[k+"rx_errors"]), RxDropped: uint64(c[k+"rx_dropped"]),
+		TxPackets: uint64(c[k+"tx_packets"]), TxErrors: uint64(c[k+"tx_errors"]), TxDropped: uint64(c[k+"tx_dropped"]),
+	}, nil
+}
+
 // stop sends SIGTERM (the daemon removes its devices), then SIGKILL if it
 // has not exited in time. Only the kill is an error: how a daemon that
 // exited on its own ended is reported where that is noticed.
 func (d *daemon) stop() error {
 	if err := d.proc.Stop(stopTimeout); errors.Is(err, daemonproc.ErrKilled) {
-		return fmt.Errorf("ipipd in %s: %w", d.side, err)
+		return fmt.Errorf("%s in %s: %w", d.kind, d.side, err)
 	}
 	return nil
 }

@@ -78,6 +78,53 @@ func TestCheckShort(t *testing.T) {
 	}
 }
 
+// wireGuardEnv opts in to TestCheckWireGuardGo.
+const wireGuardEnv = "IPIPBENCH_WIREGUARD"
+
+// TestCheckWireGuardGo runs `ipipbench -check -short -cases wireguard-go`:
+// wireguard-go, built as the benchmark builds it, set up with wg, must move
+// data over TCP and UDP with no errors on its TUN devices. It is opt-in
+// (IPIPBENCH_WIREGUARD=1), not part of CI: the first build fetches modules
+// ipipd itself does not use (wireguard-go's golang.org/x/crypto, and the
+// x/net and x/sys versions its go.mod names) from the network, which a CI
+// machine need not reach, and the case measures another program, not an
+// ipipd backend. Bounded to 120 s, the build included.
+func TestCheckWireGuardGo(t *testing.T) {
+	if os.Getenv(wireGuardEnv) != "1" {
+		t.Skipf("ipipbench: the wireguard-go check is opt-in (%s=1): its first build fetches modules over the network", wireGuardEnv)
+	}
+	requireE2E(t)
+	if _, err := exec.LookPath("wg"); err != nil {
+		t.Fatalf("no wg command (wireguard-tools; scripts/deps.sh installs it): %v", err)
+	}
+	opts, err := parseFlags([]string{"-check", "-short", "-cases", "wireguard-go"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	res, err := benchmark(ctx, opts, testLog{t})
+	if err != nil {
+		t.Fatalf("benchmark: %v", err)
+	}
+	t.Logf("\n%s", markdownReport(res, nil))
+	if len(res.Runs) != 1 || !res.Runs[0].Ran {
+		var why []string
+		for _, r := range res.Runs {
+			why = append(why, r.Error)
+		}
+		t.Fatalf("wireguard-go was not set up: %s", strings.Join(why, "; "))
+	}
+	for _, p := range checkResults(res) {
+		t.Error(p)
+	}
+	for _, d := range res.Runs[0].Daemons {
+		if !strings.HasPrefix(d.TUN, "tun type tun") {
+			t.Errorf("wireguard-go in %s: device %s is %q, want a TUN (userspace)", d.Side, d.Dev, d.TUN)
+		}
+	}
+}
+
 // testLog sends the benchmark's progress lines to t.Log.
 type testLog struct{ t *testing.T }
 

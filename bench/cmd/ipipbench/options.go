@@ -11,14 +11,19 @@ import (
 	"github.com/ipipd/ipipd/internal/daemonproc"
 )
 
-const usage = `usage: ipipbench [-reps N] [-duration D] [-cases LIST] [-short] [-check] [-binary PATH] [-out DIR]
+const usage = `usage: ipipbench [-reps N] [-duration D] [-cases LIST] [-short] [-check] [-binary PATH] [-wireguard-go PATH] [-out DIR]
        ipipbench -render FILE.json
 
-End-to-end benchmark of ipipd against a plain veth and the kernel's VXLAN,
-in two network namespaces. Needs root, ip, iperf3, ping, ss.
+End-to-end benchmark of ipipd against wireguard-go, with a plain veth and
+the kernel's VXLAN as the ceiling, in two network namespaces. Needs root,
+ip, iperf3, ping, ss, and wg for the wireguard-go case.
 
   -binary PATH   ipipd binary (default: go build ./cmd/ipipd into a temp dir)
-  -reps N        repetitions, cases interleaved within each (default 3)
+  -wireguard-go PATH
+                 wireguard-go binary (default: go install of the version
+                 go.mod requires, kept in the user's cache directory)
+  -reps N        repetitions, cases interleaved within each, their order
+                 turned by one each repetition (default 3)
   -duration D    length of each iperf3 test, whole seconds (default 5s)
   -cases LIST    comma-separated, from: %s (default: all)
   -short         1 s tests, 1 repetition (explicit -reps/-duration win)
@@ -30,13 +35,14 @@ in two network namespaces. Needs root, ip, iperf3, ping, ss.
                  run's JSON file, beside it`
 
 type options struct {
-	binary   string
-	reps     int
-	duration time.Duration
-	cases    []string
-	check    bool
-	out      string // "" writes no files
-	render   string // a results JSON to render again
+	binary    string
+	wireGuard string // -wireguard-go
+	reps      int
+	duration  time.Duration
+	cases     []string
+	check     bool
+	out       string // "" writes no files
+	render    string // a results JSON to render again
 }
 
 func parseFlags(args []string) (options, error) {
@@ -44,6 +50,7 @@ func parseFlags(args []string) (options, error) {
 	fs.SetOutput(io.Discard)
 	o := options{}
 	fs.StringVar(&o.binary, "binary", "", "")
+	fs.StringVar(&o.wireGuard, "wireguard-go", "", "")
 	fs.IntVar(&o.reps, "reps", 3, "")
 	fs.DurationVar(&o.duration, "duration", 5*time.Second, "")
 	cases := fs.String("cases", strings.Join(caseNames(), ","), "")
@@ -106,6 +113,9 @@ func (o options) command() string {
 	}
 	if o.binary != "" {
 		s += " -binary " + o.binary
+	}
+	if o.wireGuard != "" {
+		s += " -wireguard-go " + o.wireGuard
 	}
 	return s
 }

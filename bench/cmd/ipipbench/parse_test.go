@@ -175,7 +175,8 @@ func sampleResults() *results {
 func TestReport(t *testing.T) {
 	md := markdownReport(sampleResults(), nil)
 	for _, want := range []string{
-		"| veth | 11.00 (10.00–12.00) |",
+		"| veth (ceiling) | 11.00 (10.00–12.00) |",
+		"ceiling, not a target",
 		"| ipipd | failed: rep 1: setup: ipipd in A exited \\| level=ERROR",
 		"ipipd TCP-1 / ipipd-naive TCP-1: n/a (ipipd: rep 1: setup",
 		"A ipb0 tx_dropped 50.0k",

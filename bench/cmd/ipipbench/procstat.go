@@ -90,3 +90,56 @@ func children(pid int) []int {
 	}
 	return out
 }
+
+// threadUse is how a daemon's CPU time during a test spread over its
+// threads: how many cores one process keeps busy, and with how many
+// threads. A Go daemon's goroutines move between threads, so a busy
+// thread is not one loop; the count says how parallel the daemon ran.
+type threadUse struct {
+	Threads int `json:"threads"` // threads at the end of the test
+	// Busy counts the threads that used at least busyShare of a core.
+	Busy int `json:"busy"`
+	// Top is the busiest thread's share of a core.
+	Top float64 `json:"top_thread_cores"`
+}
+
+// busyShare is the share of one core over a test that makes a thread busy.
+const busyShare = 0.10
+
+// threadCPU returns the CPU seconds each thread of pid has used so far,
+// by thread ID (/proc/PID/task/TID/stat).
+func threadCPU(pid int) map[int]float64 {
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+	m := make(map[int]float64, len(tasks))
+	for _, t := range tasks {
+		tid, err := strconv.Atoi(filepath.Base(filepath.Dir(t)))
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(t)
+		if err != nil {
+			continue // the thread has exited
+		}
+		if s, err := parseStatCPU(string(b)); err == nil {
+			m[tid] = s
+		}
+	}
+	return m
+}
+
+// spread compares two threadCPU readings taken seconds apart. A thread
+// born in between counts from zero.
+func spread(before, after map[int]float64, seconds float64) threadUse {
+	u := threadUse{Threads: len(after)}
+	if seconds <= 0 {
+		return u
+	}
+	for tid, s := range after {
+		share := (s - before[tid]) / seconds
+		if share >= busyShare {
+			u.Busy++
+		}
+		u.Top = max(u.Top, share)
+	}
+	return u
+}

@@ -8,6 +8,15 @@ import (
 	"strings"
 )
 
+// dev is the TUN device of side's daemon (ipb0 for runs from before the
+// device was kept).
+func (cs *caseSummary) dev(side string) string {
+	if d := cs.devs[side]; d != "" {
+		return d
+	}
+	return ipipDev
+}
+
 // outputPaths are the files one run writes.
 type outputPaths struct{ md, json, svg string }
 
@@ -45,7 +54,10 @@ func markdownReport(res *results, paths *outputPaths) string {
 		}
 		fmt.Fprintf(&b, "- ipipd: %s%s\n", m.Binary, src)
 	}
-	fmt.Fprintf(&b, "- run: `%s`: %d repetition(s), cases interleaved within each, %d s per iperf3 test; %s\n",
+	if m.WireGuardGo != "" {
+		fmt.Fprintf(&b, "- wireguard-go: %s\n", m.WireGuardGo)
+	}
+	fmt.Fprintf(&b, "- run: `%s`: %d repetition(s), cases interleaved within each (their order turned by one each repetition), %d s per iperf3 test; %s\n",
 		m.Command, m.Reps, m.Seconds, m.Finished.Sub(m.Started).Round(1e9))
 	fmt.Fprintf(&b, "- load average (1/5/15 min) before: %s, after: %s\n", m.LoadBefore, m.LoadAfter)
 	if med, hi, ok := otherLoad(res); ok {
@@ -60,14 +72,23 @@ func markdownReport(res *results, paths *outputPaths) string {
 	}
 	b.WriteString("\nMedians over the repetitions, (min–max) in parentheses; [n/N] when only n of N repetitions gave a number.\n\n")
 	b.WriteString(table(sums, m.Reps))
+	if hasCase(sums, "veth") || hasCase(sums, "vxlan") {
+		b.WriteString("\n" + ceilingNote + "\n")
+	}
 	if paths != nil {
 		fmt.Fprintf(&b, "\n![TCP throughput per case](%s)\n\nRaw numbers of every repetition: [%s](%s)\n",
 			filepath.Base(paths.svg), filepath.Base(paths.json), filepath.Base(paths.json))
 	}
 	b.WriteString("\n## Ratios (of medians)\n\n")
+	if hasCase(sums, "wireguard-go") {
+		b.WriteString(wireGuardRatios(sums))
+		b.WriteString("\nOther ratios:\n\n")
+	}
 	b.WriteString(ratios(sums))
 	b.WriteString("\n## Where packets were lost\n\n")
 	b.WriteString(lossTable(sums))
+	b.WriteString("\n## Daemon CPU and threads\n\n")
+	b.WriteString(threadTable(sums))
 	b.WriteString("\n## Daemon CPU and competing load\n\n")
 	b.WriteString(loadTable(sums))
 	if n := notes(sums); n != "" {
@@ -84,14 +105,18 @@ func markdownReport(res *results, paths *outputPaths) string {
 
 const method = `
 Namespaces A and B joined by a veth pair (10.245.9.1/24, 10.245.9.2/24, MTU
-1500). iperf3 client in A, one-shot server in B. TCP: end.sum_received of
-iperf3 -J. UDP (-b 0, unlimited): packets the receiver got (its packets minus
-lost_packets) per second of its interval; loss is iperf3's lost_percent.
-Ping: 20 echo requests 10 ms apart on the idle path, median RTT. Daemon
-CPU-s/GB: utime+stime of both ipipd processes (/proc/PID/stat, 100 ticks/s)
-over the TCP tests, divided by the bytes received (10^9 bytes = 1 GB). Peak
-RSS: VmHWM of each daemon after the TCP tests. Loss counters: the change
-during the test of link statistics (ip -s link), qdisc drops, UDP
+1500). iperf3 client in A, one-shot server in B. Cases run one at a time,
+each set up and torn down in turn; every repetition runs them all, in an
+order turned by one place from the last, so that the cases compared met the
+same machine. TCP: end.sum_received of iperf3 -J. UDP (-b 0, unlimited):
+packets the receiver got (its packets minus lost_packets) per second of its
+interval; loss is iperf3's lost_percent. Ping: 20 echo requests 10 ms apart
+on the idle path, median RTT. Daemon CPU-s/GB: utime+stime of both daemon
+processes, ipipd or wireguard-go (/proc/PID/stat, 100 ticks/s), over the TCP
+tests, divided by the bytes received (10^9 bytes = 1 GB). Threads: each
+daemon's /proc/PID/task/TID/stat before and after each test. Peak RSS: VmHWM
+of each daemon after the TCP tests. Loss counters: the change during the
+test of link statistics (ip -s link), qdisc drops, UDP
 RcvbufErrors/SndbufErrors (/proc/net/snmp), raw-socket drops (/proc/net/raw)
 and ipipd's own counters, in each namespace. Competing load: the machine's
 busy CPU time during a test (/proc/stat) less what the run used (the
@@ -100,7 +125,7 @@ harness and its reaped children, the daemons, kernel threads).
 
 func table(sums []*caseSummary, reps int) string {
 	var b strings.Builder
-	b.WriteString("| case | TCP 1 stream Gbit/s | TCP 4 streams Gbit/s | UDP 64 B kpps | UDP 64 B loss % | UDP 1400 B kpps | UDP 1400 B loss % | ping RTT ms | ipipd CPU-s/GB (TCP) | ipipd peak RSS MiB (A / B) |\n")
+	b.WriteString("| case | TCP 1 stream Gbit/s | TCP 4 streams Gbit/s | UDP 64 B kpps | UDP 64 B loss % | UDP 1400 B kpps | UDP 1400 B loss % | ping RTT ms | daemons CPU-s/GB (TCP) | daemon peak RSS MiB (A / B) |\n")
 	b.WriteString("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	for _, cs := range sums {
 		if !cs.produced() {
@@ -108,6 +133,9 @@ func table(sums []*caseSummary, reps int) string {
 			continue
 		}
 		name := cs.name
+		if ceilingCases[cs.name] {
+			name += " (ceiling)"
+		}
 		if cs.hasNote(offloadInactive) {
 			name += " (offload not active, see notes)"
 		}
@@ -125,6 +153,96 @@ func table(sums []*caseSummary, reps int) string {
 			fmtSummary(cs.metric(mUDP1400L), 1, "%.1f", reps),
 			fmtSummary(cs.metric(mPing), 1, "%.3f", reps),
 			cpu, rss)
+	}
+	return b.String()
+}
+
+// ceilingCases are the kernel paths: reported, never a target.
+var ceilingCases = map[string]bool{"veth": true, "vxlan": true}
+
+// ceilingNote says why the kernel paths are a ceiling and not a target.
+const ceilingNote = "veth and the kernel's VXLAN are the **ceiling, not a target**. TCP hands them 64 KiB GSO " +
+	"super-packets, and a kernel path carries each one as one buffer: on veth it is never segmented, not even " +
+	"by VXLAN, which encapsulates the whole super-packet once. A userspace tunnel crosses the kernel boundary " +
+	"per packet (ipipd: one outer packet per 1480-byte segment through a raw or packet socket); no per-packet " +
+	"design approaches that. The baseline ipipd is measured against is `wireguard-go`, the userspace tunnel in Go " +
+	"people already run, measured in this same run.\n"
+
+// hasCase reports whether the run had the case.
+func hasCase(sums []*caseSummary, name string) bool {
+	for _, cs := range sums {
+		if cs.name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// wireGuardRatios is every other case's medians divided by wireguard-go's,
+// measured in the same run: above 1 is faster for throughput and packet
+// rates, above 1 is more CPU per GB or a longer RTT for the last two.
+func wireGuardRatios(sums []*caseSummary) string {
+	var wg *caseSummary
+	for _, cs := range sums {
+		if cs.name == "wireguard-go" {
+			wg = cs
+		}
+	}
+	var b strings.Builder
+	b.WriteString("Each case against `wireguard-go` in this run (case ÷ wireguard-go, medians). Throughput and packets/s: above 1 is faster. CPU-s/GB and RTT: below 1 is better.\n\n")
+	b.WriteString("| case ÷ wireguard-go | TCP 1 stream | TCP 4 streams | UDP 64 B pps | UDP 1400 B pps | daemons CPU-s/GB | ping RTT |\n")
+	b.WriteString("| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	for _, cs := range sums {
+		if cs == wg {
+			continue
+		}
+		cpu := "n/a (kernel)"
+		if cs.daemons {
+			cpu = ratio(cs, wg, mCPUPerGB)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s |\n", cs.name,
+			cell(ratio(cs, wg, mTCP1)), cell(ratio(cs, wg, mTCP4)), cell(ratio(cs, wg, mUDP64)),
+			cell(ratio(cs, wg, mUDP1400)), cell(cpu), cell(ratio(cs, wg, mPing)))
+	}
+	return b.String()
+}
+
+// threadTable shows, per daemon case and test, how many cores each
+// daemon kept busy and with how many threads: where one daemon can use
+// both CPUs and another cannot, the table says so.
+func threadTable(sums []*caseSummary) string {
+	var b strings.Builder
+	b.WriteString("Per daemon and test (medians): cores = its CPU seconds ÷ the test's wall time; threads busy = threads that used at least ")
+	fmt.Fprintf(&b, "%.0f %% of a core, of all its threads; top = the busiest thread's share of a core. ", busyShare*100)
+	b.WriteString("The machine has as many cores as the header says, shared with iperf3 at both ends and the kernel's softirq work.\n\n")
+	b.WriteString("| case | test | A cores | A threads busy / all | A top | B cores | B threads busy / all | B top |\n")
+	b.WriteString("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	rows := 0
+	for _, cs := range sums {
+		if !cs.daemons {
+			continue
+		}
+		for _, test := range []string{testTCP1, testTCP4, testUDP64, testUDP1400} {
+			if !cs.metric(perDaemon(test, "A", "cores")).ok() {
+				continue
+			}
+			fmt.Fprintf(&b, "| %s | %s |", cs.name, test)
+			for _, side := range []string{"A", "B"} {
+				m := func(what, format string) string {
+					s := cs.metric(perDaemon(test, side, what))
+					if !s.ok() {
+						return "—"
+					}
+					return fmt.Sprintf(format, s.Median)
+				}
+				fmt.Fprintf(&b, " %s | %s / %s | %s |", m("cores", "%.2f"), m("busy", "%.0f"), m("threads", "%.0f"), m("top", "%.2f"))
+			}
+			b.WriteString("\n")
+			rows++
+		}
+	}
+	if rows == 0 {
+		return "(no daemon case in this run)\n"
 	}
 	return b.String()
 }
@@ -198,8 +316,9 @@ func ratio(a, b *caseSummary, metric string) string {
 func lossTable(sums []*caseSummary) string {
 	var b strings.Builder
 	b.WriteString("A sends, B receives. Counter changes during each test, medians over the repetitions; only non-zero loss counters (drops, errors) are listed. ")
-	b.WriteString("`A ipb0 tx_dropped` is the sender's TUN queue overflowing: packets the kernel had for ipipd that it did not read in time.\n\n")
-	b.WriteString("| case | test | iperf3 | loss counters | ipipd outer packets (A tx → B rx) | TUN packets (A read → B written) |\n")
+	b.WriteString("`A ipb0 tx_dropped` (`A wgb…a tx_dropped` for wireguard-go) is the sender's TUN queue overflowing: packets the kernel had for the daemon that it did not read in time. ")
+	b.WriteString("Outer packets are ipipd's own counters; wireguard-go keeps none, so for it they are the veth's, where one UDP GSO super-packet counts once.\n\n")
+	b.WriteString("| case | test | iperf3 | loss counters | outer packets (A tx → B rx) | TUN packets (A read → B written) |\n")
 	b.WriteString("| --- | --- | --- | --- | --- | --- |\n")
 	for _, cs := range sums {
 		for _, t := range []struct{ test, main, loss, sent string }{
@@ -232,7 +351,11 @@ func lossTable(sums []*caseSummary) string {
 			outer, tun := "—", "—"
 			if cs.daemons {
 				outer = fmt.Sprintf("%s → %s", count(c["A ipipd tx_packets"]), count(c["B ipipd rx_packets"]))
-				tun = fmt.Sprintf("%s → %s", count(c["A "+ipipDev+" tx_packets"]), count(c["B "+ipipDev+" rx_packets"]))
+				if cs.kind == kindWireGuard {
+					outer = fmt.Sprintf("%s → %s (veth)", count(c["A "+vethA+" tx_packets"]), count(c["B "+vethB+" rx_packets"]))
+				}
+				devA, devB := cs.dev("A"), cs.dev("B")
+				tun = fmt.Sprintf("%s → %s", count(c["A "+devA+" tx_packets"]), count(c["B "+devB+" rx_packets"]))
 			}
 			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", cs.name, t.test, seen, cell(where), outer, tun)
 		}
@@ -260,7 +383,7 @@ func otherLoad(res *results) (med, hi float64, ok bool) {
 
 func loadTable(sums []*caseSummary) string {
 	var b strings.Builder
-	b.WriteString("| case | ipipd CPU-s during UDP-64 (A+B) | CPUs used by other processes during the tests |\n| --- | ---: | ---: |\n")
+	b.WriteString("| case | daemons' CPU-s during UDP-64 (A+B) | CPUs used by other processes during the tests |\n| --- | ---: | ---: |\n")
 	for _, cs := range sums {
 		if !cs.produced() {
 			continue

@@ -26,21 +26,23 @@ type results struct {
 }
 
 type meta struct {
-	Started    time.Time `json:"started"`
-	Finished   time.Time `json:"finished"`
-	Command    string    `json:"command"`
-	Kernel     string    `json:"kernel"`
-	CPUs       int       `json:"cpus"`
-	GoVersion  string    `json:"go_version"`
-	Iperf3     string    `json:"iperf3"`
-	Binary     string    `json:"binary"`
-	Source     string    `json:"source,omitempty"` // commit the binary was built from
-	Reps       int       `json:"reps"`
-	Seconds    int       `json:"seconds_per_test"`
-	Cases      []string  `json:"cases"`
-	Check      bool      `json:"check"`
-	LoadBefore string    `json:"loadavg_before"`
-	LoadAfter  string    `json:"loadavg_after"`
+	Started   time.Time `json:"started"`
+	Finished  time.Time `json:"finished"`
+	Command   string    `json:"command"`
+	Kernel    string    `json:"kernel"`
+	CPUs      int       `json:"cpus"`
+	GoVersion string    `json:"go_version"`
+	Iperf3    string    `json:"iperf3"`
+	Binary    string    `json:"binary"`
+	Source    string    `json:"source,omitempty"` // commit the binary was built from
+	// WireGuardGo names the wireguard-go binary of the wireguard-go case.
+	WireGuardGo string   `json:"wireguard_go,omitempty"`
+	Reps        int      `json:"reps"`
+	Seconds     int      `json:"seconds_per_test"`
+	Cases       []string `json:"cases"`
+	Check       bool     `json:"check"`
+	LoadBefore  string   `json:"loadavg_before"`
+	LoadAfter   string   `json:"loadavg_after"`
 	// LoadMax is the highest 1-minute load average seen at a case's start:
 	// other work on the machine competes with the measurement.
 	LoadMax     float64 `json:"loadavg_max"`
@@ -71,8 +73,11 @@ type testRun struct {
 	// packets per second (UDP).
 	Gbps float64 `json:"gbit_per_s,omitempty"`
 	PPS  float64 `json:"packets_per_s,omitempty"`
-	// DaemonCPU is the CPU seconds each ipipd used during the test, by side.
+	// DaemonCPU is the CPU seconds each daemon (ipipd, wireguard-go) used
+	// during the test, by side.
 	DaemonCPU map[string]float64 `json:"daemon_cpu_seconds,omitempty"`
+	// Threads is how each daemon's threads shared that time, by side.
+	Threads map[string]threadUse `json:"daemon_threads,omitempty"`
 	// CPUPerGB is both daemons' CPU seconds per 10^9 bytes received (TCP).
 	CPUPerGB float64 `json:"daemon_cpu_s_per_gb,omitempty"`
 	// Seconds is the test's wall time; OtherCPU the CPU seconds that
@@ -84,17 +89,21 @@ type testRun struct {
 	Counters netCounters `json:"counters_delta,omitempty"`
 }
 
-// daemonRun is one ipipd process over one case.
+// daemonRun is one daemon process over one case.
 type daemonRun struct {
 	Side string `json:"side"`
 	PID  int    `json:"pid"`
+	Kind string `json:"kind,omitempty"` // ipipd or wireguard-go ("" in runs before it was kept: ipipd)
+	Dev  string `json:"dev,omitempty"`  // its TUN device
 	// PeakRSSKiB is VmHWM after the TCP tests; PeakRSSEndKiB at the end.
 	PeakRSSKiB    int64  `json:"peak_rss_kib"`
 	PeakRSSEndKiB int64  `json:"peak_rss_end_kib"`
 	TUN           string `json:"tun_device,omitempty"` // `ip -d link` details of its TUN
-	Start         totals `json:"counters_start"`
-	End           totals `json:"counters_end"`
-	LogTail       string `json:"log_tail,omitempty"`
+	// Start and End are ipipd's counters; for wireguard-go, which keeps
+	// none, its TUN device's (ip -s link).
+	Start   totals `json:"counters_start"`
+	End     totals `json:"counters_end"`
+	LogTail string `json:"log_tail,omitempty"`
 }
 
 // totals are a daemon's counters summed over its tunnels.

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -44,6 +45,12 @@ func benchmark(ctx context.Context, opts options, log io.Writer) (*results, erro
 			fmt.Fprintf(log, "no ipipd binary, its cases will be marked failed: %v\n", e.binaryErr)
 		}
 	}
+	if slices.Contains(opts.cases, "wireguard-go") {
+		e.wireGuard, e.wireGuardErr = wireGuardBinary(ctx, opts.wireGuard, &res.Meta)
+		if e.wireGuardErr != nil {
+			fmt.Fprintf(log, "no wireguard-go binary, its case will be marked failed: %v\n", e.wireGuardErr)
+		}
+	}
 	topo, err := newTopology(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("topology: %w", err)
@@ -59,7 +66,7 @@ func benchmark(ctx context.Context, opts options, log io.Writer) (*results, erro
 
 	r := &runner{env: e, seconds: res.Meta.Seconds, log: log}
 	for rep := 1; rep <= opts.reps && ctx.Err() == nil; rep++ {
-		for _, name := range opts.cases {
+		for _, name := range repOrder(opts.cases, rep) {
 			if ctx.Err() != nil {
 				break
 			}
@@ -80,6 +87,16 @@ func benchmark(ctx context.Context, opts options, log io.Writer) (*results, erro
 	return res, nil
 }
 
+// repOrder is the order of the cases in repetition rep: the list turned
+// by one place each repetition, so that none always goes first (right
+// after the builds) or always follows the same case. Cases are compared
+// within a run; their order must not favour one.
+func repOrder(cases []string, rep int) []string {
+	k := (rep - 1) % len(cases)
+	return append(slices.Clone(cases[k:]), cases[:k]...)
+}
+
+// needsDaemon reports whether some case runs ipipd.
 func needsDaemon(cases []string) bool {
 	for _, c := range cases {
 		if strings.HasPrefix(c, "ipipd") {

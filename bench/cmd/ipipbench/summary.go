@@ -17,6 +17,8 @@ type caseSummary struct {
 	metrics     map[string]summary
 	counters    map[string]netCounters // per test: median delta of each counter
 	daemons     bool
+	kind        string            // the daemons' kind (ipipd, wireguard-go); "" for a kernel case
+	devs        map[string]string // the daemons' TUN devices, by side
 }
 
 // Metric keys of caseSummary.metrics.
@@ -40,13 +42,18 @@ const (
 	mOther      = "other processes' CPUs"
 )
 
+// perDaemon is the key of a per-side metric of a test: how many cores the
+// daemon of side kept busy ("cores"), its threads ("threads") and the
+// busy ones among them ("busy"), its busiest thread ("top").
+func perDaemon(test, side, what string) string { return test + " " + side + " " + what }
+
 // summarizeCases groups the runs by case, in the order the cases were asked for.
 func summarizeCases(res *results) []*caseSummary {
 	var out []*caseSummary
 	for _, name := range res.Meta.Cases {
 		spec, _ := findCase(name)
 		cs := &caseSummary{name: name, about: spec.about, testErrors: map[string][]string{},
-			metrics: map[string]summary{}, counters: map[string]netCounters{}}
+			metrics: map[string]summary{}, counters: map[string]netCounters{}, devs: map[string]string{}}
 		for _, r := range res.Runs {
 			if r.Case == name {
 				cs.runs = append(cs.runs, r)
@@ -71,6 +78,13 @@ func (cs *caseSummary) fill() {
 		if len(r.Daemons) > 0 {
 			cs.daemons = true
 		}
+		for _, d := range r.Daemons {
+			cs.kind = d.Kind
+			if cs.kind == "" {
+				cs.kind = kindIPIPD // runs from before the kind was kept
+			}
+			cs.devs[d.Side] = d.Dev
+		}
 		var cpu, gb float64
 		for _, t := range r.Tests {
 			if t.Seconds > 0 {
@@ -79,6 +93,14 @@ func (cs *caseSummary) fill() {
 			if t.Error != "" {
 				cs.testErrors[t.Test] = append(cs.testErrors[t.Test], repMsg(r.Rep, t.Error))
 				continue
+			}
+			for side, u := range t.Threads {
+				if t.Seconds > 0 {
+					add(perDaemon(t.Test, side, "cores"), t.DaemonCPU[side]/t.Seconds)
+				}
+				add(perDaemon(t.Test, side, "threads"), float64(u.Threads))
+				add(perDaemon(t.Test, side, "busy"), float64(u.Busy))
+				add(perDaemon(t.Test, side, "top"), u.Top)
 			}
 			switch t.Test {
 			case testPing:
