@@ -96,3 +96,19 @@ func benchLPM(b *testing.B, table lpm, routes []Route, probes []netip.Addr) {
 		table.Lookup(probes[i&(len(probes)-1)])
 	}
 }
+
+// BenchmarkNewRouteTable is the cost of building the table the datapath
+// reads from a kernel View: paid on every change a routing daemon makes.
+func BenchmarkNewRouteTable(b *testing.B) {
+	for _, n := range []int{1000, 100000} {
+		routes := randomRoutes(rand.New(rand.NewPCG(9, 10)), n, 1)
+		b.Run(fmt.Sprintf("prefixes=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				if _, err := NewRouteTable(routes, []Tunnel{{Name: "a"}}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

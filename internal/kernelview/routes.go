@@ -3,7 +3,7 @@ package kernelview
 import (
 	"net"
 	"net/netip"
-	"sort"
+	"slices"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -134,21 +134,18 @@ func (st routeStore) routesByDevice(watched map[int]int) map[int][]Route {
 	}
 	out := make(map[int][]Route, len(chosen))
 	for index, byPrefix := range chosen {
-		var routes []Route
+		n := 0
 		for _, b := range byPrefix {
+			n += len(b.hops)
+		}
+		routes := make([]Route, 0, n)
+		for _, b := range byPrefix {
+			// A multipath route's next hops in a stable order (by
+			// gateway), so a flow keeps its next hop from one View to the
+			// next; the prefixes need none, the route table sorts itself.
+			slices.SortFunc(b.hops, func(x, y Route) int { return x.Via.Compare(y.Via) })
 			routes = append(routes, b.hops...)
 		}
-		// A stable order: prefixes ascending, a multipath route's next hops
-		// by gateway, so Views compare and print the same way each time.
-		sort.Slice(routes, func(i, j int) bool {
-			if c := routes[i].To.Addr().Compare(routes[j].To.Addr()); c != 0 {
-				return c < 0
-			}
-			if routes[i].To.Bits() != routes[j].To.Bits() {
-				return routes[i].To.Bits() < routes[j].To.Bits()
-			}
-			return routes[i].Via.Less(routes[j].Via)
-		})
 		out[index] = routes
 	}
 	return out

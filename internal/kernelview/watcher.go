@@ -168,10 +168,15 @@ func (f *follower) run() {
 	settle := time.NewTimer(time.Hour)
 	settle.Stop()
 	pending := false
+	// wait is the settle time, stretched to what the last View cost to
+	// make: during a routing daemon's burst the follower spends at most
+	// half its time making Views and the rest reading notifications, so
+	// the backlog drains and the View after the burst comes soon.
+	wait := f.w.opts.Settle
 	changed := func() {
 		if !pending {
 			pending = true
-			settle.Reset(f.w.opts.Settle)
+			settle.Reset(wait)
 		}
 	}
 	for {
@@ -215,7 +220,9 @@ func (f *follower) run() {
 			}
 		case <-settle.C:
 			pending = false
+			start := time.Now()
 			f.publish()
+			wait = max(f.w.opts.Settle, time.Since(start))
 		}
 	}
 }
