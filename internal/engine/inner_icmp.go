@@ -18,10 +18,14 @@ import (
 // every ICMP limit ("don't limit PMTU discovery"), as a sender that never
 // hears the path MTU keeps sending packets that are dropped.
 func (e *Engine) answerInnerSender(rt *runtime, ts *tunnelState, b *transmitBuffers, inner []byte, mtu int) {
-	src := ts.icmpSource
-	if src == 0 {
-		src = header.IPv4(inner).Dst()
-	}
+	// The source is the inner destination, not one of this node's
+	// addresses as icmp_send would pick: the kernel sends its own ICMP
+	// through loopback, but ipipd's enters IP input on the TUN, where
+	// fib_validate_source drops a local source as a martian now that the
+	// device keeps accept_local=0 (netsetup.Link). The inner destination
+	// is not local and its route is this device, so the ICMP passes
+	// rp_filter too, strict or loose.
+	src := header.IPv4(inner).Dst()
 	if mtu == 0 {
 		now, global := time.Now(), &e.netns().icmp
 		if !global.allow(now.UnixNano()) || !b.limiter.allow(header.IPv4(inner).Src(), now) {

@@ -40,15 +40,16 @@ type Applied struct {
 //
 //  1. sysctl -w net.ipv6.conf.NAME.disable_ipv6=1 (skipped when the device
 //     has no IPv6 settings: a kernel without IPv6, or an MTU below 1280)
-//  2. sysctl -w net.ipv4.conf.NAME.accept_local=1
-//  3. sysctl -w net.ipv4.conf.NAME.rp_filter=0
-//  4. sysctl -w net.ipv4.conf.NAME.promote_secondaries=1
-//  5. ip link set dev NAME mtu MTU
-//  6. ip addr add ADDRESS dev NAME, for each address
-//  7. ip link set dev NAME up
-//  8. ip route add ROUTE via VIA dev NAME onlink proto 70, for each route
+//  2. sysctl -w net.ipv4.conf.NAME.accept_local=0
+//  3. sysctl -w net.ipv4.conf.NAME.promote_secondaries=1
+//  4. ip link set dev NAME mtu MTU
+//  5. ip addr add ADDRESS dev NAME, for each address
+//  6. ip link set dev NAME up
+//  7. ip route add ROUTE via VIA dev NAME onlink proto 70, for each route
 //
-// With l.Down, 7 and 8 are left out: the device stays down, as modprobe ipip
+// rp_filter is left as the operator set it, as for the kernel's tunl0.
+//
+// With l.Down, 6 and 7 are left out: the device stays down, as modprobe ipip
 // leaves tunl0.
 //
 // (Link says why the sysctls.) IPv6 goes off before the link comes up, so the
@@ -86,7 +87,7 @@ func Apply(l Link) (*Applied, error) {
 		}
 		return nil, err
 	}
-	a.warnings = append(a.warnings, rpFilterWarnings(l.Name)...)
+	a.warnings = append(a.warnings, acceptLocalWarnings(l.Name)...)
 	return a, nil
 }
 
@@ -95,8 +96,7 @@ func (a *Applied) apply(link netlink.Link, l Link) error {
 		return err
 	}
 	for _, s := range []struct{ key, value string }{
-		{"accept_local", "1"},
-		{"rp_filter", "0"},
+		{"accept_local", "0"},
 		{"promote_secondaries", "1"},
 	} {
 		if err := a.setSysctl(sysctl{"ipv4", l.Name, s.key}, s.value); err != nil {

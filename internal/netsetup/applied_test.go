@@ -57,8 +57,8 @@ func TestApplyThenRemove(t *testing.T) {
 	}
 	wantSysctls := map[string]string{
 		"ipv6/conf/" + testDevice + "/disable_ipv6":        "1",
-		"ipv4/conf/" + testDevice + "/accept_local":        "1",
-		"ipv4/conf/" + testDevice + "/rp_filter":           "0",
+		"ipv4/conf/" + testDevice + "/accept_local":        "0",
+		"ipv4/conf/" + testDevice + "/rp_filter":           readSysctls(t, []string{"ipv4/conf/default/rp_filter"})["ipv4/conf/default/rp_filter"],
 		"ipv4/conf/" + testDevice + "/promote_secondaries": "1",
 	}
 	if got := readSysctls(t, deviceSysctlPaths()); !maps.Equal(got, wantSysctls) {
@@ -68,7 +68,7 @@ func TestApplyThenRemove(t *testing.T) {
 		t.Errorf("%s has an IPv6 address after Apply; IPv6 should be off before it comes up", testDevice)
 	}
 	if got := applied.Warnings(); len(got) != 0 {
-		t.Errorf("Warnings() = %q, want none with net.ipv4.conf.all.rp_filter=0", got)
+		t.Errorf("Warnings() = %q, want none with net.ipv4.conf.all.accept_local=0", got)
 	}
 
 	for i := range 2 {
@@ -290,10 +290,13 @@ func TestRemoveAfterTheDeviceIsGone(t *testing.T) {
 	}
 }
 
-// A strict host-wide rp_filter overrides the device's 0; Apply says so.
-func TestApplyWarnsAboutStrictRPFilter(t *testing.T) {
+// A host-wide accept_local=1 overrides the device's 0; Apply says so. A
+// strict rp_filter is the operator's, left alone and not warned about: the
+// daemon's ICMP passes it.
+func TestApplyWarnsAboutAcceptLocal(t *testing.T) {
 	testnet.EnterFresh(t)
 	writeProcSys(t, "ipv4/conf/all/rp_filter", "1") // this namespace's only
+	writeProcSys(t, "ipv4/conf/all/accept_local", "1")
 	addDevice(t, testDevice, 1500)
 	applied, err := Apply(seedLink())
 	if err != nil {
@@ -301,8 +304,11 @@ func TestApplyWarnsAboutStrictRPFilter(t *testing.T) {
 	}
 	defer applied.Remove()
 	warnings := applied.Warnings()
-	if len(warnings) != 1 || !strings.Contains(warnings[0], "net.ipv4.conf.all.rp_filter=1") {
-		t.Errorf("Warnings() = %q, want one about net.ipv4.conf.all.rp_filter=1", warnings)
+	if len(warnings) != 1 || !strings.Contains(warnings[0], "net.ipv4.conf.all.accept_local=1") {
+		t.Errorf("Warnings() = %q, want one about net.ipv4.conf.all.accept_local=1", warnings)
+	}
+	if got := readSysctls(t, []string{"ipv4/conf/" + testDevice + "/rp_filter"}); got["ipv4/conf/"+testDevice+"/rp_filter"] != readSysctls(t, []string{"ipv4/conf/default/rp_filter"})["ipv4/conf/default/rp_filter"] {
+		t.Errorf("Apply changed rp_filter on %s to %v; it is the operator's", testDevice, got)
 	}
 }
 

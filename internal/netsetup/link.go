@@ -24,14 +24,20 @@ const outerHeaderLen = 20
 // Besides what the fields say, Apply sets three sysctls on the device:
 //   - disable_ipv6=1: an ipip device never carries IPv6, but a TUN gets a
 //     link-local address, router and multicast listener solicitations;
-//   - accept_local=1 and rp_filter=0: the ICMP errors the daemon writes into
-//     the TUN carry one of this node's own addresses as source, as the
-//     kernel's own would, and the kernel drops such packets as martians on
-//     input unless the device accepts local sources and does not filter
-//     them by reverse path;
+//   - accept_local=0, the kernel's default, which tunl0 has: IP input on the
+//     device then drops, as a martian (fib_validate_source), every inner
+//     packet whose source is one of this node's own addresses, so that no
+//     one can send the node its own addresses through the tunnel. The ICMP
+//     errors the daemon writes into the TUN carry the inner destination as
+//     source, which is not local and is routed through the device, so they
+//     pass this check and a strict rp_filter alike;
 //   - promote_secondaries=1: so that Update can add a new address in a
 //     subnet before it deletes the old one, without the kernel deleting the
 //     new (secondary) address together with the old (primary) one.
+//
+// rp_filter is not touched: it applies to inner sources on the TUN as it
+// does on the kernel's tunl0 (the operator's setting, the larger of
+// net.ipv4.conf.all.rp_filter and the device's).
 type Link struct {
 	// Name is the TUN device, already created by package tun.
 	Name string

@@ -2,17 +2,17 @@ package netsetup
 
 import "fmt"
 
-// rpFilterWarnings says when the host-wide rp_filter undoes the device's
-// rp_filter=0. The kernel uses the larger of net.ipv4.conf.all.rp_filter and
-// the device's (IN_DEV_MAXCONF): 2 (loose) still lets a packet with a local
-// source in when accept_local=1, but 1 (strict) drops the ICMP errors the
-// daemon writes into the TUN with one of this node's addresses as source.
-// Apply does not change the host-wide setting; it only says so.
-func rpFilterWarnings(device string) []string {
-	all := sysctl{"ipv4", "all", "rp_filter"}
+// acceptLocalWarnings says when the host-wide accept_local undoes the
+// device's accept_local=0. The kernel accepts a local source when either is
+// 1 (IN_DEV_ORCONF): an inner packet that claims one of this node's own
+// addresses as source is then delivered, as it would be through the
+// kernel's tunl0 on the same host. Apply does not change the host-wide
+// setting; it only says so.
+func acceptLocalWarnings(device string) []string {
+	all := sysctl{"ipv4", "all", "accept_local"}
 	value, err := readSysctl(all)
-	if err != nil || value != "1" {
+	if err != nil || value == "0" {
 		return nil
 	}
-	return []string{fmt.Sprintf("%s=1 (strict) overrides rp_filter=0 on %s, because the kernel uses the larger of the two: ICMP errors that ipipd writes into %s with a local source address will be dropped; set %s to 0 or 2 (loose)", all, device, device, all)}
+	return []string{fmt.Sprintf("%s=%s overrides accept_local=0 on %s: inner packets arriving through %s with one of this node's own addresses as source will be delivered; set %s to 0", all, value, device, device, all)}
 }
