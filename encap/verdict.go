@@ -39,9 +39,14 @@ const (
 	// NoRoute: no route for the inner destination (tx_carrier_errors in the
 	// kernel, where the route lookup fails).
 	NoRoute
+	// Loop: the outer packet's own route leads back into one of the
+	// daemon's tunnel devices (collisions, tx_errors: ip_tunnel_xmit's
+	// rt->dst.dev == dev). Encap never returns it: only the daemon knows
+	// the kernel's routes; it is here so every transmit drop has one name.
+	Loop
 )
 
-var reasonNames = [...]string{"", "not_ipv4", "bad_header", "too_big", "no_route"}
+var reasonNames = [...]string{"", "not_ipv4", "bad_header", "too_big", "no_route", "loop"}
 
 func (r Reason) String() string { return reasonNames[r] }
 

@@ -296,6 +296,8 @@ func transmitStep(r encap.Result) string {
 		return "ip_fragment (DF set: EMSGSIZE)"
 	case encap.NoRoute:
 		return "ip_route_output_key"
+	case encap.Loop:
+		return "ip_tunnel_xmit (rt->dst.dev == dev: collisions)"
 	}
 	return "ip_tunnel_xmit"
 }

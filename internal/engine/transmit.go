@@ -140,6 +140,10 @@ func (e *Engine) transmitBatch(rt *runtime, b *transmitBuffers, n int) {
 				// encapsulated again, and again.
 				c.Collisions.Add(1)
 				c.TxErrors.Add(1)
+				c.TxDrops[encap.Loop].Add(1)
+				if tr != nil {
+					tr.transmitted(ts, buf[encap.Headroom:encap.Headroom+size], dst, 0, encap.Result{Verdict: encap.Drop, Reason: encap.Loop}, buf)
+				}
 				e.logLimited("dropped an outer packet whose route leads back into a tunnel device: a routing loop (the route to the outer destination, or a route without a via)",
 					"tunnel", rt.name, "outer_dst", header.AddrFrom32(dst), "into", st.tunnels[loop].config.Name,
 					"inner_dst", header.IPv4(buf[encap.Headroom:]).DstAddr())
