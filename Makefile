@@ -73,7 +73,8 @@ bench-e2e: deps
 	$(GO) run ./bench/cmd/ipipbench $(IPIPBENCH_FLAGS)
 
 # install puts the binary in BINDIR, the units in UNITDIR with ExecStart=
-# naming that binary and CONFDIR, and the example node (contrib/ipipd.yaml)
+# naming that binary and CONFDIR, iproute2's name for ipipd's route
+# protocol (ip route shows "proto ipipd"), and the example node (contrib/ipipd.yaml)
 # as CONFDIR/ipipd.yaml unless a file is there already. Nothing is
 # enabled or started: edit the file first.
 install: build
@@ -92,6 +93,8 @@ install: build
 		install -m 0644 contrib/ipipd.yaml $(DESTDIR)$(CONFDIR)/ipipd.yaml && \
 		echo "install contrib/ipipd.yaml -> $(DESTDIR)$(CONFDIR)/ipipd.yaml (an example: edit it)"; \
 	fi
+	install -d $(DESTDIR)/etc/iproute2/rt_protos.d
+	install -m 0644 contrib/rt_protos.d/ipipd.conf $(DESTDIR)/etc/iproute2/rt_protos.d/ipipd.conf
 	@for u in $(UNITS); do [ ! -e $(DESTDIR)/etc/systemd/system/$$u ] || \
 		echo "note: $(DESTDIR)/etc/systemd/system/$$u overrides the unit just installed; remove it to use this one"; \
 	done
@@ -101,7 +104,7 @@ install: build
 # no longer the example: that is the operator's node, kept and named.
 # Stop the service first (systemctl disable --now ipipd).
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/ipipd $(addprefix $(DESTDIR)$(UNITDIR)/,$(UNITS))
+	rm -f $(DESTDIR)$(BINDIR)/ipipd $(addprefix $(DESTDIR)$(UNITDIR)/,$(UNITS)) $(DESTDIR)/etc/iproute2/rt_protos.d/ipipd.conf
 	@cfg=$(DESTDIR)$(CONFDIR)/ipipd.yaml; \
 	if [ -f $$cfg ] && cmp -s contrib/ipipd.yaml $$cfg; then \
 		rm -f $$cfg && echo "removed $$cfg (the unchanged example)"; \
