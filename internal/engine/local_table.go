@@ -62,7 +62,13 @@ func (e *Engine) watchLocalTable() (stop func()) {
 	}
 	updates := make(chan netlink.RouteUpdate, 64)
 	if err := netlink.RouteSubscribeWithOptions(updates, done, netlink.RouteSubscribeOptions{
-		ErrorCallback: func(err error) { e.logLimited("following the local routing table failed", "err", err) },
+		ErrorCallback: func(err error) {
+			select {
+			case <-done: // closing the socket to stop fails its receive: not news
+			default:
+				e.logLimited("following the local routing table failed", "err", err)
+			}
+		},
 	}); err != nil {
 		handle.Close()
 		e.log.Warn("following the local routing table failed; its broadcast addresses are read once", "err", err)
