@@ -98,6 +98,10 @@ type Engine struct {
 	// out of (netsetup.OuterDevice), for the loop guard; nil in tests that
 	// have no kernel.
 	outerDevice func(dst netip.Addr, dev string) int
+	// routeGateway is the gateway of the kernel's route to an inner
+	// destination through a device (netsetup.RouteGateway), asked when the
+	// route table does not hold it yet; nil in tests without a kernel.
+	routeGateway func(dst netip.Addr, oif int) netip.Addr
 }
 
 // New opens the raw sockets and starts the receive loop with an empty
@@ -125,6 +129,7 @@ func New(opts Options) (*Engine, error) {
 	e.newSender = e.openSender
 	e.underlayMTU = netsetup.UnderlayMTU
 	e.outerDevice = netsetup.OuterDevice
+	e.routeGateway = netsetup.RouteGateway
 	empty, err := compile(&config.Config{})
 	if err != nil {
 		return nil, err

@@ -131,7 +131,17 @@ func (e *Engine) transmitBatch(rt *runtime, b *transmitBuffers, n int) {
 		buf, size := b.bufs[p], b.sizes[p]
 		dst := ts.remote
 		if dst == 0 && size >= header.MinSize {
-			dst = nextHop(st.tables.Routes, i, header.IPv4(buf[encap.Headroom:]))
+			var found bool
+			inner := header.IPv4(buf[encap.Headroom:])
+			if dst, found = nextHop(st.tables.Routes, i, inner); !found && e.routeGateway != nil {
+				// Not in the table yet: the route was added a moment ago
+				// and its notification is still on its way (the seed's
+				// ping right after ip route add). Ask the kernel which
+				// gateway it used, once per destination and state.
+				if gw := b.underlay.gateway(st, inner.Dst(), rt.ifindex, e.routeGateway); gw != 0 {
+					dst = gw
+				}
+			}
 		}
 		if e.outerDevice != nil {
 			if loop, ok := st.devices[b.underlay.device(st, ts, dst, e.outerDevice)]; ok {
@@ -215,14 +225,16 @@ func (e *Engine) transmitBatch(rt *runtime, b *transmitBuffers, n int) {
 // no remote): the gateway of the kernel's route that sent the packet into
 // this tunnel, one per flow when it has several, or the inner destination
 // itself when the route has none or the table does not hold it.
-func nextHop(routes *lookup.RouteTable, tunnel int, inner header.IPv4) uint32 {
+//
+// found is false when the table holds no route through the tunnel for it.
+func nextHop(routes *lookup.RouteTable, tunnel int, inner header.IPv4) (dst uint32, found bool) {
 	// The flow is the address pair: the kernel's default multipath hash
 	// (fib_multipath_hash_policy 0) is L3 too, though not the same function.
 	flow := inner.Src()*0x9e3779b1 ^ inner.Dst()
 	if dst, ok := routes.NextHop(inner.DstAddr(), tunnel, flow^flow>>16); ok {
-		return dst
+		return dst, true
 	}
-	return inner.Dst()
+	return inner.Dst(), false
 }
 
 // flush sends the queue, counting what went out and what the socket

@@ -22,7 +22,10 @@ type underlayMTUs struct {
 	// devices caches the ifindex each outer destination is routed out of,
 	// for the loop guard, on the same terms.
 	devices map[uint32]int
-	state   *state // the state the entries were learned under
+	// gateways caches the kernel's gateway for inner destinations that the
+	// route table did not hold yet, on the same terms (0: none).
+	gateways map[uint32]uint32
+	state    *state // the state the entries were learned under
 }
 
 const maxUnderlayMTUs = 4096
@@ -51,6 +54,7 @@ func (c *underlayMTUs) renew(st *state) {
 	if c.state != st {
 		clear(c.mtus)
 		clear(c.devices)
+		clear(c.gateways)
 		c.state = st
 	}
 }
@@ -68,4 +72,23 @@ func (c *underlayMTUs) device(st *state, ts *tunnelState, dst uint32, lookup fun
 	index := lookup(header.AddrFrom32(dst), ts.config.Dev)
 	c.devices[dst] = index
 	return index
+}
+
+// gateway returns the gateway the kernel's route to the inner destination
+// dst through device oif has (0 for none), looking it up on a miss with
+// lookup (netsetup.RouteGateway in the daemon).
+func (c *underlayMTUs) gateway(st *state, dst uint32, oif int, lookup func(netip.Addr, int) netip.Addr) uint32 {
+	c.renew(st)
+	if gw, ok := c.gateways[dst]; ok {
+		return gw
+	}
+	if c.gateways == nil || len(c.gateways) >= maxUnderlayMTUs {
+		c.gateways = map[uint32]uint32{}
+	}
+	var gw uint32
+	if a := lookup(header.AddrFrom32(dst), oif); a.Is4() {
+		gw = header.Addr4(a)
+	}
+	c.gateways[dst] = gw
+	return gw
 }

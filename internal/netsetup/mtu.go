@@ -89,3 +89,18 @@ func OuterDevice(dst netip.Addr, dev string) int {
 	}
 	return routes[0].LinkIndex
 }
+
+// RouteGateway returns the gateway of the kernel's route to dst through
+// device oif, the zero Addr when it has none: what ip_tunnel_xmit reads from
+// the packet's route (rt_nexthop), asked when ipipd's copy of the routes is
+// a moment behind the kernel.
+//
+// Equivalent to: `ip route get $dst oif $dev`
+func RouteGateway(dst netip.Addr, oif int) netip.Addr {
+	routes, err := netlink.RouteGetWithOptions(dst.AsSlice(), &netlink.RouteGetOptions{OifIndex: oif})
+	if err != nil || len(routes) == 0 || routes[0].LinkIndex != oif {
+		return netip.Addr{}
+	}
+	gw, _ := netip.AddrFromSlice(routes[0].Gw)
+	return gw.Unmap()
+}
