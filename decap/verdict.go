@@ -54,9 +54,14 @@ const (
 	// limit (rx_dropped). Decap never returns it; the receive path counts
 	// it. The kernel keeps such a packet whole and drops nothing.
 	BadCoalesced
+	// PeerFiltered: the selected tunnel's accept_from does not admit the
+	// outer source. Decap never returns it; the receive path checks it
+	// after tunnel selection, where ipip_rcv runs xfrm4_policy_check (a
+	// silent drop in the kernel, which has no such filter).
+	PeerFiltered
 )
 
-var reasonNames = [...]string{"", "bad_outer", "not_ipip", "short_inner", "no_tunnel", "mode_mismatch", "bad_inner", "ecn_drop", "bad_coalesced"}
+var reasonNames = [...]string{"", "bad_outer", "not_ipip", "short_inner", "no_tunnel", "mode_mismatch", "bad_inner", "ecn_drop", "bad_coalesced", "peer_filtered"}
 
 func (r Reason) String() string { return reasonNames[r] }
 

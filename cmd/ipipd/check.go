@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/ipipd/ipipd/internal/config"
 )
@@ -41,7 +42,11 @@ func checkCommand(args []string) int {
 		case !t.Remote.IsValid():
 			kind = "one-to-many"
 		}
-		fmt.Printf("  %s: %s, %d address(es), %d route(s)\n", t.Name, kind, len(t.Addresses), len(t.Routes))
+		accept := "any"
+		if t.AcceptFrom.On() {
+			accept = strings.Join(t.AcceptFrom.Words(), " ")
+		}
+		fmt.Printf("  %s: %s, %d address(es), %d route(s), accept from %s\n", t.Name, kind, len(t.Addresses), len(t.Routes), accept)
 	}
 	return exitOK
 }

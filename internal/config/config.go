@@ -92,6 +92,10 @@ type Tunnel struct {
 	// It is not a key of the file: `ipipd run` without one sets it (Default).
 	Down bool
 
+	// AcceptFrom is the peer filter: which outer sources the tunnel takes
+	// packets from. The zero value takes any, as the kernel does.
+	AcceptFrom AcceptFrom
+
 	// Addresses are put on the TUN device ("ip addr add A dev NAME"); IPv4
 	// only, host bits kept (172.16.0.1/30 is an address, not a network).
 	Addresses []netip.Prefix

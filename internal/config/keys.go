@@ -11,7 +11,7 @@ import (
 // The keys accepted at each level of the file, in the order the docs list them.
 var (
 	topKeys    = []string{"tunnels"}
-	tunnelKeys = []string{"name", "local", "remote", "dev", "mtu", "ttl", "tos", "pmtudisc", "ecn", "tun", "table", "addresses", "routes"}
+	tunnelKeys = []string{"name", "local", "remote", "dev", "mtu", "ttl", "tos", "pmtudisc", "ecn", "tun", "table", "accept_from", "addresses", "routes"}
 	routeKeys  = []string{"to", "via"}
 )
 

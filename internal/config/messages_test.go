@@ -147,21 +147,21 @@ func TestErrors(t *testing.T) {
 			name: "unknown key, typo of remote",
 			yaml: "tunnels:\n  - name: a\n    remtoe: 10.4.4.4\n",
 			want: []string{
-				"f.yaml:3:5: tunnels[0]: unknown key \"remtoe\"; did you mean \"remote\"? Accepted keys: name, local, remote, dev, mtu, ttl, tos, pmtudisc, ecn, tun, table, addresses, routes",
+				"f.yaml:3:5: tunnels[0]: unknown key \"remtoe\"; did you mean \"remote\"? Accepted keys: name, local, remote, dev, mtu, ttl, tos, pmtudisc, ecn, tun, table, accept_from, addresses, routes",
 			},
 		},
 		{
 			name: "unknown key, case",
 			yaml: "tunnels:\n  - name: a\n    TTL: 64\n",
 			want: []string{
-				"f.yaml:3:5: tunnels[0]: unknown key \"TTL\"; did you mean \"ttl\"? Accepted keys: name, local, remote, dev, mtu, ttl, tos, pmtudisc, ecn, tun, table, addresses, routes",
+				"f.yaml:3:5: tunnels[0]: unknown key \"TTL\"; did you mean \"ttl\"? Accepted keys: name, local, remote, dev, mtu, ttl, tos, pmtudisc, ecn, tun, table, accept_from, addresses, routes",
 			},
 		},
 		{
 			name: "unknown key, no suggestion",
 			yaml: "tunnels:\n  - name: a\n    colour: blue\n",
 			want: []string{
-				"f.yaml:3:5: tunnels[0]: unknown key \"colour\"; accepted keys: name, local, remote, dev, mtu, ttl, tos, pmtudisc, ecn, tun, table, addresses, routes",
+				"f.yaml:3:5: tunnels[0]: unknown key \"colour\"; accepted keys: name, local, remote, dev, mtu, ttl, tos, pmtudisc, ecn, tun, table, accept_from, addresses, routes",
 			},
 		},
 		{
@@ -182,14 +182,14 @@ func TestErrors(t *testing.T) {
 			name: "merge key",
 			yaml: "tunnels:\n  - &base {name: a, ttl: 64}\n  - <<: *base\n    name: b\n    remote: 10.4.4.4\n",
 			want: []string{
-				"f.yaml:3:5: tunnels[1]: merge keys (<<) are not supported; write the keys out. Accepted keys: name, local, remote, dev, mtu, ttl, tos, pmtudisc, ecn, tun, table, addresses, routes",
+				"f.yaml:3:5: tunnels[1]: merge keys (<<) are not supported; write the keys out. Accepted keys: name, local, remote, dev, mtu, ttl, tos, pmtudisc, ecn, tun, table, accept_from, addresses, routes",
 			},
 		},
 		{
 			name: "key not a word",
 			yaml: "tunnels:\n  - name: a\n    ? [x]\n    : 1\n",
 			want: []string{
-				"f.yaml:3:7: tunnels[0]: a key must be a plain word (got a list); accepted keys: name, local, remote, dev, mtu, ttl, tos, pmtudisc, ecn, tun, table, addresses, routes",
+				"f.yaml:3:7: tunnels[0]: a key must be a plain word (got a list); accepted keys: name, local, remote, dev, mtu, ttl, tos, pmtudisc, ecn, tun, table, accept_from, addresses, routes",
 			},
 		},
 		{

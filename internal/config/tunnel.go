@@ -74,6 +74,8 @@ func (p *parser) tunnel(field string, n *yaml.Node) *tunnelSource {
 			if s, ok := p.oneOf(f, v, TUNWater, TUNOffload); ok {
 				t.TUN = s
 			}
+		case "accept_from":
+			t.AcceptFrom = p.acceptFrom(f, v)
 		case "addresses":
 			t.Addresses = p.addresses(f, v)
 		case "routes":

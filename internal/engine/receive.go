@@ -57,6 +57,8 @@ type receiveBuffers struct {
 	icmpBatch [][]byte
 	limiter   *icmpLimiter
 	icmpID    uint16
+	// peers are the peer filters of the state last seen (peer_filter.go).
+	peers peerFilters
 }
 
 func newReceiveBuffers(batch int, rateLimit time.Duration) *receiveBuffers {
@@ -103,6 +105,9 @@ func (e *Engine) receiveBatch(icmp Sender, b *receiveBuffers, n int) {
 	for p := 0; p < n; p++ {
 		pkt := b.batch.Bufs[p][:b.batch.Sizes[p]]
 		r := decap.Decap(pkt, len(pkt), b.batch.Links[p], st.tables.Tunnels)
+		if r.Tunnel != lookup.None {
+			r = b.peers.filter(st, r, pkt) // accept_from, after selection as xfrm4_policy_check
+		}
 		if tr != nil {
 			tr.received(st, pkt, b.batch.Links[p], r)
 		}

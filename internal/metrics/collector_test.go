@@ -85,13 +85,14 @@ func TestDropsByReason(t *testing.T) {
 		{`tunnel="ipiptun",direction="transmit",reason="too_big"`, 2},
 		{`tunnel="tunl0",direction="receive",reason="ecn_drop"`, 1},
 		{`tunnel="tunl0",direction="receive",reason="bad_coalesced"`, 0},
+		{`tunnel="tunl0",direction="receive",reason="peer_filtered"`, 0},
 		{`tunnel="tunl0",direction="transmit",reason="no_route"`, 0},
 		{`tunnel="tunl0",direction="transmit",reason="loop"`, 0},
 	} {
 		got[want.labels] = want.value
 	}
-	if n := testutil.CollectAndCount(c, "ipipd_tunnel_drops_total"); n != 2*(4+5) {
-		t.Errorf("%d drop series for 2 tunnels, want 2×(4 receive reasons after selection + 5 transmit reasons)", n)
+	if n := testutil.CollectAndCount(c, "ipipd_tunnel_drops_total"); n != 2*(5+5) {
+		t.Errorf("%d drop series for 2 tunnels, want 2×(5 receive reasons after selection + 5 transmit reasons)", n)
 	}
 	if n := testutil.CollectAndCount(c, "ipipd_drops_total"); n != 4 {
 		t.Errorf("%d daemon-wide drop series, want the 4 reasons before selection", n)

@@ -43,7 +43,7 @@ var tunnelCounters = []tunnelCounter{
 
 var (
 	tunnelDrops = prometheus.NewDesc("ipipd_tunnel_drops_total",
-		"Packets of the tunnel dropped, by direction and reason (the reasons of ipipd show -s and ipipd trace that arise once a tunnel is selected).",
+		"Packets of the tunnel dropped, by direction and reason (the reasons of ipipd show -s and ipipd trace that arise once a tunnel is selected; peer_filtered: the outer source is not one accept_from admits).",
 		[]string{"tunnel", "direction", "reason"}, nil)
 	tunnelMTU = prometheus.NewDesc("ipipd_tunnel_mtu_bytes",
 		"The MTU of the tunnel's TUN device.", []string{"tunnel"}, nil)
