@@ -2,11 +2,11 @@ package tun
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"sync"
 	"sync/atomic"
 
+	"golang.org/x/sys/unix"
 	wgtun "golang.zx2c4.com/wireguard/tun"
 )
 
@@ -29,9 +29,8 @@ const (
 	OffloadReadRoom = 65535
 
 	// minTUNMTU and maxTUNMTU are the kernel's limits for a TUN device
-	// (drivers/net/tun.c: MIN_MTU, MAX_MTU). A failed MTU ioctl inside
-	// wireguard's CreateTUN leaks the open device and its goroutines, so
-	// OpenOffload checks the range first.
+	// (drivers/net/tun.c: MIN_MTU, MAX_MTU), checked first so that the error
+	// says the range rather than the ioctl's bare EINVAL.
 	minTUNMTU = 68
 	maxTUNMTU = 65535
 )
@@ -52,9 +51,6 @@ type offloadDevice struct {
 	closed    atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
-	// eventsDone is closed when the goroutine draining wireguard's Events
-	// channel ends, which is when wireguard's monitor goroutines have ended.
-	eventsDone chan struct{}
 
 	// writeMu guards writeBatch, the batch handed to wireguard: a copy of
 	// the caller's slice headers, because wireguard's GRO grows and swaps
@@ -68,7 +64,10 @@ type offloadDevice struct {
 // the kernel's checksum, TSO and (Linux 6.2 and later) USO offloads on it
 // (TUNSETOFFLOAD), sets its MTU to mtu and returns it, down and without
 // addresses; package netsetup configures it (setting the same MTU again is
-// harmless). The kernel deletes the device on Close.
+// harmless). The kernel deletes the device on Close. Nothing runs in the
+// background: a device costs its descriptor and wireguard's per-device
+// buffers, no goroutine and no OS thread, so a daemon of 10 000 tunnels
+// does not hold 10 000 threads.
 //
 // The Device contract holds with two differences, both from wireguard's GRO:
 //
@@ -98,44 +97,63 @@ func OpenOffload(name string, mtu int) (Device, error) {
 	if mtu < minTUNMTU || mtu > maxTUNMTU {
 		return nil, fmt.Errorf("open TUN device %s: MTU %d is outside the kernel's range for a TUN device, %d to %d", name, mtu, minTUNMTU, maxTUNMTU)
 	}
-	// Checked here, not left to the kernel: wireguard leaks the descriptor
-	// when TUNSETIFF fails, and the kernel's answer is a bare EINVAL or EBUSY.
-	if existing, err := net.InterfaceByName(name); err == nil {
-		return nil, nameTakenError(name, existing.Index)
+	// Checked here, not left to the kernel: the kernel's answer to a taken
+	// name is a bare EINVAL or EBUSY.
+	if index, ok := deviceIndex(name); ok {
+		return nil, nameTakenError(name, index)
 	}
-	// CreateTUN opens /dev/net/tun non-blocking under the Go runtime's
-	// poller (Close wakes a blocked Read), sets the MTU with SIOCSIFMTU and
-	// starts two goroutines that watch the link and feed Events. It does not
-	// bring the device up.
-	dev, err := wgtun.CreateTUN(name, mtu)
+	fd, err := createTUN(name, mtu)
 	if err != nil {
+		return nil, err
+	}
+	// CreateUnmonitoredTUNFromFD, not CreateTUN: CreateTUN starts two
+	// goroutines per device that watch its link state, one of them blocked
+	// in recvmsg on a netlink socket of its own, so every device held an OS
+	// thread and a descriptor, and every link change anywhere woke them
+	// all (10 000 tunnels: 10 000 threads). The daemon follows its devices
+	// with one watcher (package kernelview) instead. The unmonitored
+	// device sets the descriptor non-blocking and wraps it with
+	// os.NewFile, which puts it under the Go runtime's poller (Close wakes
+	// a blocked Read), and enables the offloads (TUNSETOFFLOAD) as
+	// CreateTUN does.
+	dev, kernelName, err := wgtun.CreateUnmonitoredTUNFromFD(fd)
+	if err != nil {
+		// The descriptor now belongs to an os.File we never got: its
+		// finalizer closes it, which deletes the device. Closing the
+		// number here could close a descriptor reused meanwhile.
 		return nil, fmt.Errorf("open TUN device %s with offloads: %w", name, err)
 	}
-	// The name is read once here; wireguard's Name() returns an error too,
-	// and the datapath wants a plain string.
-	kernelName, err := dev.Name()
-	if err != nil {
-		dev.Close()
-		return nil, fmt.Errorf("open TUN device %s: reading its name back: %w", name, err)
-	}
-	d := &offloadDevice{
+	return &offloadDevice{
 		dev:        dev,
 		name:       kernelName,
-		eventsDone: make(chan struct{}),
 		writeBatch: make([][]byte, 0, dev.BatchSize()),
-	}
-	go d.drainEvents()
-	return d, nil
+	}, nil
 }
 
-// drainEvents discards wireguard's link events (up, down, MTU changes; the
-// daemon learns those from netlink itself). wireguard sends them on a small
-// buffered channel and its monitor goroutines block when it is full, so
-// someone must read it. The channel is closed by the device's Close.
-func (d *offloadDevice) drainEvents() {
-	defer close(d.eventsDone)
-	for range d.dev.Events() {
+// createTUN creates the device (IFF_TUN|IFF_NO_PI|IFF_VNET_HDR) with its MTU
+// and returns its descriptor, blocking still: CreateUnmonitoredTUNFromFD
+// makes it non-blocking before it hands it to the poller. On error nothing
+// is left: the descriptor is closed, and with it the device.
+func createTUN(name string, mtu int) (int, error) {
+	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("open TUN device %s: /dev/net/tun: %w", name, err)
 	}
+	ifr, err := unix.NewIfreq(name)
+	if err == nil {
+		// IFF_VNET_HDR: every read and write carries a virtio-net header,
+		// which is what lets the kernel hand over GSO super-packets.
+		ifr.SetUint16(unix.IFF_TUN | unix.IFF_NO_PI | unix.IFF_VNET_HDR)
+		err = unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr)
+	}
+	if err == nil {
+		err = setDeviceMTU(name, mtu)
+	}
+	if err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("open TUN device %s with offloads: %w", name, err)
+	}
+	return fd, nil
 }
 
 // BatchSize is wireguard's: 128 (conn.IdealBatchSize) with the virtio-net
@@ -147,16 +165,13 @@ func (d *offloadDevice) BatchSize() int { return d.dev.BatchSize() }
 func (d *offloadDevice) Name() string { return d.name }
 
 // Close closes the device, which deletes it and wakes a pending Read with an
-// error wrapping os.ErrClosed, and waits until wireguard's monitor goroutines
-// have ended (they end at once: their sockets are cancelled, not timed out).
-// Later calls return what the first returned.
+// error wrapping os.ErrClosed. Later calls return what the first returned.
 func (d *offloadDevice) Close() error {
 	d.closeOnce.Do(func() {
 		d.closed.Store(true)
 		if err := d.dev.Close(); err != nil {
 			d.closeErr = fmt.Errorf("close %s: %w", d.name, err)
 		}
-		<-d.eventsDone
 	})
 	return d.closeErr
 }

@@ -3,7 +3,6 @@ package tun
 import (
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"sync"
 	"syscall"
@@ -41,8 +40,8 @@ func OpenWater(name string) (Device, error) {
 	if err := CheckName(name); err != nil {
 		return nil, fmt.Errorf("open TUN device: %w", err)
 	}
-	if existing, err := net.InterfaceByName(name); err == nil {
-		return nil, nameTakenError(name, existing.Index)
+	if index, ok := deviceIndex(name); ok {
+		return nil, nameTakenError(name, index)
 	}
 	// water opens /dev/net/tun with O_NONBLOCK and wraps it with os.NewFile,
 	// which registers it with the Go runtime's poller: a blocked Read parks
