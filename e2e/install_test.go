@@ -31,6 +31,7 @@ var installedTree = map[string]fs.FileMode{
 	"usr/local/lib/systemd/system/ipipd.service":  0o644,
 	"usr/local/lib/systemd/system/ipipd@.service": 0o644,
 	"etc/ipipd/ipipd.yaml":                        0o644,
+	"etc/iproute2/rt_protos.d/ipipd.conf":         0o644,
 }
 
 // TestInstall stages `make install` in a directory (DESTDIR, as a packager
