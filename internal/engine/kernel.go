@@ -121,11 +121,6 @@ func (e *Engine) build(tunnels []tunnelState, v *kernelview.View) (*state, error
 		}
 		if seen {
 			ts.down, ts.tunMTU = !kl.Up, kl.MTU
-			if a, ok := v.FirstAddress(kl.Index); ok {
-				ts.icmpSource = header.Addr4(a)
-			} else {
-				ts.icmpSource = 0
-			}
 			ts.addresses, ts.routes = v.Addresses[kl.Index], v.Routes[kl.Index]
 			for _, r := range v.Routes[kl.Index] {
 				for range max(1, min(r.Weight, maxWeight)) {

@@ -50,11 +50,6 @@ type tunnelState struct {
 	// down: the device is down (`ip link set NAME down`); lookup skips the
 	// tunnel, as ip_tunnel_lookup skips tunnels without IFF_UP.
 	down bool
-	// icmpSource is the source of ICMP errors written into the TUN: the
-	// tunnel's first address, as the kernel's icmp_send would pick one of
-	// the device's addresses; 0 when it has none (the inner destination is
-	// used then).
-	icmpSource uint32
 }
 
 // minOffloadMTU is the smallest tunnel MTU for tun: offload: a 64 KiB TCP
@@ -109,9 +104,6 @@ func compile(cfg *config.Config) (*plan, error) {
 			pathMTU: underlay,
 			tunMTU:  tunMTU,
 			fileMTU: tunMTU,
-		}
-		if len(t.Addresses) > 0 {
-			p.tunnels[i].icmpSource = header.Addr4(t.Addresses[0].Addr())
 		}
 	}
 	tables, err := lookup.NewSnapshot(tunnels, routes)
