@@ -45,6 +45,7 @@ var _ Device = (*offloadDevice)(nil)
 type offloadDevice struct {
 	dev  wgtun.Device
 	name string
+	readiness
 
 	// closed is set before the wireguard device is closed, so that any
 	// error a Read or Write sees from then on is reported as closed.
@@ -123,9 +124,20 @@ func OpenOffload(name string, mtu int) (Device, error) {
 		// number here could close a descriptor reused meanwhile.
 		return nil, fmt.Errorf("open TUN device %s with offloads: %w", name, err)
 	}
+	native, ok := dev.(*wgtun.NativeTun)
+	if !ok {
+		dev.Close()
+		return nil, fmt.Errorf("open TUN device %s: wireguard returned a %T, not its NativeTun", name, dev)
+	}
+	ready, err := newReadiness(native.File(), kernelName)
+	if err != nil {
+		dev.Close()
+		return nil, err
+	}
 	return &offloadDevice{
 		dev:        dev,
 		name:       kernelName,
+		readiness:  ready,
 		writeBatch: make([][]byte, 0, dev.BatchSize()),
 	}, nil
 }

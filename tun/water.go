@@ -21,6 +21,7 @@ var _ Device = (*waterDevice)(nil)
 type waterDevice struct {
 	ifce *water.Interface
 	name string
+	readiness
 
 	closeOnce sync.Once
 	closeErr  error
@@ -56,7 +57,12 @@ func OpenWater(name string) (Device, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open TUN device %s: %w", name, err)
 	}
-	return &waterDevice{ifce: ifce, name: ifce.Name()}, nil
+	ready, err := newReadiness(ifce.ReadWriteCloser, ifce.Name())
+	if err != nil {
+		ifce.Close()
+		return nil, err
+	}
+	return &waterDevice{ifce: ifce, name: ifce.Name(), readiness: ready}, nil
 }
 
 // Read reads one packet into bufs[0][offset:]; see Device.Read.

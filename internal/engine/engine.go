@@ -70,6 +70,11 @@ type Engine struct {
 	findersMu sync.Mutex
 	finders   map[string]*sharedFinder
 
+	// pools lend batch buffers to the transmit loops, one pool per batch
+	// size (transmit.go).
+	poolsMu sync.Mutex
+	pools   map[int]*batchPool
+
 	// The kernel's view of ipipd's devices (package kernelview): the
 	// watcher's newest View, and the follower that applies it (kernel.go).
 	watcher    *kernelview.Watcher
@@ -303,7 +308,7 @@ func (e *Engine) applyLocked(cfg *config.Config) error {
 	e.state.Store(next)
 	for _, rt := range created {
 		e.runtimes[rt.name] = rt
-		go e.transmit(rt, newTransmitBuffers(rt.dev.BatchSize(), randomSeed()))
+		go e.transmit(rt, newTunnelBuffers(randomSeed()))
 	}
 	for name, rt := range e.runtimes {
 		if _, kept := wanted[name]; !kept {

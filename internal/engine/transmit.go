@@ -2,6 +2,7 @@ package engine
 
 import (
 	"errors"
+	goruntime "runtime"
 	"syscall"
 	"time"
 
@@ -25,18 +26,14 @@ import (
 // a 576-byte path needs 119.
 const maxFragments = 128
 
-// transmitBuffers is everything one transmit loop allocates, once.
+// transmitBuffers is everything one transmit loop allocates, once: what the
+// tunnel keeps between batches, and the batch buffers it borrows.
 type transmitBuffers struct {
-	bufs      [][]byte
-	sizes     []int
-	queue     [][]byte
-	innerLens []int
-	fragSlab  []byte
-	fragBufs  [][]byte
-	fragSizes []int
-	icmp      []byte
-	icmpBatch [][]byte
-	ids       *encap.IDs
+	// batchBuffers are borrowed from the engine's pool while the device
+	// has packets (transmit), or owned for the loop's life by a device
+	// that cannot say when it has (tests' fakes).
+	*batchBuffers
+	ids *encap.IDs
 	// underlay caches the underlay MTU toward each outer destination.
 	underlay underlayMTUs
 	// limiter rate-limits the ICMP errors written back to inner senders per
@@ -48,8 +45,41 @@ type transmitBuffers struct {
 	senders map[string]Sender
 }
 
+// batchBuffers is what handling one batch needs: a buffer of the largest
+// IPv4 packet and its headroom per packet of a read (128 of them for an
+// offload device, 8 MiB), the fragments' slab and the ICMP answer. Nothing
+// in it outlives the batch, so loops can share them.
+type batchBuffers struct {
+	bufs      [][]byte
+	sizes     []int
+	queue     [][]byte
+	innerLens []int
+	fragSlab  []byte
+	fragBufs  [][]byte
+	fragSizes []int
+	icmp      []byte
+	icmpBatch [][]byte
+}
+
+// newTransmitBuffers is a loop's state with batch buffers of its own.
 func newTransmitBuffers(batch int, seed uint64) *transmitBuffers {
-	b := &transmitBuffers{
+	b := newTunnelBuffers(seed)
+	b.batchBuffers = newBatchBuffers(batch)
+	return b
+}
+
+// newTunnelBuffers is a loop's state without batch buffers: a few KiB.
+func newTunnelBuffers(seed uint64) *transmitBuffers {
+	return &transmitBuffers{
+		ids:      encap.NewIDs(seed),
+		senders:  map[string]Sender{},
+		limiter:  newICMPLimiter(time.Second),
+		underlay: underlayMTUs{mtus: map[uint32]int{}},
+	}
+}
+
+func newBatchBuffers(batch int) *batchBuffers {
+	b := &batchBuffers{
 		bufs:      make([][]byte, batch),
 		sizes:     make([]int, batch),
 		queue:     make([][]byte, 0, batch*4),
@@ -59,10 +89,6 @@ func newTransmitBuffers(batch int, seed uint64) *transmitBuffers {
 		fragSizes: make([]int, maxFragments),
 		icmp:      make([]byte, tun.WriteHeadroom+header.ICMPErrorMaxSize),
 		icmpBatch: make([][]byte, 1),
-		ids:       encap.NewIDs(seed),
-		senders:   map[string]Sender{},
-		limiter:   newICMPLimiter(time.Second),
-		underlay:  underlayMTUs{mtus: map[uint32]int{}},
 	}
 	for i := range b.bufs {
 		b.bufs[i] = make([]byte, encap.Headroom+header.MaxTotalLength)
@@ -70,10 +96,74 @@ func newTransmitBuffers(batch int, seed uint64) *transmitBuffers {
 	return b
 }
 
-// transmit runs the loop until the device is closed.
+// batchPool lends batch buffers of one batch size to the transmit loops.
+// It makes at most its limit of them, and a loop that finds none free
+// waits for one: the memory follows the loops that run at once (bounded by
+// the cores), not the tunnels, of which most are idle at any moment.
+type batchPool struct {
+	batch int
+	free  chan *batchBuffers
+	made  chan struct{} // one token per set made, up to the limit
+}
+
+func newBatchPool(batch, limit int) *batchPool {
+	return &batchPool{batch: batch, free: make(chan *batchBuffers, limit), made: make(chan struct{}, limit)}
+}
+
+// get returns a free set, makes one while under the limit, or waits.
+func (p *batchPool) get() *batchBuffers {
+	select {
+	case b := <-p.free:
+		return b
+	default:
+	}
+	select {
+	case b := <-p.free:
+		return b
+	case p.made <- struct{}{}:
+		return newBatchBuffers(p.batch)
+	}
+}
+
+// put returns a set; it never blocks, since no more were made than free
+// holds.
+func (p *batchPool) put(b *batchBuffers) { p.free <- b }
+
+// batchPoolFor is the engine's pool of batch size n, made on first use.
+func (e *Engine) batchPoolFor(n int) *batchPool {
+	e.poolsMu.Lock()
+	defer e.poolsMu.Unlock()
+	if p, ok := e.pools[n]; ok {
+		return p
+	}
+	if e.pools == nil {
+		e.pools = map[int]*batchPool{}
+	}
+	// Two per core: one loop handling a batch while another waits in a
+	// send, on every core.
+	p := newBatchPool(n, 2*goruntime.GOMAXPROCS(0))
+	e.pools[n] = p
+	return p
+}
+
+// transmit runs the loop until the device is closed. A device that can
+// say when it has packets (tun.Waiter) lends the loop's batch buffers back
+// to the pool whenever it is idle: the loop keeps them while reads find
+// packets waiting, and gives them up before it blocks.
 func (e *Engine) transmit(rt *runtime, b *transmitBuffers) {
 	defer close(rt.done)
+	waiter, lends := rt.dev.(tun.Waiter)
+	var pool *batchPool
+	switch {
+	case lends && b.batchBuffers == nil:
+		pool = e.batchPoolFor(rt.dev.BatchSize())
+	case b.batchBuffers == nil:
+		b.batchBuffers = newBatchBuffers(rt.dev.BatchSize())
+	}
 	defer func() {
+		if pool != nil && b.batchBuffers != nil {
+			pool.put(b.batchBuffers)
+		}
 		for _, s := range b.senders {
 			if c, ok := s.(interface{ Close() error }); ok && s != Sender(e.icmp) {
 				c.Close()
@@ -81,6 +171,18 @@ func (e *Engine) transmit(rt *runtime, b *transmitBuffers) {
 		}
 	}()
 	for {
+		if pool != nil {
+			if b.batchBuffers != nil && !waiter.Readable() {
+				pool.put(b.batchBuffers)
+				b.batchBuffers = nil
+			}
+			if b.batchBuffers == nil {
+				if err := waiter.WaitReadable(); err != nil {
+					return // closed: WaitReadable fails for nothing else
+				}
+				b.batchBuffers = pool.get()
+			}
+		}
 		n, err := rt.dev.Read(b.bufs, b.sizes, encap.Headroom)
 		if n > 0 {
 			e.transmitBatch(rt, b, n)

@@ -1,0 +1,61 @@
+package tun
+
+import (
+	"testing"
+	"time"
+)
+
+// A Waiter says not readable on an idle device, wakes once the kernel
+// routes a datagram into it, leaves the datagram for Read, and after Close
+// says closed.
+func TestWaitReadable(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		dev := b.open(t)
+		w, ok := dev.(Waiter)
+		if !ok {
+			t.Fatalf("%T is not a Waiter", dev)
+		}
+		// The kernel may send something of its own into a device just
+		// brought up; read it away first.
+		for w.Readable() {
+			bufs, sizes := newBatch(dev.BatchSize())
+			dev.Read(bufs, sizes, testOffset)
+		}
+		woken := make(chan error, 1)
+		go func() { woken <- w.WaitReadable() }()
+		select {
+		case err := <-woken:
+			t.Fatalf("WaitReadable returned %v on an idle device", err)
+		case <-time.After(100 * time.Millisecond):
+		}
+		conn := dialPeer(t, 40001)
+		if _, err := conn.Write([]byte("ipipd tun wait test")); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-woken:
+			if err != nil {
+				t.Fatalf("WaitReadable = %v, want nil", err)
+			}
+		case <-time.After(testTimeout):
+			t.Fatalf("WaitReadable still blocked %v after a datagram was routed into the device", testTimeout)
+		}
+		if !w.Readable() {
+			t.Errorf("Readable() = false with a datagram waiting")
+		}
+		readOneMatching(t, dev, isUDPTo(40001))
+
+		// A wait that began on an idle device ends with Close.
+		go func() { woken <- w.WaitReadable() }()
+		time.Sleep(50 * time.Millisecond)
+		dev.Close()
+		select {
+		case err := <-woken:
+			if !IsClosed(err) {
+				t.Errorf("WaitReadable after Close = %v, want a closed error", err)
+			}
+		case <-time.After(testTimeout):
+			t.Fatalf("WaitReadable still blocked %v after Close", testTimeout)
+		}
+	})
+}
