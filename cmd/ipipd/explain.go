@@ -9,7 +9,7 @@ import (
 	"github.com/ipipd/ipipd/internal/explain"
 )
 
-const explainUsage = `usage: ipipd explain -c FILE [--frame N] [--link IFINDEX] [--path-mtu N] PACKET
+const explainUsage = `usage: ipipd explain -c FILE [--frame N] [--link IFINDEX] [--path-mtu N] [--tunnel NAME] PACKET
 
 Offline: what the datapath would do with a packet under FILE, step by step,
 named after the kernel's functions. PACKET is a file of commented hex (as in
@@ -21,7 +21,11 @@ read from a tunnel's TUN (encap).
   --frame     explain only frame N of a capture (numbered from 1, as
               Wireshark and tcpdump number them)
   --link      the ingress ifindex of a received packet (default 2)
-  --path-mtu  the underlay MTU for transmit (default 1500)`
+  --path-mtu  the underlay MTU for transmit (default 1500)
+  --tunnel    the tunnel whose TUN a transmitted packet is read from; by
+              default the one FILE's routes send it into, else the fallback
+              (routes added with ip route or by a routing daemon live in the
+              running kernel, which explain does not read)`
 
 func explainCommand(args []string) int {
 	fs := newFlags("explain", explainUsage)
@@ -29,6 +33,7 @@ func explainCommand(args []string) int {
 	frame := fs.Int("frame", 0, "frame number")
 	link := fs.Int("link", 2, "ingress ifindex")
 	pathMTU := fs.Int("path-mtu", 1500, "underlay MTU")
+	tunnel := fs.String("tunnel", "", "the tunnel whose TUN a transmitted packet is read from")
 	if code := parse(fs, explainUsage, args); code >= 0 {
 		return code
 	}
@@ -61,7 +66,7 @@ func explainCommand(args []string) int {
 		fmt.Fprintf(os.Stderr, "ipipd explain: %s holds no packet\n", fs.Arg(0))
 		return exitUsage
 	}
-	o := explain.Options{Link: *link, PathMTU: *pathMTU}
+	o := explain.Options{Link: *link, PathMTU: *pathMTU, Tunnel: *tunnel}
 	for i, f := range frames {
 		if i > 0 {
 			fmt.Println()

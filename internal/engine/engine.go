@@ -326,7 +326,7 @@ func (e *Engine) applyLocked(cfg *config.Config) error {
 }
 
 // open opens tunnel i's TUN device with the backend its config names.
-func (e *Engine) open(p *plan, i int) (tun.Device, error) {
+func (e *Engine) open(p *compiled, i int) (tun.Device, error) {
 	t := &p.tunnels[i].config
 	var dev tun.Device
 	var err error

@@ -10,6 +10,7 @@ import (
 	"github.com/ipipd/ipipd/internal/header"
 	"github.com/ipipd/ipipd/internal/kernelview"
 	"github.com/ipipd/ipipd/internal/netsetup"
+	"github.com/ipipd/ipipd/internal/plan"
 	"github.com/ipipd/ipipd/lookup"
 )
 
@@ -56,30 +57,24 @@ type tunnelState struct {
 // super-packet then splits into at most 128 segments.
 const minOffloadMTU = 576
 
-// plan is a config compiled and checked, before any device is touched.
-type plan struct {
+// compiled is a config compiled and checked, before any device is touched.
+type compiled struct {
 	tables  *lookup.Snapshot
 	tunnels []tunnelState
 }
 
-// compile checks what only the running system can check (dev names) and
-// builds the tables; it changes nothing.
-func compile(cfg *config.Config) (*plan, error) {
-	tunnels := make([]lookup.Tunnel, len(cfg.Tunnels))
-	var routes []lookup.Route
-	p := &plan{tunnels: make([]tunnelState, len(cfg.Tunnels))}
-	for i, t := range cfg.Tunnels {
-		link := 0
-		if t.Dev != "" {
-			var err error
-			if link, err = netsetup.LinkIndex(t.Dev); err != nil {
-				return nil, fmt.Errorf("%s:%d: tunnel %q: dev: %w", cfg.Path, t.Line, t.Name, err)
-			}
-		}
-		tunnels[i] = lookup.Tunnel{Name: t.Name, Local: t.Local, Remote: t.Remote, Link: link, Mode: header.ProtocolIPIP}
-		for _, r := range t.Routes {
-			routes = append(routes, lookup.Route{To: r.To, Via: r.Via, Tunnel: i})
-		}
+// compile checks what only the running system can check (dev names, the
+// offload TUN's smallest MTU) and builds the tables through package plan,
+// as explain does; it changes nothing. Its route table holds the file's
+// routes: what the datapath reads until the kernel shows the devices'.
+func compile(cfg *config.Config) (*compiled, error) {
+	pl, err := plan.Compile(cfg, netsetup.LinkIndex)
+	if err != nil {
+		return nil, err
+	}
+	p := &compiled{tunnels: make([]tunnelState, len(cfg.Tunnels))}
+	for i, pt := range pl.Tunnels {
+		t := pt.Config
 		underlay := netsetup.UnderlayMTU(t.Remote, t.Dev)
 		tunMTU := t.MTU
 		if tunMTU == 0 {
@@ -91,27 +86,29 @@ func compile(cfg *config.Config) (*plan, error) {
 			// packet needs more, and the rest would be lost.
 			return nil, fmt.Errorf("%s:%d: tunnel %q: mtu %d is below %d, the smallest the offload TUN handles; set tun: water, or a larger mtu", cfg.Path, t.Line, t.Name, tunMTU, minOffloadMTU)
 		}
-		ecn := encap.ECNKernel
-		if t.ECN == config.ECNRFC6040 {
-			ecn = encap.ECNNormal
-		}
 		p.tunnels[i] = tunnelState{
-			config: t,
-			encap: encap.NewTunnel(encap.Params{
-				Local: t.Local, TTL: t.TTL, TOS: t.TOS, InheritTOS: t.TOSInherit, PMTUDisc: t.PMTUDisc, ECN: ecn,
-			}),
+			config:  t,
+			encap:   pt.Encap,
 			remote:  header.Addr4(t.Remote),
 			pathMTU: underlay,
 			tunMTU:  tunMTU,
 			fileMTU: tunMTU,
 		}
 	}
-	tables, err := lookup.NewSnapshot(tunnels, routes)
+	routes, err := lookup.NewRouteTable(pl.FileRoutes, tunnelsOf(pl))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", cfg.Path, err)
 	}
-	p.tables = tables
+	p.tables = &lookup.Snapshot{Tunnels: pl.Table, Routes: routes}
 	return p, nil
+}
+
+func tunnelsOf(pl *plan.Plan) []lookup.Tunnel {
+	out := make([]lookup.Tunnel, len(pl.Tunnels))
+	for i, t := range pl.Tunnels {
+		out[i] = t.Lookup
+	}
+	return out
 }
 
 // link is the kernel set-up of a tunnel: its TUN's MTU, addresses and
@@ -120,10 +117,7 @@ func compile(cfg *config.Config) (*plan, error) {
 func (t *tunnelState) link() netsetup.Link {
 	routes := make([]netsetup.Route, len(t.config.Routes))
 	for j, r := range t.config.Routes {
-		routes[j] = netsetup.Route{To: r.To, Via: r.Via}
-		if !r.Via.IsValid() && t.config.Remote.IsValid() && !t.config.Remote.IsMulticast() {
-			routes[j].Via = t.config.Remote
-		}
+		routes[j] = netsetup.Route{To: r.To, Via: plan.RouteVia(t.config, r)}
 	}
 	return netsetup.Link{Name: t.config.Name, MTU: t.fileMTU, Addresses: t.config.Addresses, Routes: routes,
 		Table: t.config.Table, Down: t.config.Down}

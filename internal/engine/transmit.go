@@ -8,7 +8,7 @@ import (
 
 	"github.com/ipipd/ipipd/encap"
 	"github.com/ipipd/ipipd/internal/header"
-	"github.com/ipipd/ipipd/lookup"
+	"github.com/ipipd/ipipd/internal/plan"
 	"github.com/ipipd/ipipd/tun"
 )
 
@@ -235,7 +235,7 @@ func (e *Engine) transmitBatch(rt *runtime, b *transmitBuffers, n int) {
 		if dst == 0 && size >= header.MinSize {
 			var found bool
 			inner := header.IPv4(buf[encap.Headroom:])
-			if dst, found = nextHop(st.tables.Routes, i, inner); !found && e.routeGateway != nil {
+			if dst, found = plan.OuterDestination(st.tables.Routes, i, 0, inner); !found && e.routeGateway != nil {
 				// Not in the table yet: the route was added a moment ago
 				// and its notification is still on its way (the seed's
 				// ping right after ip route add). Ask the kernel which
@@ -321,22 +321,6 @@ func (e *Engine) transmitBatch(rt *runtime, b *transmitBuffers, n int) {
 		}
 	}
 	e.flush(ts, send, b)
-}
-
-// nextHop is the outer destination of an NBMA tunnel (ip_tunnel_xmit with
-// no remote): the gateway of the kernel's route that sent the packet into
-// this tunnel, one per flow when it has several, or the inner destination
-// itself when the route has none or the table does not hold it.
-//
-// found is false when the table holds no route through the tunnel for it.
-func nextHop(routes *lookup.RouteTable, tunnel int, inner header.IPv4) (dst uint32, found bool) {
-	// The flow is the address pair: the kernel's default multipath hash
-	// (fib_multipath_hash_policy 0) is L3 too, though not the same function.
-	flow := inner.Src()*0x9e3779b1 ^ inner.Dst()
-	if dst, ok := routes.NextHop(inner.DstAddr(), tunnel, flow^flow>>16); ok {
-		return dst, true
-	}
-	return inner.Dst(), false
 }
 
 // flush sends the queue, counting what went out and what the socket

@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"net/netip"
 
 	"github.com/ipipd/ipipd/decap"
 	"github.com/ipipd/ipipd/encap"
@@ -15,6 +16,7 @@ import (
 	"github.com/ipipd/ipipd/internal/engine"
 	"github.com/ipipd/ipipd/internal/header"
 	"github.com/ipipd/ipipd/internal/hexfile"
+	"github.com/ipipd/ipipd/internal/plan"
 	"github.com/ipipd/ipipd/lookup"
 )
 
@@ -24,30 +26,37 @@ type Options struct {
 	Link int
 	// PathMTU is the underlay MTU for a transmitted one.
 	PathMTU int
+	// Tunnel names the tunnel whose TUN a transmitted packet was read
+	// from; "" finds it by the file's routes, as the kernel would route it,
+	// or else takes the fallback tunnel.
+	Tunnel string
 }
 
 // Explainer explains packets under one config.
 type Explainer struct {
 	cfg    *config.Config
+	plan   *plan.Plan
 	tables *lookup.Snapshot
 }
 
-// New builds the lookup tables as the daemon would, with every dev taken
-// as unbound (offline there are no interfaces to resolve).
+// New compiles cfg as the daemon does (package plan), with every dev taken
+// as unbound (offline there are no interfaces to resolve), and the file's
+// routes as the only routes: the ones ip route or a routing daemon add are
+// the running kernel's, which explain cannot see.
 func New(cfg *config.Config) (*Explainer, error) {
-	tunnels := make([]lookup.Tunnel, len(cfg.Tunnels))
-	var routes []lookup.Route
-	for i, t := range cfg.Tunnels {
-		tunnels[i] = lookup.Tunnel{Name: t.Name, Local: t.Local, Remote: t.Remote, Mode: header.ProtocolIPIP}
-		for _, r := range t.Routes {
-			routes = append(routes, lookup.Route{To: r.To, Via: r.Via, Tunnel: i})
-		}
-	}
-	tables, err := lookup.NewSnapshot(tunnels, routes)
+	p, err := plan.Compile(cfg, nil)
 	if err != nil {
 		return nil, err
 	}
-	return &Explainer{cfg: cfg, tables: tables}, nil
+	tunnels := make([]lookup.Tunnel, len(p.Tunnels))
+	for i, t := range p.Tunnels {
+		tunnels[i] = t.Lookup
+	}
+	routes, err := lookup.NewRouteTable(p.FileRoutes, tunnels)
+	if err != nil {
+		return nil, err
+	}
+	return &Explainer{cfg: cfg, plan: p, tables: &lookup.Snapshot{Tunnels: p.Table, Routes: routes}}, nil
 }
 
 // Packet explains pkt: a protocol-4 packet as received (decap), any other
@@ -57,7 +66,7 @@ func (x *Explainer) Packet(w io.Writer, pkt []byte, o Options) {
 	if len(pkt) >= header.MinSize && pkt[9] == header.ProtocolIPIP {
 		x.receive(w, pkt, o.Link)
 	} else {
-		x.transmit(w, pkt, o.PathMTU)
+		x.transmit(w, pkt, o)
 	}
 }
 
@@ -96,28 +105,33 @@ func (x *Explainer) receive(w io.Writer, pkt []byte, link int) {
 	}
 }
 
-func (x *Explainer) transmit(w io.Writer, inner []byte, pathMTU int) {
+func (x *Explainer) transmit(w io.Writer, inner []byte, o Options) {
+	pathMTU := o.PathMTU
 	fmt.Fprintf(w, "read %d bytes from a TUN\n", len(inner))
 	ip := header.IPv4(inner)
 	if !ip.IsValid(len(inner)) {
 		fmt.Fprintf(w, "1. ipip_tunnel_xmit: %s: verdict drop (tx_errors)\n", ip.Check(len(inner)))
 		return
 	}
-	next, ok := x.tables.Routes.Lookup(ip.DstAddr())
-	if !ok {
-		fmt.Fprintf(w, "1. route lookup %s: no route in the config; the kernel would not send it into any ipipd TUN\n", ip.DstAddr())
+	tunnel, why := x.sendingTunnel(ip.DstAddr(), o.Tunnel)
+	if tunnel == lookup.None {
+		fmt.Fprintf(w, "1. route lookup %s: %s\n", ip.DstAddr(), why)
 		return
 	}
-	t := x.cfg.Tunnels[next.Tunnel]
-	fmt.Fprintf(w, "1. route lookup %s: tunnel %q, outer destination %s\n", ip.DstAddr(), t.Name, lookup.AddrFromNumber(next.Dst))
-	ecn := encap.ECNKernel
-	if t.ECN == config.ECNRFC6040 {
-		ecn = encap.ECNNormal
+	t := x.plan.Tunnels[tunnel]
+	dst, found := plan.OuterDestination(x.tables.Routes, tunnel, header.Addr4(t.Config.Remote), ip)
+	how := "the route's gateway"
+	switch {
+	case t.Config.Remote.IsValid():
+		how = "the tunnel's remote"
+	case !found:
+		how = "the inner destination itself: no gateway (the running daemon asks the kernel for one first, and drops the packet as a loop if its own route leads back into a tunnel)"
 	}
-	tu := encap.NewTunnel(encap.Params{Local: t.Local, TTL: t.TTL, TOS: t.TOS, InheritTOS: t.TOSInherit, PMTUDisc: t.PMTUDisc, ECN: ecn})
+	fmt.Fprintf(w, "1. route lookup %s: tunnel %q (%s), outer destination %s, %s\n", ip.DstAddr(), t.Config.Name, why, lookup.AddrFromNumber(dst), how)
+	tu := t.Encap
 	buf := make([]byte, encap.Headroom+len(inner))
 	copy(buf[encap.Headroom:], inner)
-	r := tu.Encap(buf, len(inner), next.Dst, encap.NewIDs(1), encap.Path{MTU: pathMTU})
+	r := tu.Encap(buf, len(inner), dst, encap.NewIDs(1), encap.Path{MTU: pathMTU})
 	fmt.Fprintf(w, "2. ip_tunnel_xmit: inner DF %v, tunnel DF %v, path MTU %d\n", ip.DontFragment(), tu.DF(), pathMTU)
 	switch r.Verdict {
 	case encap.Send, encap.Fragment:
@@ -130,4 +144,28 @@ func (x *Explainer) transmit(w io.Writer, inner []byte, pathMTU int) {
 	default:
 		fmt.Fprintf(w, "verdict: drop (%s)\n", r.Reason)
 	}
+}
+
+// sendingTunnel is the tunnel whose TUN a packet for dst is read from: the
+// one named, or the one the file's longest route sends it into, or the
+// fallback tunnel, as if a route the file does not hold (ip route, BIRD)
+// sent it there. why says which.
+func (x *Explainer) sendingTunnel(dst netip.Addr, name string) (int, string) {
+	if name != "" {
+		for i, t := range x.plan.Tunnels {
+			if t.Config.Name == name {
+				return i, "named with --tunnel"
+			}
+		}
+		return lookup.None, fmt.Sprintf("no tunnel %q in the file", name)
+	}
+	if next, ok := x.tables.Routes.Lookup(dst); ok {
+		return next.Tunnel, "by the file's route"
+	}
+	for i, t := range x.plan.Tunnels {
+		if t.Config.IsFallback() {
+			return i, "no route in the file: taken as routed into the fallback by a route of the kernel's (ip route, a routing daemon); --tunnel NAME picks another"
+		}
+	}
+	return lookup.None, "no route in the file, and no fallback tunnel; name the tunnel the kernel routes it into with --tunnel NAME"
 }
