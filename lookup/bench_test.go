@@ -72,6 +72,18 @@ func BenchmarkRouteLookup(b *testing.B) {
 				table.Lookup(probes[i&(len(probes)-1)])
 			}
 		})
+		b.Run(fmt.Sprintf("prefixes=%d/NextHop", n), func(b *testing.B) {
+			// What the transmit loop asks: a tunnel's next hop, per flow.
+			table, err := NewRouteTable(routes, []Tunnel{{Name: "a"}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				table.NextHop(probes[i&(len(probes)-1)], 0, uint32(i))
+			}
+		})
 		b.Run(fmt.Sprintf("prefixes=%d/bart.Table", n), func(b *testing.B) {
 			benchLPM(b, new(bart.Table[hop]), routes, probes)
 		})
