@@ -67,7 +67,7 @@ func (e *Engine) Status() Status {
 		t := TunnelStatus{
 			Name: c.Name, Local: anyAddr(c.Local), Remote: anyAddr(c.Remote), Dev: c.Dev,
 			TTL: c.TTL, TOS: c.TOS, TOSInherit: c.TOSInherit, PMTUDisc: c.PMTUDisc || c.TTL != 0,
-			MTU: ts.tunMTU, PathMTU: ts.pathMTU, Fallback: c.IsFallback(), Up: !ts.down, Table: ts.table(),
+			MTU: ts.tunMTU, PathMTU: e.pathMTUNow(ts), Fallback: c.IsFallback(), Up: !ts.down, Table: ts.table(),
 			Stats: ts.rt.counters.Stats(), AcceptFrom: c.AcceptFrom.Words(),
 		}
 		for _, a := range ts.addresses {

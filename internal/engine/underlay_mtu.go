@@ -2,6 +2,7 @@ package engine
 
 import (
 	"net/netip"
+	"time"
 
 	"github.com/ipipd/ipipd/internal/header"
 )
@@ -91,4 +92,20 @@ func (c *underlayMTUs) gateway(st *state, dst uint32, oif int, lookup func(netip
 	}
 	c.gateways[dst] = gw
 	return gw
+}
+
+// pathMTUNow is what show prints as a tunnel's path MTU: the underlay MTU
+// toward its remote as the kernel has it now (a route or device MTU may
+// have changed since the tunnel was set up), lowered by what ICMP errors
+// taught and has not expired. A tunnel without remote has one per
+// destination; show gives its underlay default.
+func (e *Engine) pathMTUNow(ts *tunnelState) int {
+	underlay := ts.pathMTU
+	if e.underlayMTU != nil && ts.remote != 0 {
+		underlay = e.underlayMTU(ts.config.Remote, ts.config.Dev)
+	}
+	if ts.remote == 0 {
+		return underlay
+	}
+	return pathMTU(underlay, e.netns().pmtu.Load(), ts.remote, time.Now().UnixNano()).MTU
 }
