@@ -25,7 +25,10 @@ type Counters struct {
 	// in RxPackets).
 	RxCoalesced atomic.Uint64
 	RxDrops     [decap.Reasons]atomic.Uint64
-	_           [64]byte
+	// RxPeers counts per outer source what RxPackets, RxBytes and the
+	// receive drops count (peers.go); written by the receive loop alone.
+	RxPeers peerTable
+	_       [64]byte
 
 	TxPackets atomic.Uint64 // outer packets handed to the raw socket (fragments count once)
 	TxBytes   atomic.Uint64 // their inner IP length
@@ -50,6 +53,9 @@ type Counters struct {
 	// not resolved yet, not on Ethernet, or a stale neighbour to confirm).
 	TxPacketSocket atomic.Uint64
 	TxRawFallback  atomic.Uint64
+	// TxPeers counts per outer destination what TxPackets, TxBytes and the
+	// transmit drops count (peers.go); written by the transmit loop alone.
+	TxPeers peerTable
 }
 
 // Stats is a plain copy of Counters for display and the control socket.

@@ -48,6 +48,7 @@ type receiveBuffers struct {
 	batch   *rawsock.Batch
 	deliver [][]byte
 	tunnels []int
+	sources []uint32 // the outer source of each deliver, for the per-peer counters
 	// segSlab and segs receive the segments of coalesced packets
 	// (deliverCoalesced); segUsed is how much of segSlab this batch took.
 	segSlab   []byte
@@ -66,6 +67,7 @@ func newReceiveBuffers(batch int, rateLimit time.Duration) *receiveBuffers {
 		batch:     rawsock.NewBatch(batch, rawsock.MaxPacketSize),
 		deliver:   make([][]byte, 0, batch+maxCoalescedSegments),
 		tunnels:   make([]int, 0, batch+maxCoalescedSegments),
+		sources:   make([]uint32, 0, batch+maxCoalescedSegments),
 		segSlab:   make([]byte, coalescedSlabSize),
 		segs:      make([][]byte, maxCoalescedSegments),
 		icmp:      make([]byte, header.ICMPErrorMaxSize),
@@ -100,7 +102,7 @@ func (e *Engine) receive(recv Receiver, icmp Sender, b *receiveBuffers) {
 func (e *Engine) receiveBatch(icmp Sender, b *receiveBuffers, n int) {
 	st := e.state.Load()
 	tr := e.tracer.Load()
-	b.deliver, b.tunnels, b.segUsed = b.deliver[:0], b.tunnels[:0], 0
+	b.deliver, b.tunnels, b.sources, b.segUsed = b.deliver[:0], b.tunnels[:0], b.sources[:0], 0
 	var now time.Time
 	for p := 0; p < n; p++ {
 		pkt := b.batch.Bufs[p][:b.batch.Sizes[p]]
@@ -132,13 +134,15 @@ func (e *Engine) receiveBatch(icmp Sender, b *receiveBuffers, n int) {
 			// with offloads writes its virtio-net header there.
 			start := header.IPv4(pkt).HeaderLength()
 			if decap.Coalesced(r.Inner) {
-				e.deliverCoalesced(st, b, r.Tunnel, pkt[start-deliverOffset:start+len(r.Inner)])
+				e.deliverCoalesced(st, b, r.Tunnel, header.IPv4(pkt).Src(), pkt[start-deliverOffset:start+len(r.Inner)])
 				break
 			}
 			b.deliver = append(b.deliver, pkt[start-deliverOffset:start+len(r.Inner)])
 			b.tunnels = append(b.tunnels, r.Tunnel)
+			b.sources = append(b.sources, header.IPv4(pkt).Src())
 		case decap.Drop:
 			c.RxDrops[r.Reason].Add(1)
+			c.RxPeers.drop(header.IPv4(pkt).Src(), 1)
 			switch r.Reason {
 			case decap.BadInner:
 				// ip_tunnel_rcv has counted it (its 20-byte pull cannot
@@ -166,8 +170,8 @@ func (e *Engine) receiveBatch(icmp Sender, b *receiveBuffers, n int) {
 // whole, as a GSO write, to a TUN that takes one (the offload backend), or
 // cut into segments queued like any packet. What is queued before it is
 // written first, so order is kept. It counts one RxCoalesced and, like any
-// delivery, each segment in RxPackets.
-func (e *Engine) deliverCoalesced(st *state, b *receiveBuffers, t int, buf []byte) {
+// delivery, each segment in RxPackets (and against src, its outer source).
+func (e *Engine) deliverCoalesced(st *state, b *receiveBuffers, t int, src uint32, buf []byte) {
 	ts := &st.tunnels[t]
 	c := ts.rt.counters
 	inner := buf[deliverOffset:]
@@ -176,6 +180,7 @@ func (e *Engine) deliverCoalesced(st *state, b *receiveBuffers, t int, buf []byt
 	if count == 0 || count > len(b.segs) || need > len(b.segSlab) {
 		c.RxDrops[decap.BadCoalesced].Add(1)
 		c.RxDropped.Add(1)
+		c.RxPeers.drop(src, 1)
 		return
 	}
 	c.RxCoalesced.Add(1)
@@ -183,11 +188,13 @@ func (e *Engine) deliverCoalesced(st *state, b *receiveBuffers, t int, buf []byt
 		e.flushDeliveries(st, b)
 		if err := w.WriteTCPv4GSO(buf, deliverOffset, mss); err != nil {
 			c.RxDropped.Add(uint64(count))
+			c.RxPeers.drop(src, uint64(count))
 			e.logLimited("tun write failed", "tunnel", ts.rt.name, "err", err)
 			return
 		}
 		c.RxPackets.Add(uint64(count))
 		c.RxBytes.Add(uint64(need - count*deliverOffset)) // the segments' bytes: need less their headroom
+		c.RxPeers.count(src, uint64(count), uint64(need-count*deliverOffset), peerClock())
 
 		return
 	}
@@ -199,6 +206,7 @@ func (e *Engine) deliverCoalesced(st *state, b *receiveBuffers, t int, buf []byt
 	for _, seg := range b.segs[:n] {
 		b.deliver = append(b.deliver, seg)
 		b.tunnels = append(b.tunnels, t)
+		b.sources = append(b.sources, src)
 	}
 }
 
@@ -206,7 +214,7 @@ func (e *Engine) deliverCoalesced(st *state, b *receiveBuffers, t int, buf []byt
 // segment slab, so that what comes next keeps its order and finds room.
 func (e *Engine) flushDeliveries(st *state, b *receiveBuffers) {
 	e.deliver(st, b)
-	b.deliver, b.tunnels, b.segUsed = b.deliver[:0], b.tunnels[:0], 0
+	b.deliver, b.tunnels, b.sources, b.segUsed = b.deliver[:0], b.tunnels[:0], b.sources[:0], 0
 }
 
 // deliver writes the delivered packets into their TUNs, one Write per run
@@ -227,6 +235,7 @@ func (e *Engine) deliver(st *state, b *receiveBuffers) {
 		}
 		rt.counters.RxPackets.Add(uint64(written))
 		rt.counters.RxBytes.Add(bytes)
+		rt.counters.RxPeers.delivered(b.sources[start:end], run, written)
 		if written < len(run) {
 			rt.counters.RxDropped.Add(uint64(len(run) - written))
 			if err != nil {

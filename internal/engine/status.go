@@ -42,6 +42,11 @@ type TunnelStatus struct {
 	// "known", or prefixes; empty when off (any outer source, as the
 	// kernel).
 	AcceptFrom []string `json:",omitempty"`
+	// Peers are the tunnel's peers by outer address, sorted, each with
+	// what it sent and received (peers.go: at most MaxPeers a direction);
+	// PeerTables has the rest, the other peers' bucket first.
+	Peers      []PeerStats `json:",omitempty"`
+	PeerTables PeerTables
 }
 
 // RouteStatus is one next hop of a kernel route through a tunnel.
@@ -70,6 +75,7 @@ func (e *Engine) Status() Status {
 			MTU: ts.tunMTU, PathMTU: e.pathMTUNow(ts), Fallback: c.IsFallback(), Up: !ts.down, Table: ts.table(),
 			Stats: ts.rt.counters.Stats(), AcceptFrom: c.AcceptFrom.Words(),
 		}
+		t.Peers, t.PeerTables = ts.rt.counters.peers()
 		for _, a := range ts.addresses {
 			t.Addresses = append(t.Addresses, a.String())
 		}

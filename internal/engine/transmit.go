@@ -253,6 +253,7 @@ func (e *Engine) transmitBatch(rt *runtime, b *transmitBuffers, n int) {
 				c.Collisions.Add(1)
 				c.TxErrors.Add(1)
 				c.TxDrops[encap.Loop].Add(1)
+				c.TxPeers.drop(dst, 1)
 				if tr != nil {
 					tr.transmitted(ts, buf[encap.Headroom:encap.Headroom+size], dst, 0, encap.Result{Verdict: encap.Drop, Reason: encap.Loop}, buf)
 				}
@@ -288,6 +289,7 @@ func (e *Engine) transmitBatch(rt *runtime, b *transmitBuffers, n int) {
 			if count == 0 {
 				c.TxDropped.Add(1)
 				c.TxDrops[encap.TooBig].Add(1)
+				c.TxPeers.drop(dst, 1)
 				continue
 			}
 			for f := 0; f < count; f++ {
@@ -298,9 +300,11 @@ func (e *Engine) transmitBatch(rt *runtime, b *transmitBuffers, n int) {
 			slab = slab[count*mtu:]
 		case encap.FragNeeded:
 			c.TxErrors.Add(1)
+			c.TxPeers.drop(dst, 1)
 			e.answerInnerSender(rt, ts, b, buf[encap.Headroom:encap.Headroom+size], int(r.MTU))
 		case encap.Drop:
 			c.TxDrops[r.Reason].Add(1)
+			c.TxPeers.drop(dst, 1)
 			if r.Reason != encap.TooBig {
 				c.TxErrors.Add(1)
 				continue
@@ -339,6 +343,7 @@ func (e *Engine) flush(ts *tunnelState, send Sender, b *transmitBuffers) {
 		}
 		c.TxPackets.Add(packets) // one atomic add per batch, not per packet
 		c.TxBytes.Add(bytes)
+		c.TxPeers.sent(queue[:sent], lens[:sent])
 		if err == nil {
 			break
 		}
@@ -359,6 +364,7 @@ func (e *Engine) flush(ts *tunnelState, send Sender, b *transmitBuffers) {
 		default:
 			c.TxDropped.Add(1)
 		}
+		c.TxPeers.drop(header.IPv4(queue[sent]).Dst(), 1)
 		e.logLimited("sending an outer packet failed", "tunnel", ts.rt.name, "err", err)
 		queue, lens = queue[sent+1:], lens[sent+1:]
 	}
