@@ -11,7 +11,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/ipipd/ipipd/internal/daemonproc"
+	"github.com/ipipd/ipipd/internal/lab"
 )
 
 // Bounds of a daemon's life in the demo.
@@ -29,8 +29,8 @@ type daemon struct {
 	control string // its control socket
 	log     string // its stdout and stderr
 
-	proc  *daemonproc.Process // nil until start succeeds
-	ready bool                // waitReady succeeded: from then on it must stop cleanly
+	proc  *lab.Process // nil until start succeeds
+	ready bool         // waitReady succeeded: from then on it must stop cleanly
 
 	readyTimeout time.Duration // readyTimeout; tests shorten it
 }
@@ -68,11 +68,11 @@ func (d *daemon) start(cfg []byte, detach bool) error {
 		return fmt.Errorf("%s: creating the log file: %w", d.node.Name, err)
 	}
 	defer logf.Close() // the child has its own copy
-	o := daemonproc.Options{Output: logf, OwnGroup: true}
+	o := lab.Options{Output: logf, OwnGroup: true}
 	if !detach {
 		o.DeathSignal = syscall.SIGTERM
 	}
-	proc, err := daemonproc.Start(d.node.NS, o, daemonproc.RunArgs(d.binary, d.config, d.control)...)
+	proc, err := lab.Start(d.node.NS, o, lab.RunArgs(d.binary, d.config, d.control)...)
 	if err != nil {
 		return fmt.Errorf("%s: %w", d.node.Name, err)
 	}
@@ -169,7 +169,7 @@ func (d *daemon) stop() error {
 	}
 	err := d.proc.Stop(stopTimeout)
 	switch {
-	case errors.Is(err, daemonproc.ErrKilled):
+	case errors.Is(err, lab.ErrKilled):
 		return d.failure(fmt.Sprintf("the daemon did not exit within %v of SIGTERM and was killed", stopTimeout))
 	case err != nil && d.ready:
 		// Before it is ready a daemon may not handle SIGTERM yet (Go's

@@ -3,46 +3,23 @@ package demo
 import (
 	"context"
 	"os"
-	"os/exec"
 	"testing"
 	"time"
+
+	"github.com/ipipd/ipipd/internal/lab"
 )
 
-// requiredEnv turns the skips of tests that need root (or ping) into
-// failures: on CI a test that cannot run is a broken machine, not a pass.
-const requiredEnv = "IPIPD_E2E_REQUIRED"
-
 // requireNamespaces skips (loudly) or, with IPIPD_E2E_REQUIRED=1, fails the
-// test unless it can build namespaces: root and the ip command.
+// test unless it can build namespaces (lab.Require).
 func requireNamespaces(t *testing.T) {
 	t.Helper()
-	reason := ""
-	if os.Geteuid() != 0 {
-		reason = "needs root to create network namespaces"
-	} else if _, err := exec.LookPath("ip"); err != nil {
-		reason = "needs the ip command (iproute2)"
-	}
-	refuse(t, reason)
+	lab.Require(t)
 }
 
 // requirePing is requireNamespaces plus the ping command, which Run needs.
 func requirePing(t *testing.T) {
 	t.Helper()
-	requireNamespaces(t)
-	if _, err := exec.LookPath("ping"); err != nil {
-		refuse(t, "needs the ping command (apt-get install iputils-ping)")
-	}
-}
-
-func refuse(t *testing.T, reason string) {
-	t.Helper()
-	if reason == "" {
-		return
-	}
-	if os.Getenv(requiredEnv) == "1" {
-		t.Fatalf("END-TO-END TEST CANNOT RUN: %s (%s=1 forbids skipping)", reason, requiredEnv)
-	}
-	t.Skipf("SKIPPING END-TO-END TEST: %s (set %s=1 to make this a failure)", reason, requiredEnv)
+	lab.Require(t, "ping")
 }
 
 // testContext is bounded so a hung step fails the test instead of hanging it.

@@ -5,13 +5,12 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"net/netip"
 	"os"
 	"strconv"
 	"time"
 
-	"github.com/ipipd/ipipd/internal/ownedns"
+	"github.com/ipipd/ipipd/internal/lab"
 )
 
 // NamePrefix starts the name of every namespace the demo creates, so a
@@ -99,68 +98,29 @@ func (t *topology) node(name string) node {
 
 // build creates the namespaces, the bridge and one veth per node, equivalent to
 //
-//	ip netns add HUB; ip netns add NODEi          (lo up in each)
+//	ip netns add HUB; ip netns add NODEi          (lo up and IPv6 off in each)
 //	ip -n HUB link add br0 type bridge stp_state 0; ip -n HUB link set br0 up
 //	ip -n HUB link add name p-NODEi index FAR type veth peer name eth0 netns NODEi
 //	ip -n HUB link set p-NODEi master br0 up
 //	ip -n NODEi addr add 10.245.1.x/24 dev eth0; ip -n NODEi link set eth0 up
 //
-// and returns when every link is running. On error, what exists is left for
-// close to remove.
+// and returns when every link is running (lab.AddBridge). On error, what
+// exists is left for close to remove.
 func (t *topology) build(ctx context.Context) error {
-	for _, ns := range append([]string{t.Hub}, t.nodeNamespaces()...) {
-		if _, err := command(ctx, "ip", "netns", "add", ns); err != nil {
-			return fmt.Errorf("creating network namespace %s: %w", ns, err)
-		}
-		t.created = append(t.created, ns)
-		if err := ip(ctx, ns, "link", "set", "dev", "lo", "up"); err != nil {
+	namespaces := map[string]*lab.NS{}
+	for _, name := range append([]string{t.Hub}, t.nodeNamespaces()...) {
+		ns, err := lab.Add(ctx, name, "")
+		if err != nil {
 			return err
 		}
-		// The underlay and the tunnel are IPv4; IPv6 router and neighbour
-		// solicitations would only add noise to the daemons' counters.
-		if err := inNamespace(ns, ownedns.DisableIPv6); err != nil {
-			return fmt.Errorf("in %s: %w", ns, err)
-		}
+		t.created = append(t.created, name)
+		namespaces[name] = ns
 	}
-	// STP off: ports forward at once instead of after the forward delay.
-	if err := ip(ctx, t.Hub, "link", "add", "name", bridgeName, "type", "bridge", "stp_state", "0"); err != nil {
-		return err
+	ports := make([]lab.Port, len(t.Nodes))
+	for i, n := range t.Nodes {
+		ports[i] = lab.Port{Name: "p-" + n.Name, Member: namespaces[n.NS], Link: n.Link, Addr: netip.PrefixFrom(n.Underlay, underlayBits)}
 	}
-	if err := ip(ctx, t.Hub, "link", "set", "dev", bridgeName, "up"); err != nil {
-		return err
-	}
-	ports := []string{bridgeName}
-	for _, n := range t.Nodes {
-		port := "p-" + n.Name
-		ports = append(ports, port)
-		// Created in the hub with the peer put straight into the node:
-		// nothing appears in the host namespace, even for a moment.
-		if err := ip(ctx, t.Hub, "link", "add", "name", port, "index", ownedns.FarIndex(),
-			"type", "veth", "peer", "name", n.Link, "netns", n.NS); err != nil {
-			return err
-		}
-		if err := ip(ctx, t.Hub, "link", "set", "dev", port, "master", bridgeName, "up"); err != nil {
-			return err
-		}
-		addr := netip.PrefixFrom(n.Underlay, underlayBits).String()
-		if err := ip(ctx, n.NS, "addr", "add", addr, "dev", n.Link); err != nil {
-			return err
-		}
-		if err := ip(ctx, n.NS, "link", "set", "dev", n.Link, "mtu", "1500", "up"); err != nil {
-			return err
-		}
-	}
-	// Wait only after creating everything: the kernel brings pending links
-	// up in one pass, so the waits overlap.
-	if err := waitRunning(ctx, t.Hub, ports...); err != nil {
-		return err
-	}
-	for _, n := range t.Nodes {
-		if err := waitRunning(ctx, n.NS, n.Link); err != nil {
-			return err
-		}
-	}
-	return nil
+	return lab.AddBridge(ctx, namespaces[t.Hub], bridgeName, netip.Prefix{}, ports...)
 }
 
 func (t *topology) nodeNamespaces() []string {
@@ -172,55 +132,28 @@ func (t *topology) nodeNamespaces() []string {
 }
 
 // close kills every process left in the namespaces it created and deletes
-// them, nodes first; deleting a namespace removes its veth ends and the
-// bridge. It uses its own deadline, not the demo's, because it must also run
-// after the demo's context was cancelled. It reports every failure.
+// them, nodes first (lab.Remove); deleting a namespace removes its veth
+// ends and the bridge. Only the demo's own namespaces are passed, so the
+// processes are its daemons and pings. It reports every failure.
 func (t *topology) close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	var errs []error
 	for i := len(t.created) - 1; i >= 0; i-- {
-		ns := t.created[i]
-		killAll(ctx, ns)
-		if _, err := command(ctx, "ip", "netns", "delete", ns); err != nil {
-			if _, serr := os.Stat(ownedns.Dir + "/" + ns); !errors.Is(serr, os.ErrNotExist) {
-				errs = append(errs, fmt.Errorf("deleting network namespace %s (remove it with `ip netns delete %s`): %w", ns, ns, err))
-				continue
-			}
-		}
+		errs = append(errs, lab.Remove(t.created[i]))
 	}
 	t.created = nil
 	return errors.Join(errs...)
 }
 
-// ip runs `ip -n NS args…`.
-func ip(ctx context.Context, ns string, args ...string) error {
-	if _, err := command(ctx, "ip", append([]string{"-n", ns}, args...)...); err != nil {
-		return fmt.Errorf("in %s: %w", ns, err)
-	}
-	return nil
+// commandTimeout bounds each short command (ip, ping, ipipd show) on top of
+// the whole demo's deadline, so one hung command is reported as itself.
+const commandTimeout = 15 * time.Second
+
+// command runs name args, bounded by ctx and commandTimeout (lab.Run).
+func command(ctx context.Context, name string, args ...string) (string, error) {
+	return lab.Run(ctx, commandTimeout, name, args...)
 }
 
-// killAll sends SIGKILL to every process in the namespace but this one (a
-// goroutine inside inNamespace may have this process's thread there). Only
-// the demo's own namespaces are passed, so these are its daemons and pings;
-// a process left in a namespace would keep it alive after `ip netns delete`.
-func killAll(ctx context.Context, ns string) {
-	if out, err := command(ctx, "ip", "netns", "pids", ns); err == nil {
-		ownedns.KillPIDs(out)
-	}
-}
-
-// linkTimeout bounds the wait for new links to become operational.
-const linkTimeout = 10 * time.Second
-
-// waitRunning waits until every named link in ns is operational
-// (ownedns.WaitRunning).
-func waitRunning(ctx context.Context, ns string, links ...string) error {
-	return inNamespace(ns, func() error {
-		if err := ownedns.WaitRunning(ctx, linkTimeout, links...); err != nil {
-			return fmt.Errorf("in %s: %w; check `ip -n %s link`", ns, err, ns)
-		}
-		return nil
-	})
+// inNamespace runs fn in the named namespace (lab.NS.Do).
+func inNamespace(name string, fn func() error) error {
+	return lab.Existing(name, "").Do(fn)
 }

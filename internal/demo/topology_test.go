@@ -10,8 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gopacket/gopacket"
-	"github.com/gopacket/gopacket/layers"
+	"github.com/ipipd/ipipd/internal/lab"
 )
 
 func TestMeshNodesAreTheSeeds(t *testing.T) {
@@ -106,40 +105,8 @@ func hostLinks(t *testing.T) map[string]bool {
 }
 
 // echo sends ICMP echo requests from inside ns to dst until a reply comes
-// back or timeout passes. Built in rather than `ping`, so the topology test
-// does not depend on iputils.
+// back or timeout passes (lab.NS.Ping: built in rather than `ping`, so the
+// topology test does not depend on iputils).
 func echo(ns string, dst netip.Addr, timeout time.Duration) error {
-	var conn net.PacketConn
-	if err := inNamespace(ns, func() (err error) {
-		conn, err = net.ListenPacket("ip4:icmp", "0.0.0.0")
-		return err
-	}); err != nil {
-		return err
-	}
-	defer conn.Close()
-	const id = 0x1d1d
-	deadline := time.Now().Add(timeout)
-	buf := make([]byte, 1500)
-	for seq := uint16(1); time.Now().Before(deadline); seq++ {
-		req := gopacket.NewSerializeBuffer()
-		icmp := &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(layers.ICMPv4TypeEchoRequest, 0), Id: id, Seq: seq}
-		if err := gopacket.SerializeLayers(req, gopacket.SerializeOptions{ComputeChecksums: true}, icmp, gopacket.Payload("ipipd demo")); err != nil {
-			return err
-		}
-		if _, err := conn.WriteTo(req.Bytes(), &net.IPAddr{IP: dst.AsSlice()}); err != nil {
-			return err
-		}
-		conn.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
-		for {
-			n, from, err := conn.ReadFrom(buf)
-			if err != nil {
-				break // timed out: send the next request
-			}
-			reply, ok := gopacket.NewPacket(buf[:n], layers.LayerTypeICMPv4, gopacket.Default).Layer(layers.LayerTypeICMPv4).(*layers.ICMPv4)
-			if ok && reply.TypeCode.Type() == layers.ICMPv4TypeEchoReply && reply.Id == id && from.String() == dst.String() {
-				return nil
-			}
-		}
-	}
-	return fmt.Errorf("no echo reply from %s within %v", dst, timeout)
+	return lab.Existing(ns, "").Ping(dst, timeout)
 }
