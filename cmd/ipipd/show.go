@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ipipd/ipipd/internal/control"
 	"github.com/ipipd/ipipd/internal/engine"
@@ -171,6 +172,7 @@ func printStatus(w io.Writer, st engine.Status, stats, details, global bool) {
 			fmt.Fprintf(w, "TX: Packets    Bytes        Errors DeadLoop NoRoute  NoBufs\n")
 			fmt.Fprintf(w, "    %-10d %-12d %-6d %-8d %-8d %-6d\n", s.TxPackets, s.TxBytes, s.TxErrors, s.Collisions, s.TxCarrierErrors, s.TxDropped)
 			fmt.Fprintf(w, "    drops: %s\n", formatDrops(s.Drops, details))
+			printPeers(w, t, time.Now())
 		}
 		if details {
 			s := t.Stats
@@ -195,6 +197,42 @@ func printStatus(w io.Writer, st engine.Status, stats, details, global bool) {
 		}
 		fmt.Fprintln(w)
 	}
+}
+
+// printPeers prints a tunnel's peers, one line each as `wg show` gives
+// one block each: what came from the peer (RX) and went to it (TX), the
+// drops counted against it, and how long ago it was last seen either way;
+// then the other peers' bucket, when the tables had no slot for some.
+// Nothing when the tunnel has seen no peer.
+func printPeers(w io.Writer, t engine.TunnelStatus, now time.Time) {
+	pt := t.PeerTables
+	other := pt.Other
+	spilled := other != (engine.PeerStats{}) || pt.RxRefused > 0 || pt.TxRefused > 0
+	if len(t.Peers) == 0 && !spilled {
+		return
+	}
+	row := "    %-15s %-10d %-12d %-6d %-10d %-12d %-6d %s\n"
+	fmt.Fprintf(w, "    Peer            RX: Packets Bytes        Drops  TX: Packets Bytes        Drops  Seen\n")
+	for _, p := range t.Peers {
+		seen := p.LastRx
+		if p.LastTx.After(seen) {
+			seen = p.LastTx
+		}
+		fmt.Fprintf(w, row, p.Addr, p.RxPackets, p.RxBytes, p.RxDrops, p.TxPackets, p.TxBytes, p.TxDrops, ago(seen, now))
+	}
+	if spilled {
+		fmt.Fprintf(w, row, "other", other.RxPackets, other.RxBytes, other.RxDrops, other.TxPackets, other.TxBytes, other.TxDrops,
+			fmt.Sprintf("~%d rx, ~%d tx refused a slot (tables hold %d each)", pt.RxRefused, pt.TxRefused, engine.MaxPeers))
+	}
+}
+
+// ago is how long before now t was, in whole seconds, as wg show's
+// "latest handshake"; "never" for the zero time.
+func ago(t, now time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return now.Sub(t).Round(time.Second).String() + " ago"
 }
 
 // formatDrops lists drops by reason, sorted; with all, every reason a

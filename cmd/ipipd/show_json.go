@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"net/netip"
+	"time"
 
 	"github.com/ipipd/ipipd/decap"
 	"github.com/ipipd/ipipd/encap"
@@ -18,7 +19,8 @@ import (
 // kernel has no counter for (drops by reason, ICMP, the packet socket)
 // follows, under ipipd's own names.
 //
-// -s adds "stats64", "drops" and "global"; -d adds "details".
+// -s adds "stats64", "drops", "peers", "peer_table" and "global"; -d
+// adds "details".
 type showJSON struct {
 	Tunnels []tunnelJSON `json:"tunnels"`
 	// Global is what happened before any tunnel was selected; left out
@@ -51,7 +53,51 @@ type tunnelJSON struct {
 
 	Stats64 *stats64JSON `json:"stats64,omitempty"`
 	Drops   *dropsJSON   `json:"drops,omitempty"`
-	Details *detailsJSON `json:"details,omitempty"`
+	// Peers (with -s) are the tunnel's peers by outer address, sorted;
+	// PeerTable the bucket of the other peers and the tables' sizes.
+	Peers     *[]peerJSON    `json:"peers,omitempty"`
+	PeerTable *peerTableJSON `json:"peer_table,omitempty"`
+	Details   *detailsJSON   `json:"details,omitempty"`
+}
+
+// peerJSON is one peer, as `wg show` has one: an outer address, what came
+// from it (rx: as the outer source) and went to it (tx: as the outer
+// destination).
+type peerJSON struct {
+	Address string        `json:"address"`
+	RX      peerCountJSON `json:"rx"`
+	TX      peerCountJSON `json:"tx"`
+}
+
+// peerCountJSON is one direction of a peer. Dropped counts packets dropped
+// once the tunnel was selected: received from the peer, or on their way
+// to it. LastSeen is RFC 3339 in UTC, absent when never.
+type peerCountJSON struct {
+	Packets  uint64 `json:"packets"`
+	Bytes    uint64 `json:"bytes"`
+	Dropped  uint64 `json:"dropped"`
+	LastSeen string `json:"last_seen,omitempty"`
+}
+
+// peerTableJSON is what the per-peer tables hold beyond their peers: each
+// direction's table keeps at most max peers (the README says how);
+// other sums the packets of those without a slot.
+type peerTableJSON struct {
+	Max   int `json:"max"`
+	Other struct {
+		RX peerCountJSON `json:"rx"`
+		TX peerCountJSON `json:"tx"`
+	} `json:"other"`
+	RX peerSlotsJSON `json:"rx"`
+	TX peerSlotsJSON `json:"tx"`
+}
+
+// peerSlotsJSON is one direction's table: its size now, the peers holding
+// a slot, and an estimate (about 6.5%) of the distinct peers refused one.
+type peerSlotsJSON struct {
+	Slots   int    `json:"slots"`
+	Tracked int    `json:"tracked"`
+	Refused uint64 `json:"refused"`
 }
 
 // addrJSON is one address, as `ip -j addr` lists it.
@@ -205,6 +251,7 @@ func newTunnelJSON(t engine.TunnelStatus, stats, details bool) tunnelJSON {
 		for _, r := range transmitReasons() {
 			j.Drops.Transmit[r] = s.Drops[r]
 		}
+		j.Peers, j.PeerTable = newPeersJSON(t)
 	}
 	if details {
 		d := &detailsJSON{PathMTU: t.PathMTU, Coalesced: s.RxCoalesced, AcceptFrom: acceptFromWords(t)}
@@ -213,6 +260,32 @@ func newTunnelJSON(t engine.TunnelStatus, stats, details bool) tunnelJSON {
 		j.Details = d
 	}
 	return j
+}
+
+// newPeersJSON is a tunnel's peers and its tables' summary.
+func newPeersJSON(t engine.TunnelStatus) (*[]peerJSON, *peerTableJSON) {
+	peers := make([]peerJSON, 0, len(t.Peers))
+	for _, p := range t.Peers {
+		peers = append(peers, peerJSON{Address: p.Addr.String(),
+			RX: peerCountJSON{Packets: p.RxPackets, Bytes: p.RxBytes, Dropped: p.RxDrops, LastSeen: timeWord(p.LastRx)},
+			TX: peerCountJSON{Packets: p.TxPackets, Bytes: p.TxBytes, Dropped: p.TxDrops, LastSeen: timeWord(p.LastTx)}})
+	}
+	pt := t.PeerTables
+	table := &peerTableJSON{Max: engine.MaxPeers,
+		RX: peerSlotsJSON{Slots: pt.RxSlots, Tracked: pt.RxTracked, Refused: pt.RxRefused},
+		TX: peerSlotsJSON{Slots: pt.TxSlots, Tracked: pt.TxTracked, Refused: pt.TxRefused}}
+	o := pt.Other
+	table.Other.RX = peerCountJSON{Packets: o.RxPackets, Bytes: o.RxBytes, Dropped: o.RxDrops}
+	table.Other.TX = peerCountJSON{Packets: o.TxPackets, Bytes: o.TxBytes, Dropped: o.TxDrops}
+	return &peers, table
+}
+
+// timeWord is t in RFC 3339, UTC, to the second; empty for never.
+func timeWord(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
 }
 
 // receiveReasons are the decap reasons that can happen once a tunnel is
