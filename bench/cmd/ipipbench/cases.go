@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/ipipd/ipipd/internal/lab"
 )
 
 // Overlay parameters.
@@ -145,7 +147,7 @@ func setupIPIPD(ctx context.Context, e *env, tun string, flags ...string) (*case
 		if tun == "offload" && strings.Contains(info, "vnet_hdr off") {
 			inst.notes = append(inst.notes, fmt.Sprintf("%s: %s", d.side, offloadInactive))
 		}
-		for _, l := range tailLines(d.out.String(), 50) {
+		for _, l := range lab.TailLines(d.out.String(), 50) {
 			if strings.Contains(l, "level=WARN") || strings.Contains(l, "level=ERROR") || strings.Contains(strings.ToLower(l), "fall") {
 				inst.notes = append(inst.notes, fmt.Sprintf("%s: daemon log: %s", d.side, l))
 			}

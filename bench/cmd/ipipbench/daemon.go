@@ -10,7 +10,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/ipipd/ipipd/internal/daemonproc"
+	"github.com/ipipd/ipipd/internal/lab"
 )
 
 const (
@@ -35,8 +35,8 @@ type daemon struct {
 	dev     string // its TUN device
 	control string // ipipd's control socket; "" for wireguard-go
 	pid     int    // the daemon's own PID (verified against /proc/PID/exe)
-	proc    *daemonproc.Process
-	out     daemonproc.LockedBuffer
+	proc    *lab.Process
+	out     lab.LockedBuffer
 }
 
 // showStatus is the part of `ipipd show --json` the harness reads. The
@@ -64,11 +64,11 @@ type tunnelStats struct {
 // FLAGS...` (config is a file writeDaemonConfig wrote) and returns once
 // `show` answers, or fails with the daemon's log tail.
 func startDaemon(ctx context.Context, s side, binary, config, control string, flags ...string) (*daemon, error) {
-	d := &daemon{kind: kindIPIPD, side: s.name, ns: s.ns, binary: binary, dev: ipipDev, control: control, out: daemonproc.LockedBuffer{Limit: outputLimit}}
+	d := &daemon{kind: kindIPIPD, side: s.name, ns: s.ns, binary: binary, dev: ipipDev, control: control, out: lab.LockedBuffer{Limit: outputLimit}}
 	// SIGKILL on the harness's death: the daemon dies with it even if
 	// cleanup never runs.
-	o := daemonproc.Options{Output: &d.out, DeathSignal: syscall.SIGKILL}
-	proc, err := daemonproc.Start(s.ns, o, daemonproc.RunArgs(binary, config, control, flags...)...)
+	o := lab.Options{Output: &d.out, DeathSignal: syscall.SIGKILL}
+	proc, err := lab.Start(s.ns, o, lab.RunArgs(binary, config, control, flags...)...)
 	if err != nil {
 		return nil, fmt.Errorf("ipipd in %s: %w", s.name, err)
 	}
@@ -118,7 +118,7 @@ func (d *daemon) show(ctx context.Context) (*showStatus, error) {
 		return nil, fmt.Errorf("%s has no ipipd show", d.kind)
 	}
 	var st showStatus
-	if err := daemonproc.Show(ctx, d.binary, d.control, &st); err != nil {
+	if err := lab.Show(ctx, d.binary, d.control, &st); err != nil {
 		return nil, err
 	}
 	return &st, nil
@@ -153,7 +153,7 @@ func (d *daemon) totals(ctx context.Context) (totals, error) {
 // has not exited in time. Only the kill is an error: how a daemon that
 // exited on its own ended is reported where that is noticed.
 func (d *daemon) stop() error {
-	if err := d.proc.Stop(stopTimeout); errors.Is(err, daemonproc.ErrKilled) {
+	if err := d.proc.Stop(stopTimeout); errors.Is(err, lab.ErrKilled) {
 		return fmt.Errorf("%s in %s: %w", d.kind, d.side, err)
 	}
 	return nil
@@ -163,7 +163,7 @@ func (d *daemon) stop() error {
 func (d *daemon) exited() bool { return d.proc.Exited() }
 
 func (d *daemon) logTail(n int) string {
-	lines := tailLines(d.out.String(), n)
+	lines := lab.TailLines(d.out.String(), n)
 	if len(lines) == 0 {
 		return "(no output)"
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"os"
 	"strings"
+
+	"github.com/ipipd/ipipd/internal/lab"
 )
 
 // sourceDescription names the commit the tree is at, and whether it has
@@ -23,7 +25,7 @@ func sourceDescription(ctx context.Context, root string) string {
 // toolVersion returns the first line of a command's version output.
 func toolVersion(ctx context.Context, name string, args ...string) string {
 	out, _ := run(ctx, cmdTimeout, name, args...)
-	if lines := tailLines(out, 100); len(lines) > 0 {
+	if lines := lab.TailLines(out, 100); len(lines) > 0 {
 		return lines[0]
 	}
 	return "unknown"

@@ -10,7 +10,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/ipipd/ipipd/internal/daemonproc"
+	"github.com/ipipd/ipipd/internal/lab"
 )
 
 // iperfSlack is added to a test's duration for its deadline: connection
@@ -54,7 +54,7 @@ func runIperf(ctx context.Context, j iperfJob) (*iperfResult, error) {
 	srv := exec.CommandContext(sctx, "ip", inNS(j.serverNS, "iperf3", "-s", "-1", "-B", j.server, "-p", port)...)
 	srv.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	srv.WaitDelay = time.Second
-	srvOut := daemonproc.LockedBuffer{Limit: outputLimit}
+	srvOut := lab.LockedBuffer{Limit: outputLimit}
 	srv.Stdout, srv.Stderr = &srvOut, &srvOut
 	if err := srv.Start(); err != nil {
 		return nil, fmt.Errorf("iperf3 server: %w", err)

@@ -8,33 +8,16 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ipipd/ipipd/internal/lab"
 )
 
-// requiredEnv turns the end-to-end test's skip into a failure, as for the
-// rest of ipipd's end-to-end tests (CI sets it).
-const requiredEnv = "IPIPD_E2E_REQUIRED"
-
 // requireE2E skips, loudly, when the benchmark cannot run here: not root,
-// or a command it drives is missing. With IPIPD_E2E_REQUIRED=1 it fails.
+// or a command it drives is missing. With IPIPD_E2E_REQUIRED=1 it fails
+// (lab.Require).
 func requireE2E(t *testing.T) {
 	t.Helper()
-	var missing []string
-	if os.Geteuid() != 0 {
-		missing = append(missing, "root")
-	}
-	for _, c := range []string{"ip", "iperf3", "ping", "ss"} {
-		if _, err := exec.LookPath(c); err != nil {
-			missing = append(missing, c)
-		}
-	}
-	if len(missing) == 0 {
-		return
-	}
-	msg := "needs " + strings.Join(missing, ", ") + " (scripts/deps.sh installs the commands; run as root)"
-	if os.Getenv(requiredEnv) == "1" {
-		t.Fatalf("ipipbench: END-TO-END TEST CANNOT RUN: %s (%s=1 forbids skipping)", msg, requiredEnv)
-	}
-	t.Skipf("ipipbench: SKIPPING END-TO-END TEST: %s (set %s=1 to make this a failure)", msg, requiredEnv)
+	lab.Require(t, "iperf3", "ping", "ss")
 }
 
 // TestCheckShort runs `ipipbench -check -short -cases veth,ipipd-naive,ipipd`:

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ipipd/ipipd/internal/daemonproc"
+	"github.com/ipipd/ipipd/internal/lab"
 )
 
 const usage = `usage: ipipbench [-reps N] [-duration D] [-cases LIST] [-short] [-check] [-binary PATH] [-wireguard-go PATH] [-out DIR]
@@ -96,7 +96,7 @@ func parseFlags(args []string) (options, error) {
 		return o, fmt.Errorf("-cases: empty; want some of %s", strings.Join(caseNames(), ","))
 	}
 	if !set["out"] && !o.check {
-		root, err := daemonproc.ModuleRoot()
+		root, err := lab.ModuleRoot()
 		if err != nil {
 			return o, fmt.Errorf("%v; pass -out DIR", err)
 		}

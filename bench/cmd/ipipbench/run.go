@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ipipd/ipipd/internal/daemonproc"
+	"github.com/ipipd/ipipd/internal/lab"
 )
 
 // benchmark runs everything and returns what it measured. It returns
@@ -119,13 +119,13 @@ func ipipdBinary(ctx context.Context, given, dir string, m *meta) (string, error
 		m.Binary = p
 		return p, nil
 	}
-	root, err := daemonproc.ModuleRoot()
+	root, err := lab.ModuleRoot()
 	if err != nil {
 		return "", err
 	}
 	m.Binary = "built from ./cmd/ipipd"
 	m.Source = sourceDescription(ctx, root)
-	p, err := daemonproc.Build(ctx, root, dir)
+	p, err := lab.Build(ctx, root, dir)
 	if err != nil {
 		return "", fmt.Errorf("%w (or pass -binary)", err)
 	}

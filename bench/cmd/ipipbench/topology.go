@@ -3,12 +3,9 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
-	"os"
-	"strconv"
-	"time"
 
-	"github.com/ipipd/ipipd/internal/ownedns"
+	"github.com/ipipd/ipipd/internal/lab"
+	"net/netip"
 )
 
 // nsPrefix starts the name of every namespace ipipbench creates; the
@@ -21,7 +18,6 @@ const (
 	underlayA   = "10.245.9.1"
 	underlayB   = "10.245.9.2"
 	underlayLen = 24
-	underlayMTU = 1500
 	vethA       = "ulA" // in A
 	vethB       = "ulB" // in B
 )
@@ -52,85 +48,55 @@ func (t *topology) sides() [2]side {
 
 // newTopology creates A and B and the veth pair. On error everything made
 // so far is deleted.
+//
+// Equivalent to (lab.Add, lab.AddVeth):
+//
+//	ip netns add ipipbench-PID-ID-a; ip netns add ipipbench-PID-ID-b   (lo up, IPv6 off)
+//	ip -n A link add name ulA index FAR type veth peer name ulB netns B
+//	ip -n A addr add 10.245.9.1/24 dev ulA; ip -n A link set dev ulA up
+//	ip -n B addr add 10.245.9.2/24 dev ulB; ip -n B link set dev ulB up
 func newTopology(ctx context.Context) (_ *topology, err error) {
-	id := ownedns.Name(nsPrefix)
+	id := lab.Name(nsPrefix, "")
 	t := &topology{}
 	defer func() {
 		if err != nil {
 			t.close()
 		}
 	}()
-	for _, p := range []struct {
-		name  *string
-		label string
-	}{{&t.a, "a"}, {&t.b, "b"}} {
-		name := id + "-" + p.label
-		if _, err := run(ctx, cmdTimeout, "ip", "netns", "add", name); err != nil {
-			return nil, err
-		}
-		*p.name = name
-		if _, err := run(ctx, cmdTimeout, "ip", "-n", name, "link", "set", "dev", "lo", "up"); err != nil {
-			return nil, err
-		}
-		// The underlay is IPv4; IPv6 solicitations would only add noise.
-		// Best effort: a kernel without IPv6 has nothing to disable.
-		run(ctx, cmdTimeout, "ip", inNS(name, "sysctl", "-qw",
-			"net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1")...)
+	a, err := lab.Add(ctx, id+"-a", "A")
+	if err != nil {
+		return nil, err
 	}
-	steps := [][]string{
-		{"-n", t.a, "link", "add", "name", vethA, "type", "veth", "peer", "name", vethB, "netns", t.b},
-		{"-n", t.a, "link", "set", "dev", vethA, "mtu", strconv.Itoa(underlayMTU), "up"},
-		{"-n", t.b, "link", "set", "dev", vethB, "mtu", strconv.Itoa(underlayMTU), "up"},
-		{"-n", t.a, "addr", "add", fmt.Sprintf("%s/%d", underlayA, underlayLen), "dev", vethA},
-		{"-n", t.b, "addr", "add", fmt.Sprintf("%s/%d", underlayB, underlayLen), "dev", vethB},
+	t.a = a.Name()
+	b, err := lab.Add(ctx, id+"-b", "B")
+	if err != nil {
+		return nil, err
 	}
-	for _, s := range steps {
-		if _, err := run(ctx, cmdTimeout, "ip", s...); err != nil {
-			return nil, err
-		}
+	t.b = b.Name()
+	prefix := func(addr string) netip.Prefix { return netip.PrefixFrom(netip.MustParseAddr(addr), underlayLen) }
+	if err := lab.AddVeth(ctx, a, vethA, prefix(underlayA), b, vethB, prefix(underlayB)); err != nil {
+		return nil, err
 	}
 	return t, nil
 }
 
 // close kills whatever still runs in the namespaces (only processes this
-// run started: the namespaces are its own) and deletes them. It uses its
-// own context: it must work after the run's context was cancelled.
+// run started: the namespaces are its own) and deletes them. It must work
+// after the run's context was cancelled, and lab.Remove has its own.
 func (t *topology) close() error {
 	var errs []error
 	for _, ns := range []string{t.a, t.b} {
 		if ns != "" {
-			errs = append(errs, removeNS(ns))
+			errs = append(errs, lab.Remove(ns))
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// removeNS kills the processes left in ns and deletes it.
-func removeNS(ns string) error {
-	ctx := context.Background()
-	if out, err := run(ctx, cmdTimeout, "ip", "netns", "pids", ns); err == nil {
-		ownedns.KillPIDs(out)
-		time.Sleep(100 * time.Millisecond) // let the kernel reap them
-	}
-	if _, err := run(ctx, cmdTimeout, "ip", "netns", "delete", ns); err != nil {
-		if _, statErr := os.Stat(ownedns.Dir + "/" + ns); errors.Is(statErr, os.ErrNotExist) {
-			return nil
-		}
-		return err
-	}
-	return nil
 }
 
 // cleanupStale deletes namespaces left by an earlier ipipbench that died
 // before its cleanup ran (SIGKILL, a crash): names with nsPrefix whose
 // creator PID no longer exists. Namespaces of a run still going are left.
 func cleanupStale() []string {
-	stale, _ := ownedns.Stale(nsPrefix)
-	var removed []string
-	for _, name := range stale {
-		if removeNS(name) == nil {
-			removed = append(removed, name)
-		}
-	}
+	removed, _ := lab.CleanupStale(nsPrefix)
 	return removed
 }

@@ -11,7 +11,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/ipipd/ipipd/internal/daemonproc"
+	"github.com/ipipd/ipipd/internal/lab"
 )
 
 // The wireguard-go case: the userspace tunnel in Go that users already
@@ -58,11 +58,14 @@ func wireGuardBinary(ctx context.Context, given string, m *meta) (string, error)
 		m.WireGuardGo = p + " " + wireGuardVersion(ctx, p)
 		return p, nil
 	}
-	root, err := daemonproc.ModuleRoot()
+	root, err := lab.ModuleRoot()
 	if err != nil {
 		return "", err
 	}
-	gocmd := goCommand()
+	gocmd, err := lab.GoCommand()
+	if err != nil {
+		return "", err
+	}
 	out, errOut, err := runSplit(ctx, cmdTimeout, gocmd, "-C", root, "list", "-m", "-f", "{{.Version}}", wireGuardModule)
 	version := strings.TrimSpace(out)
 	if err != nil || version == "" {
@@ -107,15 +110,6 @@ func wireGuardBinary(ctx context.Context, given string, m *meta) (string, error)
 	return bin, nil
 }
 
-// goCommand finds the go command: PATH first, then where the official
-// tarball installs it, which root's PATH under sudo often lacks.
-func goCommand() string {
-	if p, err := exec.LookPath("go"); err == nil {
-		return p
-	}
-	return "/usr/local/go/bin/go"
-}
-
 // isNotEmpty is rename's error when another run put the directory in
 // place first; its binary is as good as this one.
 func isNotEmpty(err error) bool { return errors.Is(err, syscall.ENOTEMPTY) }
@@ -126,7 +120,7 @@ func wireGuardVersion(ctx context.Context, bin string) string {
 	if err != nil {
 		return "(version unknown)"
 	}
-	if l := tailLines(out, 100); len(l) > 0 {
+	if l := lab.TailLines(out, 100); len(l) > 0 {
 		return l[0]
 	}
 	return "(version unknown)"
@@ -233,12 +227,12 @@ func setupWireGuard(ctx context.Context, e *env) (*caseInstance, error) {
 // once its control socket answers `wg show DEV`.
 func startWireGuard(ctx context.Context, s side, binary string) (*daemon, error) {
 	dev := wireGuardDev(s.name)
-	d := &daemon{kind: kindWireGuard, side: s.name, ns: s.ns, binary: binary, dev: dev, out: daemonproc.LockedBuffer{Limit: outputLimit}}
-	o := daemonproc.Options{Output: &d.out, DeathSignal: syscall.SIGKILL}
+	d := &daemon{kind: kindWireGuard, side: s.name, ns: s.ns, binary: binary, dev: dev, out: lab.LockedBuffer{Limit: outputLimit}}
+	o := lab.Options{Output: &d.out, DeathSignal: syscall.SIGKILL}
 	// env execs the binary in place, as ip netns exec does: the PID is
 	// wireguard-go's. WG_PROCESS_FOREGROUND=1 drops the banner that says the
 	// kernel module would do; LOG_LEVEL=error is its default, made explicit.
-	proc, err := daemonproc.Start(s.ns, o, "env", "WG_PROCESS_FOREGROUND=1", "LOG_LEVEL=error", binary, "-f", dev)
+	proc, err := lab.Start(s.ns, o, "env", "WG_PROCESS_FOREGROUND=1", "LOG_LEVEL=error", binary, "-f", dev)
 	if err != nil {
 		return nil, fmt.Errorf("wireguard-go in %s: %w", s.name, err)
 	}
