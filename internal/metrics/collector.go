@@ -11,6 +11,7 @@ import (
 // Collector turns a Status, read at each scrape, into metrics.
 type Collector struct {
 	status func() engine.Status
+	peers  peerSeries
 }
 
 // NewCollector returns a Collector over status, which the engine's
@@ -27,6 +28,9 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	}
 	for _, d := range []*prometheus.Desc{tunnelDrops, tunnelMTU, tunnelPathMTU, tunnelInfo,
 		globalDrops, portUnreachables, portUnreachablesLimited, receiveErrors, outerErrors, fragNeededDiscarded} {
+		ch <- d
+	}
+	for _, d := range peerDescs {
 		ch <- d
 	}
 }
@@ -52,7 +56,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(tunnelMTU, prometheus.GaugeValue, float64(t.MTU), t.Name)
 		ch <- prometheus.MustNewConstMetric(tunnelPathMTU, prometheus.GaugeValue, float64(t.PathMTU), t.Name)
 		ch <- prometheus.MustNewConstMetric(tunnelInfo, prometheus.GaugeValue, 1, t.Name, t.Local, t.Remote, t.Dev, mode(t))
+		c.collectPeers(ch, t)
 	}
+	c.peers.forget(st)
 	g := st.Global
 	for r := decap.Reason(1); int(r) < decap.Reasons; r++ {
 		if r.BeforeSelection() {
