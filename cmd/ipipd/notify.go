@@ -15,9 +15,15 @@ import (
 // never fatal: the tunnels matter more than systemd's view of them.
 
 // notifyReady sends READY=1 once the devices, addresses, routes and sockets
-// are up, and again when a reload has ended, with the running tunnels.
-func notifyReady(log *slog.Logger, eng *engine.Engine) {
-	warnNotify(log, sdnotify.Ready(serviceStatus(eng.Status())))
+// are up, and again when a reload has ended, with the running tunnels and,
+// when the reload was refused, why (the running config stays, and
+// systemctl status should not look as if the new file were in place).
+func notifyReady(log *slog.Logger, eng *engine.Engine, refused string) {
+	status := serviceStatus(eng.Status())
+	if refused != "" {
+		status += "; reload refused, running the previous config: " + refused
+	}
+	warnNotify(log, sdnotify.Ready(status))
 }
 
 // notifyReloading sends RELOADING=1 as a SIGHUP reload begins.

@@ -1,13 +1,17 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"os/signal"
+	"strings"
+	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/ipipd/ipipd/internal/config"
 	"github.com/ipipd/ipipd/internal/control"
@@ -112,79 +116,217 @@ func runCommand(args []string) int {
 	signals := make(chan os.Signal, 4)
 	signal.Notify(signals, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
 
+	// The control socket next, also before anything is created: a path
+	// another daemon answers on, or one that holds something else, stops
+	// this one with nothing to undo. It answers `show` once the config is
+	// installed; until then it says so, and a client retries.
+	var running atomic.Pointer[engine.Engine]
+	noteStaleSocket(log, *socket)
+	srv, err := control.Listen(*socket, func(cmd string) (any, error) {
+		eng := running.Load()
+		if eng == nil {
+			return nil, errStarting
+		}
+		if cmd == "show" {
+			return eng.Status(), nil
+		}
+		return nil, fmt.Errorf("unknown command %q; want show or trace", cmd)
+	}, map[string]control.Streamer{"trace": func(ctx context.Context, emit func(string) error) error {
+		eng := running.Load()
+		if eng == nil {
+			return errStarting
+		}
+		return eng.Trace(ctx, emit)
+	}})
+	if err != nil {
+		log.Error("cannot start", "err", err)
+		return exitFailure
+	}
+	defer srv.Close()
+
 	eng, err := engine.New(engine.Options{Logger: log, ReceiveBatch: *receiveBatch, Transmit: *transmit})
 	if err != nil {
 		log.Error("cannot start", "err", err)
 		return exitFailure
 	}
 	defer eng.Close()
-	if err := eng.Apply(cfg); err != nil {
+	// The first Apply runs as a reload does, so that a SIGTERM during a
+	// long one is answered at once (it is undone), and a SIGHUP is kept
+	// for after it.
+	l := &lifecycle{log: log, eng: eng, path: *path, signals: signals}
+	if err := l.apply(cfg); err != nil {
+		if errors.Is(err, errStopped) {
+			return exitOK
+		}
 		log.Error("cannot install the config", "file", *path, "err", err)
 		return exitFailure
 	}
-	srv, err := control.Listen(*socket, func(cmd string) (any, error) {
-		if cmd == "show" {
-			return eng.Status(), nil
-		}
-		return nil, fmt.Errorf("unknown command %q; want show or trace", cmd)
-	}, map[string]control.Streamer{"trace": eng.Trace})
-	if err != nil {
-		log.Error("cannot start", "err", err)
-		return exitFailure
-	}
-	defer srv.Close()
+	running.Store(eng)
 	if metricsListener != nil {
 		m := metrics.Serve(metricsListener, eng.Status, log)
 		defer m.Close()
 		log.Info("serving metrics", "url", "http://"+m.Addr().String()+metrics.Path)
 	}
-	notifyReady(log, eng) // systemd: devices, addresses, routes and sockets are up
-	log.Info("ipipd running", "config", *path, "tunnels", tunnelNames(cfg), "control", *socket, "transmit", *transmit)
+	notifyReady(log, eng, "") // systemd: devices, addresses, routes and sockets are up
+	log.Info("ipipd running", "config", *path, "tunnels", tunnelSummary(cfg), "control", *socket, "transmit", *transmit)
+	return l.serve()
+}
 
+// noteStaleSocket says when the control socket path holds a socket nobody
+// answers on: what an ipipd killed with SIGKILL leaves, and all it leaves.
+// Its TUN devices were not persistent, so the kernel deleted them when the
+// process died, and with them their addresses, their routes in every table
+// and their per-device sysctls; ipipd changes nothing host-wide. So a
+// restart needs only the socket replaced, which control.Listen does.
+func noteStaleSocket(log *slog.Logger, path string) {
+	fi, err := os.Lstat(path)
+	if err != nil || fi.Mode().Type() != os.ModeSocket {
+		return
+	}
+	if conn, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		conn.Close()
+		return // a running daemon: Listen refuses the path
+	}
+	log.Info("replacing the control socket a stopped ipipd left; its devices, addresses and routes went with it", "control", path)
+}
+
+// errStarting is the control socket's answer before the config is
+// installed.
+var errStarting = errors.New("ipipd is starting: the config is not installed yet")
+
+// errStopped is apply's error when a SIGTERM or SIGINT cancelled it.
+var errStopped = errors.New("stopped by a signal")
+
+// lifecycle is the daemon's loop over signals once the engine runs.
+type lifecycle struct {
+	log     *slog.Logger
+	eng     *engine.Engine
+	path    string
+	signals chan os.Signal
+	// rehup is a SIGHUP that came during an Apply: one more reload after.
+	rehup bool
+}
+
+// apply runs eng.ApplyContext while it watches the signals: SIGTERM or
+// SIGINT cancels it (it undoes what it did) and apply returns errStopped;
+// a SIGHUP sets rehup.
+func (l *lifecycle) apply(cfg *config.Config) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- l.eng.ApplyContext(ctx, cfg) }()
+	stopping := false
 	for {
 		select {
-		case err := <-eng.Fatal():
-			// A device deleted from outside that could not be made again:
-			// exit non-zero so that the service manager restarts ipipd.
-			log.Error("stopping: the datapath cannot go on", "err", err)
-			notifyStopping(log)
-			return exitFailure
-		case sig := <-signals:
-			if sig != syscall.SIGHUP {
-				log.Info("stopping", "signal", sig.String())
-				notifyStopping(log)
-				return exitOK
+		case err := <-done:
+			if stopping {
+				return errStopped
 			}
-			if *path == "" {
-				log.Info("SIGHUP: no file to reload; ip link, ip addr and ip route drive tunl0")
+			return err
+		case sig := <-l.signals:
+			if sig == syscall.SIGHUP {
+				l.rehup = true
 				continue
 			}
-			notifyReloading(log, *path)
-			reload(log, eng, *path)
-			notifyReady(log, eng)
+			if !stopping {
+				l.log.Info("stopping: undoing the config being installed", "signal", sig.String())
+				notifyStopping(l.log)
+				stopping = true
+				cancel()
+			}
 		}
 	}
 }
 
-// reload applies the file again; any problem keeps the running config.
-func reload(log *slog.Logger, eng *engine.Engine, path string) {
-	cfg, err := config.Load(path)
-	if err != nil {
-		var errs config.Errors
-		if errors.As(err, &errs) {
-			for _, e := range errs {
-				log.Error("reload refused: keeping the running config", "error", e.Error())
+// serve handles signals and the engine's fatal errors until the daemon
+// stops, and returns the exit code.
+func (l *lifecycle) serve() int {
+	for {
+		if l.rehup {
+			l.rehup = false
+			if code, stop := l.reload(); stop {
+				return code
 			}
-			return
+			continue
 		}
-		log.Error("reload refused: keeping the running config", "err", err)
+		select {
+		case err := <-l.eng.Fatal():
+			// A device deleted from outside that could not be made again:
+			// exit non-zero so that the service manager restarts ipipd.
+			l.log.Error("stopping: the datapath cannot go on", "err", err)
+			notifyStopping(l.log)
+			return exitFailure
+		case sig := <-l.signals:
+			if sig != syscall.SIGHUP {
+				l.log.Info("stopping", "signal", sig.String())
+				notifyStopping(l.log)
+				return exitOK
+			}
+			if l.path == "" {
+				l.log.Info("SIGHUP: no file to reload; ip link, ip addr and ip route drive tunl0")
+				continue
+			}
+			if code, stop := l.reload(); stop {
+				return code
+			}
+		}
+	}
+}
+
+// reload applies the file again; any problem keeps the running config, and
+// the STATUS line says it was refused. stop is true when a SIGTERM or
+// SIGINT came meanwhile.
+func (l *lifecycle) reload() (code int, stop bool) {
+	notifyReloading(l.log, l.path)
+	refused := ""
+	cfg, err := config.Load(l.path)
+	if err == nil {
+		err = l.apply(cfg)
+		if errors.Is(err, errStopped) {
+			return exitOK, true
+		}
+	}
+	if err != nil {
+		logRefusal(l.log, err)
+		refused = refusalSummary(err)
+	} else {
+		l.log.Info("reloaded", "config", l.path, "tunnels", tunnelSummary(cfg))
+	}
+	notifyReady(l.log, l.eng, refused)
+	return 0, false
+}
+
+// logRefusal logs why a reload was refused, one line per error of the file.
+func logRefusal(log *slog.Logger, err error) {
+	var errs config.Errors
+	if errors.As(err, &errs) {
+		for _, e := range errs {
+			log.Error("reload refused: keeping the running config", "error", e.Error())
+		}
 		return
 	}
-	if err := eng.Apply(cfg); err != nil {
-		log.Error("reload refused: keeping the running config", "err", err)
-		return
+	log.Error("reload refused: keeping the running config", "err", err)
+}
+
+// refusalSummary is the first line of a refusal, for the STATUS line.
+func refusalSummary(err error) string {
+	var errs config.Errors
+	if errors.As(err, &errs) && len(errs) > 0 {
+		err = errs[0]
 	}
-	log.Info("reloaded", "config", path, "tunnels", tunnelNames(cfg))
+	msg, _, _ := strings.Cut(err.Error(), "\n")
+	return msg
+}
+
+// tunnelSummary is the tunnels' names for the log, shortened past a few
+// dozen: a line of 10 000 names helps no one.
+func tunnelSummary(cfg *config.Config) []string {
+	const most = 32
+	names := tunnelNames(cfg)
+	if len(names) > most {
+		names = append(names[:most:most], fmt.Sprintf("and %d more", len(names)-most))
+	}
+	return names
 }
 
 func tunnelNames(cfg *config.Config) []string {
