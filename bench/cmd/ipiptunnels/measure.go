@@ -1,0 +1,301 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ipipd/ipipd/internal/daemonproc"
+)
+
+type options struct {
+	tunnels, routes int
+	binary          string
+	timeout         time.Duration
+	water           bool
+}
+
+func (o options) check() error {
+	if o.tunnels < 1 || o.tunnels > maxTunnels {
+		return fmt.Errorf("-tunnels %d: want 1 to %d", o.tunnels, maxTunnels)
+	}
+	if o.routes < 0 || o.routes+1 > maxRoutes {
+		return fmt.Errorf("-routes %d: want 0 to %d", o.routes, maxRoutes-1)
+	}
+	if o.timeout <= 0 {
+		return fmt.Errorf("-timeout %v: want a positive duration", o.timeout)
+	}
+	return nil
+}
+
+func (o options) backend() string {
+	if o.water {
+		return "water"
+	}
+	return "offload"
+}
+
+// result is one run's figures.
+type result struct {
+	Tunnels, Routes int
+	Backend         string
+	// Baseline is the daemon with one tunnel and one route, at ready.
+	Baseline procStats
+	// Start is from exec to READY=1; Ready the process then.
+	Start time.Duration
+	Ready procStats
+	// ReloadOne is from SIGHUP to READY=1 for a file that adds one route
+	// to one tunnel.
+	ReloadOne time.Duration
+	// ReloadDown is from SIGHUP to READY=1 for a file of one tunnel and
+	// one route; After the process 2 s later.
+	ReloadDown time.Duration
+	After      procStats
+	// Stop is from SIGTERM to the exit.
+	Stop time.Duration
+}
+
+func (r *result) print(w io.Writer) {
+	fmt.Fprintf(w, "ipiptunnels: %d tunnels (tun: %s), %d routes\n", r.Tunnels, r.Backend, r.Routes)
+	fmt.Fprintf(w, "  baseline (1 tunnel, 1 route)  %v\n", r.Baseline)
+	fmt.Fprintf(w, "  start to READY=1              %v\n", r.Start.Round(time.Millisecond))
+	fmt.Fprintf(w, "  at ready                      %v\n", r.Ready)
+	fmt.Fprintf(w, "  reload changing one tunnel    %v\n", r.ReloadOne.Round(time.Millisecond))
+	fmt.Fprintf(w, "  reload down to one tunnel     %v\n", r.ReloadDown.Round(time.Millisecond))
+	fmt.Fprintf(w, "  2 s after it                  %v\n", r.After)
+	fmt.Fprintf(w, "  SIGTERM to exit               %v\n", r.Stop.Round(time.Millisecond))
+}
+
+// measure runs the whole sequence, logging each step to log. On error it
+// returns what it measured so far.
+func measure(ctx context.Context, o options, log io.Writer) (*result, error) {
+	dir, err := os.MkdirTemp("", "ipiptunnels-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	binary := o.binary
+	if binary == "" {
+		root, err := daemonproc.ModuleRoot()
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintln(log, "ipiptunnels: building ./cmd/ipipd")
+		if binary, err = daemonproc.Build(ctx, root, dir); err != nil {
+			return nil, err
+		}
+	}
+	ns := fmt.Sprintf("ipiptunnels-%d", os.Getpid())
+	if err := setupNamespace(ns); err != nil {
+		removeNamespace(ns)
+		return nil, err
+	}
+	defer removeNamespace(ns)
+
+	r := &result{Tunnels: o.tunnels, Routes: o.routes, Backend: o.backend()}
+	minimal := writeConfig(1, 1, 0, o.backend())
+	fmt.Fprintln(log, "ipiptunnels: baseline, one tunnel")
+	d, err := startDaemon(ctx, ns, binary, dir, "baseline", minimal, o.timeout)
+	if err != nil {
+		return r, err
+	}
+	r.Baseline, err = readProcStats(d.proc.Pid())
+	if _, stopErr := d.stop(o.timeout); err == nil {
+		err = stopErr
+	}
+	if err != nil {
+		return r, err
+	}
+
+	fmt.Fprintf(log, "ipiptunnels: writing %d tunnels and %d routes\n", o.tunnels, o.routes)
+	full := writeConfig(o.tunnels, o.routes, 0, o.backend())
+	fmt.Fprintln(log, "ipiptunnels: starting")
+	begin := time.Now()
+	d, err = startDaemon(ctx, ns, binary, dir, "full", full, o.timeout)
+	if err != nil {
+		return r, err
+	}
+	defer d.kill()
+	r.Start = time.Since(begin)
+	if r.Ready, err = readProcStats(d.proc.Pid()); err != nil {
+		return r, err
+	}
+	fmt.Fprintf(log, "ipiptunnels: ready after %v; reloading with one more route on t0\n", r.Start.Round(time.Millisecond))
+	if r.ReloadOne, err = d.reload(ctx, writeConfig(o.tunnels, o.routes, 1, o.backend()), o.timeout); err != nil {
+		return r, err
+	}
+	fmt.Fprintf(log, "ipiptunnels: reloaded in %v; reloading down to one tunnel\n", r.ReloadOne.Round(time.Millisecond))
+	if r.ReloadDown, err = d.reload(ctx, minimal, o.timeout); err != nil {
+		return r, err
+	}
+	time.Sleep(2 * time.Second)
+	if r.After, err = readProcStats(d.proc.Pid()); err != nil {
+		return r, err
+	}
+	fmt.Fprintln(log, "ipiptunnels: stopping")
+	r.Stop, err = d.stop(o.timeout)
+	return r, err
+}
+
+// daemon is one `ipipd run` with its notify socket.
+type daemon struct {
+	proc    *daemonproc.Process
+	out     *daemonproc.LockedBuffer
+	config  string
+	notify  *net.UnixConn
+	notices chan string
+}
+
+// startDaemon writes cfg and runs ipipd on it in ns with NOTIFY_SOCKET set,
+// returning once it says READY=1.
+func startDaemon(ctx context.Context, ns, binary, dir, name, cfg string, timeout time.Duration) (*daemon, error) {
+	d := &daemon{out: &daemonproc.LockedBuffer{}, config: filepath.Join(dir, name+".yaml"), notices: make(chan string, 16)}
+	if err := os.WriteFile(d.config, []byte(cfg), 0o644); err != nil {
+		return nil, err
+	}
+	socket := filepath.Join(dir, name+".notify")
+	var err error
+	if d.notify, err = net.ListenUnixgram("unixgram", &net.UnixAddr{Name: socket, Net: "unixgram"}); err != nil {
+		return nil, err
+	}
+	go d.readNotices()
+	// The daemon inherits the variable; a path, not an abstract socket,
+	// since abstract sockets belong to a network namespace.
+	os.Setenv("NOTIFY_SOCKET", socket)
+	defer os.Unsetenv("NOTIFY_SOCKET")
+	d.proc, err = daemonproc.Start(ns, daemonproc.Options{Output: d.out, DeathSignal: syscall.SIGKILL},
+		daemonproc.RunArgs(binary, d.config, filepath.Join(dir, name+".sock"))...)
+	if err != nil {
+		d.notify.Close()
+		return nil, err
+	}
+	if err := d.await(ctx, "READY=1", timeout); err != nil {
+		d.kill()
+		return nil, fmt.Errorf("starting: %w", err)
+	}
+	return d, nil
+}
+
+func (d *daemon) readNotices() {
+	defer close(d.notices)
+	buf := make([]byte, 4096)
+	for {
+		n, err := d.notify.Read(buf)
+		if err != nil {
+			return
+		}
+		d.notices <- string(buf[:n])
+	}
+}
+
+// await waits for a notice that starts with prefix.
+func (d *daemon) await(ctx context.Context, prefix string, timeout time.Duration) error {
+	deadline := time.After(timeout)
+	exited := make(chan struct{})
+	go func() { d.proc.Wait(timeout); close(exited) }()
+	for {
+		select {
+		case n, ok := <-d.notices:
+			if !ok {
+				return errors.New("the notify socket closed")
+			}
+			if strings.HasPrefix(n, prefix) {
+				return nil
+			}
+		case <-exited:
+			if d.proc.Exited() {
+				return fmt.Errorf("ipipd exited (%v); its last lines:\n%s", d.proc.Wait(0), strings.Join(daemonproc.TailLines(d.out.String(), 20), "\n"))
+			}
+		case <-deadline:
+			return fmt.Errorf("no %s within %v; its last lines:\n%s", prefix, timeout, strings.Join(daemonproc.TailLines(d.out.String(), 20), "\n"))
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// reload writes cfg, sends SIGHUP and times it to READY=1; a refused file
+// is an error.
+func (d *daemon) reload(ctx context.Context, cfg string, timeout time.Duration) (time.Duration, error) {
+	if err := os.WriteFile(d.config, []byte(cfg), 0o644); err != nil {
+		return 0, err
+	}
+	refused := strings.Count(d.out.String(), "reload refused")
+	begin := time.Now()
+	if err := d.proc.Signal(syscall.SIGHUP); err != nil {
+		return 0, err
+	}
+	if err := d.await(ctx, "RELOADING=1", timeout); err != nil {
+		return 0, fmt.Errorf("reload: %w", err)
+	}
+	if err := d.await(ctx, "READY=1", timeout); err != nil {
+		return 0, fmt.Errorf("reload: %w", err)
+	}
+	took := time.Since(begin)
+	if strings.Count(d.out.String(), "reload refused") > refused {
+		return took, fmt.Errorf("reload refused; its last lines:\n%s", strings.Join(daemonproc.TailLines(d.out.String(), 10), "\n"))
+	}
+	return took, nil
+}
+
+// stop sends SIGTERM and times the exit.
+func (d *daemon) stop(timeout time.Duration) (time.Duration, error) {
+	defer d.notify.Close()
+	begin := time.Now()
+	err := d.proc.Stop(timeout)
+	took := time.Since(begin)
+	if err != nil {
+		return took, fmt.Errorf("stopping: %w; its last lines:\n%s", err, strings.Join(daemonproc.TailLines(d.out.String(), 10), "\n"))
+	}
+	return took, nil
+}
+
+// kill ends a daemon that is still running, for the error paths.
+func (d *daemon) kill() {
+	if !d.proc.Exited() {
+		d.proc.Signal(syscall.SIGKILL)
+		d.proc.Wait(10 * time.Second)
+	}
+	d.notify.Close()
+}
+
+// setupNamespace makes ns with the underlay u0.
+func setupNamespace(ns string) error {
+	for _, args := range [][]string{
+		{"netns", "add", ns},
+		{"-n", ns, "link", "set", "lo", "up"},
+		// A veth pair, since a kernel may lack the dummy module; what
+		// leaves u0 goes to u1 and no further.
+		{"-n", ns, "link", "add", "u0", "type", "veth", "peer", "name", "u1"},
+		{"-n", ns, "link", "set", "u1", "up"},
+		{"-n", ns, "addr", "add", localAddr.String() + "/32", "dev", "u0"},
+		{"-n", ns, "link", "set", "u0", "up"},
+		{"-n", ns, "route", "add", remoteRoute, "dev", "u0"},
+	} {
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			return fmt.Errorf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+		}
+	}
+	return nil
+}
+
+// removeNamespace deletes ns, killing what still runs in it.
+func removeNamespace(ns string) {
+	if out, err := exec.Command("ip", "netns", "pids", ns).Output(); err == nil {
+		for _, f := range strings.Fields(string(out)) {
+			var pid int
+			if _, err := fmt.Sscan(f, &pid); err == nil {
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	}
+	exec.Command("ip", "netns", "del", ns).Run()
+}
