@@ -25,6 +25,9 @@ import (
 // kernelChanged is the watcher's Publish: it keeps the newest View and
 // wakes the follower, never blocking the watcher.
 func (e *Engine) kernelChanged(v *kernelview.View) {
+	// The local table's addresses go straight to the receive loop's
+	// broadcast test and the transmit loops' local-source test.
+	e.netns().local.Store(localTableOf(v))
 	e.view.Store(v)
 	select {
 	case e.viewReady <- struct{}{}:

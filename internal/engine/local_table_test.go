@@ -3,9 +3,8 @@ package engine
 import (
 	"net/netip"
 	"testing"
-	"time"
 
-	"github.com/ipipd/ipipd/internal/testnet"
+	"github.com/ipipd/ipipd/internal/kernelview"
 )
 
 // A packet no tunnel takes, sent to a broadcast address of this host (a
@@ -34,34 +33,19 @@ tunnels:
 	}
 }
 
-// watchLocalTable finds the broadcast address of an interface's address,
-// and follows it as the address comes and goes.
-func TestLocalTableFollowsAddresses(t *testing.T) {
-	testnet.Require(t)
-	ns := testnet.New(t, "localtable")
+// The kernel's View brings the local table's addresses to the loops.
+func TestLocalTableFromTheView(t *testing.T) {
 	e, _, _ := newTestEngine(t, meshYAML)
-	var stop func()
-	if err := ns.Do(func() error { stop = e.watchLocalTable(); return nil }); err != nil {
-		t.Fatal(err)
+	e.viewReady = make(chan struct{}, 1)
+	e.kernelChanged(&kernelview.View{
+		Broadcast: map[netip.Addr]struct{}{netip.MustParseAddr("10.77.1.255"): {}},
+		Local:     map[netip.Addr]struct{}{netip.MustParseAddr("10.77.1.1"): {}},
+	})
+	ns := e.netns()
+	if !ns.isBroadcast(ip4("10.77.1.255")) || ns.isBroadcast(ip4("10.77.1.1")) {
+		t.Error("broadcast addresses not taken from the View")
 	}
-	defer stop()
-	peer := testnet.New(t, "localpeer")
-	testnet.Veth(t, ns, "v0", netip.MustParsePrefix("10.77.1.1/24"), peer, "v1", netip.MustParsePrefix("10.77.1.2/24"))
-	brd := ip4("10.77.1.255")
-	waitFor(t, "10.77.1.255 to become a broadcast address", func() bool { return e.netns().isBroadcast(brd) })
-	if e.netns().isBroadcast(ip4("10.77.1.1")) {
-		t.Error("the interface's own address counts as broadcast")
-	}
-	ns.Run(t, "ip", "addr", "del", "10.77.1.1/24", "dev", "v0")
-	waitFor(t, "10.77.1.255 to stop being a broadcast address", func() bool { return !e.netns().isBroadcast(brd) })
-}
-
-func waitFor(t *testing.T, what string, ok func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !ok(); {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited 5 s for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !ns.isLocal(ip4("10.77.1.1")) || ns.isLocal(ip4("10.77.1.255")) {
+		t.Error("local addresses not taken from the View")
 	}
 }

@@ -16,7 +16,7 @@ type netns struct {
 	// stead, frag needed excepted.
 	icmp icmpGlobal
 	// local is the local routing table's broadcast addresses, replaced
-	// whole when the kernel announces a change (watchLocalTable); nil
+	// whole with each View of the kernel (kernelChanged); nil
 	// until read.
 	local atomic.Pointer[localTable]
 }

@@ -78,11 +78,9 @@ func newReceiveBuffers(batch int, rateLimit time.Duration) *receiveBuffers {
 
 // receive runs the loop until the socket is closed.
 func (e *Engine) receive(recv Receiver, icmp Sender, b *receiveBuffers) {
-	// Read the namespace's ICMP limits as the Engine starts, and follow the
-	// broadcast addresses icmp_send never answers.
+	// Read the namespace's ICMP limits as the Engine starts; the broadcast
+	// addresses icmp_send never answers come with the kernel's View.
 	e.netns()
-	stopWatching := e.watchLocalTable()
-	defer stopWatching()
 	for {
 		n, err := recv.Read(b.batch)
 		if n > 0 {

@@ -175,3 +175,48 @@ func addrOf(ip net.IP) netip.Addr {
 	}
 	return a
 }
+
+// localKind is what a route of the local table says of its address.
+type localKind uint8
+
+const (
+	localAddress     localKind = iota + 1 // RTN_LOCAL: one of this host's addresses
+	broadcastAddress                      // RTN_BROADCAST
+)
+
+// localStore holds the local table's local and broadcast routes by key, so
+// a deletion removes what its addition added.
+type localStore map[routeKey]localKind
+
+// localRoute reduces a route of the local table to what it says of an
+// address; ok is false for any other route.
+func localRoute(r *netlink.Route) (routeKey, localKind, bool) {
+	if r.Table != unix.RT_TABLE_LOCAL || r.Dst == nil {
+		return routeKey{}, 0, false
+	}
+	to, ok := prefixOf(r.Dst)
+	if !ok || to.Bits() != 32 {
+		return routeKey{}, 0, false
+	}
+	key := routeKey{table: r.Table, to: to, tos: r.Tos, metric: r.Priority}
+	switch r.Type {
+	case unix.RTN_LOCAL:
+		return key, localAddress, true
+	case unix.RTN_BROADCAST:
+		return key, broadcastAddress, true
+	}
+	return routeKey{}, 0, false
+}
+
+// sets returns the local and broadcast addresses, for a View.
+func (st localStore) sets() (local, broadcast map[netip.Addr]struct{}) {
+	local, broadcast = map[netip.Addr]struct{}{}, map[netip.Addr]struct{}{}
+	for k, kind := range st {
+		if kind == localAddress {
+			local[k.to.Addr()] = struct{}{}
+		} else {
+			broadcast[k.to.Addr()] = struct{}{}
+		}
+	}
+	return local, broadcast
+}

@@ -18,6 +18,11 @@ type View struct {
 	Addresses map[int][]netip.Prefix
 	// Gone lists the watched devices deleted since the previous View.
 	Gone []int
+	// Local and Broadcast are this host's own addresses and its broadcast
+	// addresses, whatever the device: the local table's routes of type
+	// local (/32) and broadcast (`ip route show table local`), which the
+	// kernel's inet_addr_type and icmp_send consult. Never changed.
+	Local, Broadcast map[netip.Addr]struct{}
 }
 
 // Link is one device's state.

@@ -76,7 +76,7 @@ func Start(opts Options) (*Watcher, error) {
 		h.Close()
 		return nil, fmt.Errorf("find this thread's network namespace: %w", err)
 	}
-	f := &follower{w: w, h: h, ns: ns, watched: map[int]int{}, routes: routeStore{}, links: map[int]Link{}, addresses: map[int][]netip.Prefix{}}
+	f := &follower{w: w, h: h, ns: ns, watched: map[int]int{}, routes: routeStore{}, links: map[int]Link{}, addresses: map[int][]netip.Prefix{}, local: localStore{}}
 	if err := f.subscribe(); err != nil {
 		h.Close()
 		ns.Close()
@@ -115,6 +115,7 @@ type follower struct {
 	links     map[int]Link
 	addresses map[int][]netip.Prefix
 	gone      []int
+	local     localStore
 
 	routeCh  chan netlink.RouteUpdate
 	linkCh   chan netlink.LinkUpdate
@@ -198,8 +199,9 @@ func (f *follower) run() {
 				changed()
 				continue
 			}
-			f.route(&u)
-			changed()
+			if f.route(&u) {
+				changed()
+			}
 		case u, ok := <-f.linkCh:
 			if !ok {
 				f.resubscribe("link")
@@ -288,10 +290,12 @@ func (f *follower) readAll() {
 	}
 
 	for attempt := 0; ; attempt++ {
-		routes := routeStore{}
+		routes, local := routeStore{}, localStore{}
 		err := f.h.RouteListFilteredIter(netlink.FAMILY_V4, &netlink.Route{Table: unix.RT_TABLE_UNSPEC}, netlink.RT_FILTER_TABLE,
 			func(r netlink.Route) bool {
-				if k, s, ok := convert(&r); ok && s.throughAny(f.watched) {
+				if k, kind, ok := localRoute(&r); ok {
+					local[k] = kind
+				} else if k, s, ok := convert(&r); ok && s.throughAny(f.watched) {
 					routes[k] = s
 				}
 				return true
@@ -302,28 +306,39 @@ func (f *follower) readAll() {
 		if err != nil {
 			f.w.log.Error("reading the kernel's routes failed", "err", err)
 		}
-		f.routes = routes
+		f.routes, f.local = routes, local
 		return
 	}
 }
 
-// route applies one route notification.
-func (f *follower) route(u *netlink.RouteUpdate) {
+// route applies one route notification and reports whether it changed
+// anything the view shows.
+func (f *follower) route(u *netlink.RouteUpdate) bool {
+	if k, kind, ok := localRoute(&u.Route); ok {
+		if u.Type == unix.RTM_DELROUTE {
+			delete(f.local, k)
+		} else {
+			f.local[k] = kind
+		}
+		return true
+	}
 	k, s, ok := convert(&u.Route)
 	if !ok {
-		return
+		return false
 	}
+	_, had := f.routes[k]
 	switch u.Type {
 	case unix.RTM_NEWROUTE:
 		if s.throughAny(f.watched) {
 			f.routes[k] = s
-		} else {
-			// A replace can move a route off the watched devices.
-			delete(f.routes, k)
+			return true
 		}
+		// A replace can move a route off the watched devices.
+		delete(f.routes, k)
 	case unix.RTM_DELROUTE:
 		delete(f.routes, k)
 	}
+	return had
 }
 
 // link applies one link notification and reports whether it changed
@@ -382,6 +397,7 @@ func (f *follower) publish() {
 		Addresses: make(map[int][]netip.Prefix, len(f.addresses)),
 		Gone:      f.gone,
 	}
+	v.Local, v.Broadcast = f.local.sets()
 	for index, a := range f.addresses {
 		v.Addresses[index] = slices.Clone(a)
 	}
