@@ -1,11 +1,6 @@
 package packettest
 
-import (
-	"encoding/binary"
-	"net/netip"
-
-	"github.com/ipipd/ipipd/internal/header"
-)
+import "net/netip"
 
 // TCP flags a Flow's segments carry.
 const (
@@ -57,17 +52,6 @@ func (f Flow) Segments(total, mss int) [][]byte {
 
 // segment builds segment i, n payload bytes from flow offset off.
 func (f Flow) segment(i, off, n int, last bool) []byte {
-	hdrs := header.MinSize + 20 + len(f.Options)
-	pkt := make([]byte, hdrs+n)
-	ip := header.IPv4(pkt)
-	ip.Encode(&header.Fields{TOS: f.TOS, TotalLength: uint16(len(pkt)), ID: f.ID + uint16(i), Flags: header.FlagDF,
-		TTL: 64, Protocol: header.ProtocolTCP, Src: header.Addr4(f.Src), Dst: header.Addr4(f.Dst)})
-	tcp := pkt[header.MinSize:]
-	binary.BigEndian.PutUint16(tcp[0:], f.SrcPort)
-	binary.BigEndian.PutUint16(tcp[2:], f.DstPort)
-	binary.BigEndian.PutUint32(tcp[4:], f.Seq+uint32(off))
-	binary.BigEndian.PutUint32(tcp[8:], f.Ack)
-	tcp[12] = byte((20+len(f.Options))/4) << 4
 	flags := f.Flags | FlagACK
 	if !last {
 		flags &^= FlagPSH | FlagFIN
@@ -75,14 +59,12 @@ func (f Flow) segment(i, off, n int, last bool) []byte {
 	if i > 0 {
 		flags &^= FlagCWR
 	}
-	tcp[13] = flags
-	binary.BigEndian.PutUint16(tcp[14:], f.Window)
-	copy(tcp[20:], f.Options)
-	for j := range n {
-		pkt[hdrs+j] = byte(off + j)
+	payload := make([]byte, n)
+	for j := range payload {
+		payload[j] = byte(off + j)
 	}
-	binary.BigEndian.PutUint16(tcp[16:], ^header.Checksum(tcp, PseudoHeaderSum(ip)))
-	return pkt
+	h := IP{Src: f.Src, Dst: f.Dst, TOS: f.TOS, ID: f.ID + uint16(i), DF: true}
+	return h.tcp(f.SrcPort, f.DstPort, f.Seq+uint32(off), f.Ack, flags, f.Window, f.Options, payload)
 }
 
 // Coalesced is the flow's first payload bytes as a raw socket reads them
