@@ -3,7 +3,6 @@ package engine
 import (
 	"fmt"
 	"net/netip"
-	"slices"
 
 	"github.com/ipipd/ipipd/encap"
 	"github.com/ipipd/ipipd/internal/config"
@@ -127,24 +126,25 @@ func (t *tunnelState) link() netsetup.Link {
 // step of a reload that gives up what moves elsewhere before anything is
 // added, so a route or address can move between tunnels.
 func common(l, want netsetup.Link) netsetup.Link {
-	keep := func(have, want []netip.Prefix) []netip.Prefix {
-		var out []netip.Prefix
-		for _, p := range have {
-			if slices.Contains(want, p) {
-				out = append(out, p)
-			}
-		}
-		return out
-	}
-	l.Addresses = keep(l.Addresses, want.Addresses)
-	var routes []netsetup.Route
-	for _, r := range l.Routes {
-		if slices.Contains(want.Routes, r) {
-			routes = append(routes, r)
-		}
-	}
-	l.Routes = routes
+	l.Addresses = kept(l.Addresses, want.Addresses)
+	l.Routes = kept(l.Routes, want.Routes)
 	return l
+}
+
+// kept is have without what want lacks, in have's order; a set, since a
+// tunnel may carry a routing daemon's thousands of routes.
+func kept[T comparable](have, want []T) []T {
+	set := make(map[T]struct{}, len(want))
+	for _, w := range want {
+		set[w] = struct{}{}
+	}
+	var out []T
+	for _, h := range have {
+		if _, ok := set[h]; ok {
+			out = append(out, h)
+		}
+	}
+	return out
 }
 
 // table is the tunnel's routing table, main unless the config names one.
