@@ -10,6 +10,7 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/ipipd/ipipd/internal/header"
+	"github.com/ipipd/ipipd/internal/packettest"
 	"github.com/ipipd/ipipd/lookup"
 )
 
@@ -23,14 +24,9 @@ var (
 // outerPacket builds outer (src→dst, outerTOS) around an inner ICMP echo of
 // innerLen bytes with innerTOS.
 func outerPacket(src, dst netip.Addr, outerTOS, innerTOS uint8, innerLen int) []byte {
-	pkt := make([]byte, 20+innerLen)
-	header.IPv4(pkt[20:]).Encode(&header.Fields{TOS: innerTOS, TotalLength: uint16(innerLen), ID: 7, TTL: 63,
-		Protocol: header.ProtocolICMP, Src: header.Addr4(netip.MustParseAddr("192.168.42.0")),
-		Dst: header.Addr4(netip.MustParseAddr("192.168.41.0"))})
-	pkt[40] = 8
-	header.IPv4(pkt).Encode(&header.Fields{TOS: outerTOS, TotalLength: uint16(len(pkt)), ID: 9, Flags: header.FlagDF,
-		TTL: 64, Protocol: header.ProtocolIPIP, Src: header.Addr4(src), Dst: header.Addr4(dst)})
-	return pkt
+	inner := packettest.IP{Src: netip.MustParseAddr("192.168.42.0"), Dst: netip.MustParseAddr("192.168.41.0"),
+		TOS: innerTOS, ID: 7, TTL: 63}.Echo(innerLen)
+	return packettest.IP{Src: src, Dst: dst, TOS: outerTOS, ID: 9, DF: true}.IPIP(inner)
 }
 
 func table(t testing.TB, tunnels ...lookup.Tunnel) *lookup.TunnelTable {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -17,8 +16,8 @@ import (
 	"text/template"
 	"time"
 
-	"github.com/ipipd/ipipd/internal/daemonproc"
-	"github.com/ipipd/ipipd/internal/testnet"
+	"github.com/ipipd/ipipd/internal/lab"
+	"os"
 )
 
 // birdConfigTemplate is the BIRD configuration every node of TestBIRD
@@ -30,17 +29,17 @@ const birdCommandTimeout = 10 * time.Second
 
 // requireBIRD returns the version line of BIRD when BIRD 2.0.12 or later
 // (Debian's bird2: bird and birdc) is installed. Otherwise it skips the
-// test with the testnet gate's loud wording, or fails it when
+// test with the lab gate's loud wording, or fails it when
 // IPIPD_E2E_REQUIRED=1: scripts/deps.sh installs bird2 for `make test` and
 // CI.
 func requireBIRD(t *testing.T) string {
 	t.Helper()
 	for _, cmd := range []string{"bird", "birdc"} {
 		if _, err := exec.LookPath(cmd); err != nil {
-			birdSkipOrFail(t, fmt.Sprintf("needs %s from BIRD 2 in PATH (apt-get install bird2, or scripts/deps.sh)", cmd))
+			lab.SkipOrFail(t, fmt.Sprintf("needs %s from BIRD 2 in PATH (apt-get install bird2, or scripts/deps.sh)", cmd))
 		}
 	}
-	stdout, stderr, err := daemonproc.RunSplit(context.Background(), birdCommandTimeout, "bird", "--version")
+	stdout, stderr, err := lab.RunSplit(context.Background(), birdCommandTimeout, "bird", "--version")
 	out := strings.TrimSpace(stdout + stderr)
 	if err != nil {
 		t.Fatalf("bird --version: %v: %s", err, out)
@@ -49,7 +48,7 @@ func requireBIRD(t *testing.T) string {
 	// BIRD 2.0.12.
 	m := regexp.MustCompile(`BIRD version (\d+)\.(\d+)\.(\d+)`).FindStringSubmatch(out)
 	if m == nil || atoi(m[1]) < 2 || m[1] == "2" && m[2] == "0" && atoi(m[3]) < 12 {
-		birdSkipOrFail(t, fmt.Sprintf("needs BIRD 2.0.12 or later (setting the onlink attribute in a filter); bird --version says %q", out))
+		lab.SkipOrFail(t, fmt.Sprintf("needs BIRD 2.0.12 or later (setting the onlink attribute in a filter); bird --version says %q", out))
 	}
 	t.Logf("%s", m[0])
 	return m[0]
@@ -61,15 +60,6 @@ func atoi(s string) int {
 	return n
 }
 
-// birdSkipOrFail is testnet's skip-or-fail gate for a missing BIRD.
-func birdSkipOrFail(t *testing.T, reason string) {
-	t.Helper()
-	if os.Getenv(testnet.RequiredEnv) == "1" {
-		t.Fatalf("testnet: END-TO-END TEST CANNOT RUN: %s (%s=1 forbids skipping)", reason, testnet.RequiredEnv)
-	}
-	t.Skipf("testnet: SKIPPING END-TO-END TEST: %s (set %s=1 to make this a failure)", reason, testnet.RequiredEnv)
-}
-
 // birdPeer is one BGP neighbour in the configuration template.
 type birdPeer struct {
 	Name string // the protocol's name: node1, node2, …
@@ -79,18 +69,18 @@ type birdPeer struct {
 // birdNode is one BIRD daemon in a node's namespace, with its own
 // configuration file, control socket and pid file.
 type birdNode struct {
-	ns      *testnet.NS
+	ns      *lab.NS
 	name    string
 	config  string
 	control string
 	pidFile string
-	proc    *testnet.Process // the running bird, nil before start
+	proc    *lab.Process // the running bird, nil before start
 }
 
 // newBIRDNode writes node i's configuration (of the n nodes on the LAN:
 // iBGP to every other one, its block tunnelSubnet(i) announced) and checks
 // it with `bird -p`.
-func newBIRDNode(t *testing.T, ns *testnet.NS, i, n int) *birdNode {
+func newBIRDNode(t *testing.T, ns *lab.NS, i, n int) *birdNode {
 	t.Helper()
 	dir := t.TempDir()
 	b := &birdNode{
@@ -121,7 +111,7 @@ func newBIRDNode(t *testing.T, ns *testnet.NS, i, n int) *birdNode {
 	if err := os.WriteFile(b.config, []byte(conf.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	stdout, stderr, err := daemonproc.RunSplit(context.Background(), birdCommandTimeout, "bird", "-p", "-c", b.config)
+	stdout, stderr, err := lab.RunSplit(context.Background(), birdCommandTimeout, "bird", "-p", "-c", b.config)
 	if err != nil {
 		t.Fatalf("%s: bird -p -c %s refuses the configuration: %v: %s%s\n%s", b.name, b.config, err, stdout, stderr, conf.String())
 	}
@@ -129,7 +119,7 @@ func newBIRDNode(t *testing.T, ns *testnet.NS, i, n int) *birdNode {
 }
 
 // start runs `bird -f -c CONFIG -s CONTROL -P PIDFILE` in the node's
-// namespace: in the foreground, logging to stderr, so testnet stops it at
+// namespace: in the foreground, logging to stderr, so lab stops it at
 // the end of the test (SIGTERM, then SIGKILL) and shows its log if the
 // test failed, and a dying test binary takes it along (SIGKILL).
 func (b *birdNode) start(t *testing.T) {
@@ -142,14 +132,14 @@ func (b *birdNode) start(t *testing.T) {
 // removes the routes it installed in its own kernel.
 func (b *birdNode) stop(t *testing.T) {
 	t.Helper()
-	if err := b.proc.Stop(); errors.Is(err, daemonproc.ErrKilled) {
+	if err := b.proc.Stop(lab.StopTimeout); errors.Is(err, lab.ErrKilled) {
 		t.Fatalf("%s: bird ignored SIGTERM: %v; its output:\n%s", b.name, err, b.proc.Output())
 	}
 }
 
 // protocols returns `birdc show protocols`, for messages.
 func (b *birdNode) protocols() string {
-	stdout, stderr, err := daemonproc.RunSplit(context.Background(), birdCommandTimeout, "birdc", "-s", b.control, "show", "protocols")
+	stdout, stderr, err := lab.RunSplit(context.Background(), birdCommandTimeout, "birdc", "-s", b.control, "show", "protocols")
 	if err != nil {
 		return fmt.Sprintf("birdc -s %s show protocols: %v: %s", b.control, err, stderr)
 	}
@@ -165,7 +155,7 @@ func birdRoute(peer int) string {
 
 // kernelBIRDRoutes returns the lines of `ip route show` (the main table)
 // in ns that BIRD installed, sorted, and every other line apart.
-func kernelBIRDRoutes(t *testing.T, ns *testnet.NS) (bird, other []string) {
+func kernelBIRDRoutes(t *testing.T, ns *lab.NS) (bird, other []string) {
 	t.Helper()
 	for line := range strings.Lines(ns.Run(t, "ip", "route", "show")) {
 		line = strings.TrimSpace(line)
@@ -217,7 +207,7 @@ func waitBIRDRoutes(t *testing.T, l *lan, i int, peers []int, birds []*birdNode,
 
 // tunTxPackets reads the kernel's tx_packets of tunl0 in ns: the packets
 // the kernel handed to ipipd through the TUN device.
-func tunTxPackets(t *testing.T, ns *testnet.NS) uint64 {
+func tunTxPackets(t *testing.T, ns *lab.NS) uint64 {
 	t.Helper()
 	out := ns.Run(t, "ip", "-s", "-j", "link", "show", "dev", "tunl0")
 	var links []struct {

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ipipd/ipipd/internal/testnet"
+	"github.com/ipipd/ipipd/internal/lab"
 )
 
 // Bounds of TestBIRD's waits, with BIRD's short timers (hold time 3,
@@ -34,7 +34,7 @@ const (
 //     192.168.43.0 no longer leave for 10.245.1.4 (they did before);
 //   - starting it again brings the routes back and node3 pings again.
 func TestBIRD(t *testing.T) {
-	testnet.Require(t)
+	lab.Require(t)
 	requireBIRD(t)
 	l := newLAN(t, 3)
 	for i, ns := range l.nodes {

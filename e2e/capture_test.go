@@ -9,7 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/ipipd/ipipd/internal/testnet"
+	"github.com/ipipd/ipipd/internal/lab"
 )
 
 // capture is an AF_PACKET socket on one interface of one namespace, in
@@ -30,7 +30,7 @@ type captured struct {
 // openCapture opens the socket inside ns (sockets keep the namespace they
 // were created in) and closes it at the end of the test. Only IPv4 packets
 // are read.
-func openCapture(t *testing.T, ns *testnet.NS, ifname string) *capture {
+func openCapture(t *testing.T, ns *lab.NS, ifname string) *capture {
 	t.Helper()
 	c := &capture{fd: -1, name: ns.String() + "/" + ifname}
 	err := ns.Do(func() error {

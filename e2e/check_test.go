@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ipipd/ipipd/internal/testnet"
+	"github.com/ipipd/ipipd/internal/lab"
 )
 
 // configTestdata is internal/config/testdata, relative to this package.
@@ -25,7 +25,7 @@ const configTestdata = "../internal/config/testdata"
 // `check` must refuse it with exit code 2 and name the file and line of
 // every problem.
 func TestCheck(t *testing.T) {
-	testnet.Require(t)
+	lab.Require(t)
 	bad, err := filepath.Glob(filepath.Join(configTestdata, "bad", "*.yaml"))
 	if err != nil || len(bad) == 0 {
 		t.Fatalf("no bad config files in %s: %v", configTestdata, err)

@@ -12,9 +12,9 @@ import (
 	"time"
 
 	"github.com/ipipd/ipipd/internal/header"
+	"github.com/ipipd/ipipd/internal/lab"
 	"github.com/ipipd/ipipd/internal/packettest"
 	"github.com/ipipd/ipipd/internal/rawsock"
-	"github.com/ipipd/ipipd/internal/testnet"
 )
 
 // TestCoalescedOuterPacket sends node b what its raw socket reads when the
@@ -38,10 +38,10 @@ func TestCoalescedOuterPacket(t *testing.T) {
 }
 
 func testCoalescedOuterPacket(t *testing.T, backend string) {
-	testnet.Require(t)
-	a, b := testnet.New(t, "groa"), testnet.New(t, "grob")
+	lab.Require(t)
+	a, b := lab.New(t, "groa"), lab.New(t, "grob")
 	aAddr, bAddr := addr("10.245.1.2"), addr("10.245.1.3")
-	testnet.Veth(t, a, "ula", netip.PrefixFrom(aAddr, 24), b, "ulb", netip.PrefixFrom(bAddr, 24))
+	lab.Veth(t, a, "ula", netip.PrefixFrom(aAddr, 24), b, "ulb", netip.PrefixFrom(bAddr, 24))
 	a.Run(t, "ip", "link", "set", "ula", "mtu", "65535")
 	b.Run(t, "ip", "link", "set", "ulb", "mtu", "65535")
 	node := startDaemon(t, b, "grob", `tunnels:

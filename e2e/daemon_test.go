@@ -12,9 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ipipd/ipipd/internal/daemonproc"
 	"github.com/ipipd/ipipd/internal/engine"
-	"github.com/ipipd/ipipd/internal/testnet"
+	"github.com/ipipd/ipipd/internal/lab"
 )
 
 // Bounds of the daemon helpers.
@@ -25,25 +24,25 @@ const (
 
 // daemon is one `ipipd run` inside a node's namespace.
 type daemon struct {
-	ns      *testnet.NS
+	ns      *lab.NS
 	name    string
 	config  string // its config file
 	control string // its control socket
-	proc    *testnet.Process
+	proc    *lab.Process
 }
 
 // startDaemon writes cfg to a file and runs `ipipd run -c FILE --control
 // SOCK FLAGS...` inside ns, then waits until `ipipd show` answers, which the
 // daemon does only once the whole config is installed (engine.Apply comes
-// before control.Listen). testnet stops the process at the end of the test.
-func startDaemon(t *testing.T, ns *testnet.NS, name, cfg string, flags ...string) *daemon {
+// before control.Listen). lab stops the process at the end of the test.
+func startDaemon(t *testing.T, ns *lab.NS, name, cfg string, flags ...string) *daemon {
 	t.Helper()
 	return startWrappedDaemon(t, ns, name, cfg, nil, flags...)
 }
 
 // startWrappedDaemon is startDaemon with the command run by wrap, a command
 // that execs its arguments (setpriv, to drop privileges).
-func startWrappedDaemon(t *testing.T, ns *testnet.NS, name, cfg string, wrap []string, flags ...string) *daemon {
+func startWrappedDaemon(t *testing.T, ns *lab.NS, name, cfg string, wrap []string, flags ...string) *daemon {
 	t.Helper()
 	dir := t.TempDir()
 	d := &daemon{
@@ -56,7 +55,7 @@ func startWrappedDaemon(t *testing.T, ns *testnet.NS, name, cfg string, wrap []s
 		t.Fatalf("control socket path %q is too long for a unix socket", d.control)
 	}
 	d.write(t, cfg)
-	d.proc = ns.Start(t, append(wrap, daemonproc.RunArgs(ipipdBin, d.config, d.control, flags...)...)...)
+	d.proc = ns.Start(t, append(wrap, lab.RunArgs(ipipdBin, d.config, d.control, flags...)...)...)
 	d.waitReady(t)
 	return d
 }
@@ -87,7 +86,7 @@ func (d *daemon) waitReady(t *testing.T) {
 // tryShow runs `ipipd show --json --control SOCK` and decodes it.
 func (d *daemon) tryShow() (engine.Status, error) {
 	var st engine.Status
-	err := daemonproc.Show(context.Background(), ipipdBin, d.control, &st)
+	err := lab.Show(context.Background(), ipipdBin, d.control, &st)
 	return st, err
 }
 
@@ -160,7 +159,7 @@ func (d *daemon) mustReload(t *testing.T, cfg string) {
 // daemon exits 0 in time.
 func (d *daemon) stop(t *testing.T) {
 	t.Helper()
-	if err := d.proc.Stop(); err != nil {
+	if err := d.proc.Stop(lab.StopTimeout); err != nil {
 		t.Fatalf("%s: ipipd did not exit 0 on SIGTERM: %v; its output:\n%s", d.name, err, d.proc.Output())
 	}
 }
@@ -169,7 +168,7 @@ func (d *daemon) stop(t *testing.T) {
 // socket is a file, reachable from any namespace) and returns stdout and
 // stderr apart; err is an *exec.ExitError for a non-zero exit.
 func runBinarySplit(timeout time.Duration, args ...string) (stdout, stderr string, err error) {
-	stdout, stderr, err = daemonproc.RunSplit(context.Background(), timeout, ipipdBin, args...)
+	stdout, stderr, err = lab.RunSplit(context.Background(), timeout, ipipdBin, args...)
 	var exit *exec.ExitError
 	if err != nil && !errors.As(err, &exit) {
 		err = fmt.Errorf("ipipd %s: %w", strings.Join(args, " "), err)

@@ -1,5 +1,5 @@
 // Package e2e holds ipipd's end-to-end tests: the built binary runs as a
-// daemon inside throw-away network namespaces (internal/testnet), with real
+// daemon inside throw-away network namespaces (internal/lab), with real
 // TUN devices, raw sockets and a bridged underlay, and the tests check on
 // the wire, through the kernel's own stack and through `ipipd show --json`
 // that it behaves as the kernel's ipip module would.

@@ -9,7 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/ipipd/ipipd/internal/testnet"
+	"github.com/ipipd/ipipd/internal/lab"
 )
 
 // TestECNDecapsulation crafts outer packets from node1 (a raw socket, no
@@ -23,7 +23,7 @@ import (
 // and counted in rx_errors and rx_frame_errors (ipipd also names it
 // ecn_drop); inner Not-ECT under outer Not-ECT passes unchanged.
 func TestECNDecapsulation(t *testing.T) {
-	testnet.Require(t)
+	lab.Require(t)
 	l := newLAN(t, 2)
 	node2 := startDaemon(t, l.nodes[1], "node2", fallbackConfig(1, []int{0}))
 	if err := l.nodes[0].Ping(underlayAddr(1), 5*time.Second); err != nil {
@@ -88,7 +88,7 @@ type tosListener struct {
 }
 
 // listenTOS opens a UDP socket on port inside ns with IP_RECVTOS set.
-func listenTOS(t *testing.T, ns *testnet.NS, port int) *tosListener {
+func listenTOS(t *testing.T, ns *lab.NS, port int) *tosListener {
 	t.Helper()
 	var conn *net.UDPConn
 	err := ns.Do(func() error {

@@ -7,8 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ipipd/ipipd/internal/daemonproc"
-	"github.com/ipipd/ipipd/internal/testnet"
+	"github.com/ipipd/ipipd/internal/lab"
 )
 
 // Faults an operator can cause, each ending in a working datapath or in an
@@ -17,8 +16,8 @@ import (
 // --control naming a file that is not a socket: ipipd refuses to start,
 // says what is there, and leaves the file as it was (it used to delete it).
 func TestControlPathThatIsAFile(t *testing.T) {
-	testnet.Require(t)
-	ns := testnet.New(t, "node1")
+	lab.Require(t)
+	ns := lab.New(t, "node1")
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "node.yaml")
 	if err := os.WriteFile(cfg, []byte("tunnels:\n  - name: tunl0\n"), 0o644); err != nil {
@@ -28,7 +27,7 @@ func TestControlPathThatIsAFile(t *testing.T) {
 	if err := os.WriteFile(precious, []byte("keep me\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, err := ns.Try(append([]string{"timeout", "10"}, daemonproc.RunArgs(ipipdBin, cfg, precious)...)...)
+	out, err := ns.Try(append([]string{"timeout", "10"}, lab.RunArgs(ipipdBin, cfg, precious)...)...)
 	if err == nil || !strings.Contains(err.Error(), "exit status") {
 		t.Fatalf("ipipd run --control %s: %v, want a non-zero exit", precious, err)
 	}
@@ -46,7 +45,7 @@ func TestControlPathThatIsAFile(t *testing.T) {
 // A change of the underlay's MTU reaches show's path MTU at once: it used
 // to keep the figure from start-up, which the kernel no longer had.
 func TestShowFollowsTheUnderlayMTU(t *testing.T) {
-	testnet.Require(t)
+	lab.Require(t)
 	l := newLAN(t, 2)
 	cfg := "tunnels:\n  - name: p2p\n    local: 10.245.1.2\n    remote: 10.245.1.3\n    addresses: [172.16.0.1/30]\n"
 	d := startDaemon(t, l.nodes[0], "node1", cfg)

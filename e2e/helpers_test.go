@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/ipipd/ipipd/internal/engine"
-	"github.com/ipipd/ipipd/internal/testnet"
+	"github.com/ipipd/ipipd/internal/lab"
 )
 
 // addr parses an IPv4 address written in a test.
@@ -16,7 +16,7 @@ func addr(s string) netip.Addr { return netip.MustParseAddr(s) }
 // forwarding), then waits a little so that a second request NS.Ping may
 // have sent meanwhile, and its reply, are through before a test counts
 // packets.
-func warmUp(t *testing.T, ns *testnet.NS, dst netip.Addr) {
+func warmUp(t *testing.T, ns *lab.NS, dst netip.Addr) {
 	t.Helper()
 	if err := ns.Ping(dst, 10*time.Second); err != nil {
 		t.Fatal(err)

@@ -16,9 +16,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/ipipd/ipipd/internal/daemonproc"
 	"github.com/ipipd/ipipd/internal/engine"
-	"github.com/ipipd/ipipd/internal/testnet"
+	"github.com/ipipd/ipipd/internal/lab"
 )
 
 // makeTimeout bounds one make install or uninstall, a build included.
@@ -48,7 +47,7 @@ var installedTree = map[string]fs.FileMode{
 // SIGHUP brings RELOADING=1 with MONOTONIC_USEC, then READY=1 with the new
 // tunnels; SIGTERM brings STOPPING=1 and exit 0; nothing else is sent.
 func TestInstall(t *testing.T) {
-	testnet.Require(t)
+	lab.Require(t)
 	root := moduleRoot(t)
 	dest := t.TempDir()
 	runMake(t, root, "install", "DESTDIR="+dest)
@@ -70,7 +69,7 @@ func TestInstall(t *testing.T) {
 		t.Errorf("ipipd@.service: ExecStart=%s, want %s", strings.Join(template, " "), want)
 	}
 	installed := filepath.Join(dest, argv[0])
-	if _, stderr, err := daemonproc.RunSplit(context.Background(), 10*time.Second, installed, "check", "-c", filepath.Join(dest, "etc/ipipd/ipipd.yaml")); err != nil {
+	if _, stderr, err := lab.RunSplit(context.Background(), 10*time.Second, installed, "check", "-c", filepath.Join(dest, "etc/ipipd/ipipd.yaml")); err != nil {
 		t.Errorf("the installed example does not pass ipipd check: %v\n%s", err, stderr)
 	}
 	checkVersion(t, root, installed)
@@ -91,7 +90,7 @@ func TestInstall(t *testing.T) {
 		args = append(args, a)
 	}
 	args = append(args, "--control", control) // the unit relies on the default, /run/ipipd/ipipd.sock
-	ns := testnet.New(t, "install")
+	ns := lab.New(t, "install")
 	started := time.Now()
 	proc := ns.Start(t, args...)
 
@@ -102,7 +101,7 @@ func TestInstall(t *testing.T) {
 	}
 	// Everything is up when READY=1 arrives: no waiting, no retry.
 	var st engine.Status
-	if err := daemonproc.Show(context.Background(), installed, control, &st); err != nil || len(st.Tunnels) != 1 {
+	if err := lab.Show(context.Background(), installed, control, &st); err != nil || len(st.Tunnels) != 1 {
 		t.Errorf("ipipd show at READY=1: %v, %d tunnels", err, len(st.Tunnels))
 	}
 	if out := ns.Run(t, "ip", "-4", "addr", "show", "dev", "tunl0"); !strings.Contains(out, tunnelAddr(0).String()+"/32") || !strings.Contains(out, "UP") {
@@ -133,8 +132,8 @@ func TestInstall(t *testing.T) {
 	if err := proc.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	notify.expect(t, proc, "STOPPING=1", testnet.StopTimeout)
-	if err := proc.Wait(testnet.StopTimeout); err != nil {
+	notify.expect(t, proc, "STOPPING=1", lab.StopTimeout)
+	if err := proc.Wait(lab.StopTimeout); err != nil {
 		t.Errorf("after SIGTERM: %v, want exit 0", err)
 	}
 	if m, ok := notify.next(200 * time.Millisecond); ok {
@@ -146,7 +145,7 @@ func TestInstall(t *testing.T) {
 // with it; uninstall removes every installed file but a config that is no
 // longer the example, and a second install keeps that config.
 func TestInstallPrefixAndUninstall(t *testing.T) {
-	testnet.Require(t)
+	lab.Require(t)
 	root := moduleRoot(t)
 	dest := t.TempDir()
 	runMake(t, root, "install", "DESTDIR="+dest, "PREFIX=/usr")
@@ -177,7 +176,7 @@ func TestInstallPrefixAndUninstall(t *testing.T) {
 
 func moduleRoot(t *testing.T) string {
 	t.Helper()
-	root, err := daemonproc.ModuleRoot()
+	root, err := lab.ModuleRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,7 +259,7 @@ func execStart(t *testing.T, unit string) []string {
 // make could read it with git (a tarball build says "unknown").
 func checkVersion(t *testing.T, root, binary string) {
 	t.Helper()
-	out, stderr, err := daemonproc.RunSplit(context.Background(), 10*time.Second, binary, "version")
+	out, stderr, err := lab.RunSplit(context.Background(), 10*time.Second, binary, "version")
 	if err != nil || !strings.HasPrefix(out, "ipipd ") {
 		t.Fatalf("ipipd version: %v\n%s%s", err, out, stderr)
 	}
@@ -344,7 +343,7 @@ func (s *notifySocket) next(timeout time.Duration) (notification, bool) {
 
 // expect waits up to timeout for the next notification, failing the test
 // unless it carries want (such as READY=1) and comes from the daemon's PID.
-func (s *notifySocket) expect(t *testing.T, proc *testnet.Process, want string, timeout time.Duration) notification {
+func (s *notifySocket) expect(t *testing.T, proc *lab.Process, want string, timeout time.Duration) notification {
 	t.Helper()
 	key, value, _ := strings.Cut(want, "=")
 	deadline := time.Now().Add(timeout)

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/ipipd/ipipd/internal/engine"
-	"github.com/ipipd/ipipd/internal/testnet"
+	"github.com/ipipd/ipipd/internal/lab"
 )
 
 // The kernel's ipip follows its devices' link state: ip_tunnel_lookup skips
@@ -22,7 +22,7 @@ import (
 // routes, and checks node1 reaches node2.
 func meshPair(t *testing.T) (*lan, []*daemon) {
 	t.Helper()
-	testnet.Require(t)
+	lab.Require(t)
 	l := newLAN(t, 2)
 	d := []*daemon{
 		startDaemon(t, l.nodes[0], "node1", fallbackConfig(0, []int{1}, "mtu: 1480")),
@@ -136,7 +136,7 @@ func cpuTicks(t *testing.T, pid int) int {
 // checkLoopDrops sends n pings to dst from node1 and checks each looping
 // packet was dropped once, counted as collisions and tx_errors, that no
 // path MTU was learned, and that the daemon is idle right after.
-func checkLoopDrops(t *testing.T, node *testnet.NS, d *daemon, dst string, n int) {
+func checkLoopDrops(t *testing.T, node *lab.NS, d *daemon, dst string, n int) {
 	t.Helper()
 	before := d.show(t)
 	out, _ := node.Try("ping", "-c", strconv.Itoa(n), "-i", "0.2", "-W", "1", dst)

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ipipd/ipipd/internal/testnet"
+	"github.com/ipipd/ipipd/internal/lab"
 )
 
 // underlaySubnet is the LAN every test's nodes share, as in the seed.
@@ -16,19 +16,19 @@ var underlaySubnet = netip.MustParsePrefix("10.245.1.0/24")
 // 10.245.1.(i+2) on eth0, and, by the seed's convention, the tunnel
 // address 192.168.(41+i).0 and the subnet 192.168.(41+i).0/24.
 type lan struct {
-	hub   *testnet.NS
-	nodes []*testnet.NS
+	hub   *lab.NS
+	nodes []*lab.NS
 	under []netip.Addr
 }
 
 // newLAN builds the seed's underlay with n members (node1 … nodeN).
 func newLAN(t *testing.T, n int) *lan {
 	t.Helper()
-	l := &lan{hub: testnet.New(t, "hub")}
+	l := &lan{hub: lab.New(t, "hub")}
 	for i := range n {
-		l.nodes = append(l.nodes, testnet.New(t, fmt.Sprintf("node%d", i+1)))
+		l.nodes = append(l.nodes, lab.New(t, fmt.Sprintf("node%d", i+1)))
 	}
-	l.under = testnet.NewBridgeLAN(t, l.hub, underlaySubnet, l.nodes...)
+	l.under = lab.NewBridgeLAN(t, l.hub, underlaySubnet, l.nodes...)
 	for i, a := range l.under {
 		if want := underlayAddr(i); a != want {
 			t.Fatalf("node%d got underlay %v, want %v", i+1, a, want)

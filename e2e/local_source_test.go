@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ipipd/ipipd/internal/testnet"
+	"github.com/ipipd/ipipd/internal/lab"
 )
 
 // TestOwnAddressesStayOwn: an off-path host on the underlay (node3, which
@@ -23,7 +23,7 @@ import (
 // the drop (in_martian_src of /proc/net/stat/rt_cache). The same packet
 // with a source that is not local is delivered, so the path itself works.
 func TestOwnAddressesStayOwn(t *testing.T) {
-	testnet.Require(t)
+	lab.Require(t)
 	l := newLAN(t, 3)
 	d1 := startDaemon(t, l.nodes[0], "node1", fallbackConfig(0, []int{1}, "mtu: 1480"))
 	if v := strings.TrimSpace(l.nodes[0].Run(t, "sysctl", "-n", "net.ipv4.conf.tunl0.accept_local")); v != "0" {

@@ -6,8 +6,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/ipipd/ipipd/internal/daemonproc"
-	"github.com/ipipd/ipipd/internal/testnet"
+	"github.com/ipipd/ipipd/internal/lab"
 )
 
 // ipipdBin is the binary TestMain builds from ./cmd/ipipd.
@@ -19,12 +18,12 @@ func TestMain(m *testing.M) {
 
 func testMain(m *testing.M) int {
 	if os.Geteuid() != 0 {
-		// Every test stops in testnet.Require (a skip, or a failure under
+		// Every test stops in lab.Require (a skip, or a failure under
 		// IPIPD_E2E_REQUIRED=1) with a message saying why; building would
 		// only cost time, or fail in an unprivileged user's environment.
 		return m.Run()
 	}
-	root, err := daemonproc.ModuleRoot()
+	root, err := lab.ModuleRoot()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
@@ -35,12 +34,12 @@ func testMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	if ipipdBin, err = daemonproc.Build(context.Background(), root, dir); err != nil {
+	if ipipdBin, err = lab.Build(context.Background(), root, dir); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
 	}
 	if os.Geteuid() == 0 {
-		if err := testnet.CleanupStale(); err != nil {
+		if _, err := lab.CleanupStale(lab.TestPrefix); err != nil {
 			fmt.Fprintln(os.Stderr, "e2e: cleaning stale namespaces:", err)
 		}
 	}

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ipipd/ipipd/internal/testnet"
+	"github.com/ipipd/ipipd/internal/lab"
 )
 
 // TestMesh builds the seed's one-to-many tunl0 mesh: three nodes on one
@@ -19,7 +19,7 @@ import (
 // pings, then a 20 MB TCP stream crosses node1→node3 intact (the inner
 // packets are delivered unchanged and in a form the receiver's TCP accepts).
 func TestMesh(t *testing.T) {
-	testnet.Require(t)
+	lab.Require(t)
 	l := newLAN(t, 3)
 	daemons := make([]*daemon, 3)
 	for i, ns := range l.nodes {

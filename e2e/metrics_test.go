@@ -15,7 +15,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
-	"github.com/ipipd/ipipd/internal/testnet"
+	"github.com/ipipd/ipipd/internal/lab"
 )
 
 // metricsAddr is where the daemons of these tests serve metrics: on the
@@ -30,7 +30,7 @@ const metricsAddr = "127.0.0.1:9477"
 // metrics are there; and a second daemon that cannot bind the port stops
 // at start-up with the reason, before it creates its device.
 func TestMetrics(t *testing.T) {
-	testnet.Require(t)
+	lab.Require(t)
 	l := newLAN(t, 2)
 	node1 := startDaemon(t, l.nodes[0], "node1", fallbackConfig(0, []int{1}), "--metrics", metricsAddr)
 	startDaemon(t, l.nodes[1], "node2", fallbackConfig(1, []int{0}))
@@ -92,7 +92,7 @@ func TestMetrics(t *testing.T) {
 // scrape fetches /metrics from the daemon in ns and parses it. The
 // connection is opened inside ns (a socket belongs to the namespace it
 // was made in), and HTTP/1.0 keeps the exchange to one read to EOF.
-func scrape(t *testing.T, ns *testnet.NS) map[string]*dto.MetricFamily {
+func scrape(t *testing.T, ns *lab.NS) map[string]*dto.MetricFamily {
 	t.Helper()
 	var body string
 	err := ns.Do(func() error {

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ipipd/ipipd/internal/testnet"
+	"github.com/ipipd/ipipd/internal/lab"
 )
 
 // TestMTU checks the tunnel MTU against the 1500-byte underlay.
@@ -21,7 +21,7 @@ import (
 //     fragmented by IP output, and the peer reassembles it (ip_local_deliver
 //     before tunnel4_rcv), so it arrives whole.
 func TestMTU(t *testing.T) {
-	testnet.Require(t)
+	lab.Require(t)
 	requirePing(t)
 	l := newLAN(t, 2)
 	node1 := startDaemon(t, l.nodes[0], "node1", fallbackConfig(0, []int{1}))

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/ipipd/ipipd/internal/header"
-	"github.com/ipipd/ipipd/internal/testnet"
+	"github.com/ipipd/ipipd/internal/lab"
 )
 
 // TestNoTunnelPortUnreachable sends IPIP packets to a node where no tunnel
@@ -22,7 +22,7 @@ import (
 // ipipd counts the answers (PortUnreachables) and the withheld ones
 // (RateLimited): every packet ends in exactly one of them.
 func TestNoTunnelPortUnreachable(t *testing.T) {
-	testnet.Require(t)
+	lab.Require(t)
 	l := newLAN(t, 3)
 	// node2's only tunnel is a point-to-point one to node3: nothing takes
 	// packets from node1.

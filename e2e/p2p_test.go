@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ipipd/ipipd/internal/testnet"
+	"github.com/ipipd/ipipd/internal/lab"
 )
 
 // TestPointToPointBesideFallback runs a point-to-point tunnel next to the
@@ -16,7 +16,7 @@ import (
 // to tunl0 (phase 7). The route of a tunnel with a remote sends to the
 // remote (ip_tunnel_xmit, connected).
 func TestPointToPointBesideFallback(t *testing.T) {
-	testnet.Require(t)
+	lab.Require(t)
 	l := newLAN(t, 3)
 	node1 := startDaemon(t, l.nodes[0], "node1", `tunnels:
   - name: tunl0

@@ -16,7 +16,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 
-	"github.com/ipipd/ipipd/internal/testnet"
+	"github.com/ipipd/ipipd/internal/lab"
 )
 
 // capturedPacket is one packet of a pcapng file, decoded.
@@ -77,7 +77,7 @@ func readPcapng(t *testing.T, path string) []capturedPacket {
 // and the inner one written into tunl0, all with comments naming the
 // verdict and the kernel step that decided it. tcpdump opens it too.
 func TestPcapTrace(t *testing.T) {
-	testnet.Require(t)
+	lab.Require(t)
 	l := newLAN(t, 2)
 	node1 := startDaemon(t, l.nodes[0], "node1", fallbackConfig(0, []int{1}))
 	startDaemon(t, l.nodes[1], "node2", fallbackConfig(1, []int{0}))
@@ -85,7 +85,7 @@ func TestPcapTrace(t *testing.T) {
 
 	file := filepath.Join(t.TempDir(), "ping.pcapng")
 	trace := exec.Command(ipipdBin, "trace", "--control", node1.control, "--pcap", file, "--pcap-size", "10MB")
-	var stderr testnet.LockedBuffer
+	var stderr lab.LockedBuffer
 	trace.Stderr = &stderr
 	if err := trace.Start(); err != nil {
 		t.Fatal(err)

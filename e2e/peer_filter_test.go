@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ipipd/ipipd/internal/testnet"
+	"github.com/ipipd/ipipd/internal/lab"
 )
 
 // TestPeerFilterKnown: the seed's three-node mesh with `accept_from:
@@ -17,7 +17,7 @@ import (
 // drops each after tunnel selection and counts it as peer_filtered, while
 // the mesh keeps pinging. `ipipd check` shows the filter.
 func TestPeerFilterKnown(t *testing.T) {
-	testnet.Require(t)
+	lab.Require(t)
 	l := newLAN(t, 4) // node4 is the stranger: no daemon, no route names it
 	daemons := make([]*daemon, 3)
 	for i := range 3 {

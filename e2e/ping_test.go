@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ipipd/ipipd/internal/testnet"
+	"github.com/ipipd/ipipd/internal/lab"
 )
 
 // requirePing fails the test unless iputils' ping is installed: the tests
@@ -24,7 +24,7 @@ func requirePing(t *testing.T) {
 // ping runs iputils ping inside ns with -n (no name lookups) and a bound
 // wait (-W 2), and returns its output and whether it exited 0 (a reply
 // came back for every request).
-func ping(ns *testnet.NS, args ...string) (string, bool) {
+func ping(ns *lab.NS, args ...string) (string, bool) {
 	out, err := ns.Try(append([]string{"ping", "-n", "-W", "2"}, args...)...)
 	return out, err == nil
 }

@@ -7,20 +7,20 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ipipd/ipipd/internal/testnet"
+	"github.com/ipipd/ipipd/internal/lab"
 )
 
 // routedTunnel builds pmtu.sh's topology: node1 — router — node2, the
 // router's link to node2 1300 bytes, a point-to-point tunnel ipip1 between
 // node1 (192.168.61.1) and node2 (192.168.62.1) with MTU 1480, warmed up.
 // It returns node1 and its daemon.
-func routedTunnel(t *testing.T) (*testnet.NS, *daemon) {
+func routedTunnel(t *testing.T) (*lab.NS, *daemon) {
 	t.Helper()
-	testnet.Require(t)
+	lab.Require(t)
 	requirePing(t)
-	node1, router, node2 := testnet.New(t, "node1"), testnet.New(t, "router"), testnet.New(t, "node2")
-	testnet.Veth(t, node1, "eth0", netip.MustParsePrefix("10.245.1.2/24"), router, "left", netip.MustParsePrefix("10.245.1.1/24"))
-	testnet.Veth(t, router, "right", netip.MustParsePrefix("10.245.2.1/24"), node2, "eth0", netip.MustParsePrefix("10.245.2.2/24"))
+	node1, router, node2 := lab.New(t, "node1"), lab.New(t, "router"), lab.New(t, "node2")
+	lab.Veth(t, node1, "eth0", netip.MustParsePrefix("10.245.1.2/24"), router, "left", netip.MustParsePrefix("10.245.1.1/24"))
+	lab.Veth(t, router, "right", netip.MustParsePrefix("10.245.2.1/24"), node2, "eth0", netip.MustParsePrefix("10.245.2.2/24"))
 	router.Run(t, "sysctl", "-qw", "net.ipv4.ip_forward=1")
 	router.Run(t, "ip", "link", "set", "dev", "right", "mtu", "1300")
 	node2.Run(t, "ip", "link", "set", "dev", "eth0", "mtu", "1300")
@@ -137,7 +137,7 @@ func TestPathMTUFromRouter(t *testing.T) {
 // packet must be answered with frag needed, mtu = 1380, not sent into the
 // raw socket's EMSGSIZE (a black hole for the sender).
 func TestPathMTUOfTheUnderlay(t *testing.T) {
-	testnet.Require(t)
+	lab.Require(t)
 	requirePing(t)
 	l := newLAN(t, 2)
 	for _, ns := range l.nodes {

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ipipd/ipipd/internal/testnet"
+	"github.com/ipipd/ipipd/internal/lab"
 )
 
 // The systemd units the project ships: one node, and the template for
@@ -34,7 +34,7 @@ const (
 // the device policy) is checked only by systemd-analyze, not run here:
 // systemd is not PID 1 on these machines.
 func TestLeastPrivilege(t *testing.T) {
-	testnet.Require(t)
+	lab.Require(t)
 	caps := unitCapabilities(t)
 	sameServiceSettings(t, unitFile, templateUnitFile)
 	setpriv, err := exec.LookPath("setpriv")

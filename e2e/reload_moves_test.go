@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ipipd/ipipd/internal/testnet"
+	"github.com/ipipd/ipipd/internal/lab"
 )
 
 // TestReloadMovesAndRollsBack checks what a reload does to the kernel's
@@ -16,8 +16,8 @@ import (
 //     by an existing device) leaves the kernel exactly as it was: MTU,
 //     routes and devices of the running config.
 func TestReloadMovesAndRollsBack(t *testing.T) {
-	testnet.Require(t)
-	ns := testnet.New(t, "node")
+	lab.Require(t)
+	ns := lab.New(t, "node")
 	ns.Run(t, "ip", "link", "add", "name", "dummyx", "type", "veth", "peer", "name", "dummyy")
 	cfg := func(tunnels string) string { return "tunnels:\n" + tunnels }
 	d := startDaemon(t, ns, "node", cfg(`

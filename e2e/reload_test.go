@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ipipd/ipipd/internal/testnet"
+	"github.com/ipipd/ipipd/internal/lab"
 )
 
 // TestReloadAndStop checks the daemon's life cycle under traffic.
@@ -20,7 +20,7 @@ import (
 // tunnel as it was; and, like deleting a tunnel, stopping the daemon
 // removes its device and with it every address and route on it.
 func TestReloadAndStop(t *testing.T) {
-	testnet.Require(t)
+	lab.Require(t)
 	requirePing(t)
 	l := newLAN(t, 3)
 	for i := 1; i < 3; i++ {

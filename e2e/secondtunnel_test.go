@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ipipd/ipipd/internal/testnet"
+	"github.com/ipipd/ipipd/internal/lab"
 )
 
 // TestSeedSecondTunnel is the seed walk-through's last experiment as
@@ -18,7 +18,7 @@ import (
 // take them, and the ping succeeds. (Since v5.7 a wildcard tunnel bound to a
 // dev would also receive without local; the walk-through predates that.)
 func TestSeedSecondTunnel(t *testing.T) {
-	testnet.Require(t)
+	lab.Require(t)
 	l := newLAN(t, 3)
 	startDaemon(t, l.nodes[0], "node1", fallbackConfig(0, []int{1}))
 	node2 := startDaemon(t, l.nodes[1], "node2", `tunnels:

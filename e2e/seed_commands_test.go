@@ -17,7 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ipipd/ipipd/internal/header"
-	"github.com/ipipd/ipipd/internal/testnet"
+	"github.com/ipipd/ipipd/internal/lab"
 )
 
 // routeFollowTimeout is how long ipipd may take to follow a change of the
@@ -41,7 +41,7 @@ const routeFollowTimeout = time.Second
 //     packets to 192.168.42.0 to 10.245.1.4 on the wire within a second,
 //     every later one too, and replacing it back restores the path.
 func TestSeedCommands(t *testing.T) {
-	testnet.Require(t)
+	lab.Require(t)
 	requirePing(t)
 	l := newLAN(t, 3)
 
@@ -106,7 +106,7 @@ func TestSeedCommands(t *testing.T) {
 // hands outgoing packets to ETH_P_ALL taps only, in dev_queue_xmit_nit).
 // Reads return the network-layer packet; ARP and other non-IPv4 frames
 // fail outerTo's checks.
-func openSendCapture(t *testing.T, ns *testnet.NS, ifname string) *capture {
+func openSendCapture(t *testing.T, ns *lab.NS, ifname string) *capture {
 	t.Helper()
 	c := &capture{fd: -1, name: ns.String() + "/" + ifname + " (sent and received)"}
 	err := ns.Do(func() error {
@@ -160,7 +160,7 @@ ip r add 192.168.42.0/24 via 10.245.1.3 dev tunl0 onlink
 
 // runSeed runs a block of the seed's shell commands in ns with sh -e (the
 // first failing command fails the test, with the trace of sh -x).
-func runSeed(t *testing.T, ns *testnet.NS, script string) {
+func runSeed(t *testing.T, ns *lab.NS, script string) {
 	t.Helper()
 	out := ns.Run(t, "sh", "-e", "-x", "-c", script)
 	t.Logf("in %s:\n%s", ns, out)
@@ -170,7 +170,7 @@ func runSeed(t *testing.T, ns *testnet.NS, script string) {
 // after an `ip r add` the first request may find the route not yet
 // followed (ipipd has up to a second), so one reply of two passes, as it
 // does for ping's exit status.
-func seedPing(t *testing.T, ns *testnet.NS, dst netip.Addr) {
+func seedPing(t *testing.T, ns *lab.NS, dst netip.Addr) {
 	t.Helper()
 	out, ok := ping(ns, "-c", "2", dst.String())
 	if !ok {
@@ -182,7 +182,7 @@ func seedPing(t *testing.T, ns *testnet.NS, dst netip.Addr) {
 
 // pingAllPairs pings every node's tunnel address from every other node,
 // each ping bounded by timeout.
-func pingAllPairs(t *testing.T, nodes []*testnet.NS, timeout time.Duration) {
+func pingAllPairs(t *testing.T, nodes []*lab.NS, timeout time.Duration) {
 	t.Helper()
 	for i, from := range nodes {
 		for j := range nodes {
@@ -198,8 +198,8 @@ func pingAllPairs(t *testing.T, nodes []*testnet.NS, timeout time.Duration) {
 
 // startNoConfigDaemon runs `ipipd run --control SOCK` in ns, with no
 // config file, as the stand-in for `modprobe ipip`, and waits until `ipipd
-// show` answers. testnet stops it at the end of the test.
-func startNoConfigDaemon(t *testing.T, ns *testnet.NS, name string) *daemon {
+// show` answers. lab stops it at the end of the test.
+func startNoConfigDaemon(t *testing.T, ns *lab.NS, name string) *daemon {
 	t.Helper()
 	d := &daemon{ns: ns, name: name, control: filepath.Join(t.TempDir(), name+".sock")}
 	if len(d.control) > 100 { // sun_path holds 108 bytes
@@ -232,7 +232,7 @@ type ipAddrs struct {
 // (ip_tunnel_init_net's fallback device): present, down, MTU 1480 (1500 −
 // 20, the module's default without an underlay device), no address. It is
 // a TUN device, as `ip -d link` shows.
-func checkModprobeTunl0(t *testing.T, ns *testnet.NS) {
+func checkModprobeTunl0(t *testing.T, ns *lab.NS) {
 	t.Helper()
 	var link ipLink
 	deadline := time.Now().Add(readyTimeout)
@@ -278,7 +278,7 @@ func checkModprobeTunl0(t *testing.T, ns *testnet.NS) {
 // dev set the socket is bound to that device (SO_BINDTODEVICE), and the
 // kernel sends through it even without a route (it then takes dst as on
 // link). stop may be called more than once; a cleanup calls it too.
-func sendUDPEvery(t *testing.T, ns *testnet.NS, src, dst netip.Addr, dev string, interval time.Duration) (stop func()) {
+func sendUDPEvery(t *testing.T, ns *lab.NS, src, dst netip.Addr, dev string, interval time.Duration) (stop func()) {
 	t.Helper()
 	var conn net.Conn
 	err := ns.Do(func() error {
@@ -352,7 +352,7 @@ func outerTo(p captured, inner netip.Addr) (netip.Addr, bool) {
 // destination want leaves within routeFollowTimeout of the command's
 // return (by then the kernel has sent its RTM_NEWROUTE), and that for
 // 300 ms afterwards none goes to old.
-func checkRouteFollowed(t *testing.T, ns *testnet.NS, capt *capture, command string, inner, want, old netip.Addr) {
+func checkRouteFollowed(t *testing.T, ns *lab.NS, capt *capture, command string, inner, want, old netip.Addr) {
 	t.Helper()
 	capt.drain()
 	ns.Run(t, strings.Fields(command)...)

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ipipd/ipipd/internal/testnet"
+	"github.com/ipipd/ipipd/internal/lab"
 )
 
 // iprouteCounters are the counters that `ipipd show -s -j` and `ip -s -j
@@ -45,7 +45,7 @@ type iprouteCounters struct {
 //     are the TUN's (a full queue, a bad write), ipipd's the tunnel's
 //     (iproute2's columns of ip -s tunnel show), so they are not compared.
 func TestShowLikeIproute2(t *testing.T) {
-	testnet.Require(t)
+	lab.Require(t)
 	requirePing(t)
 	l := newLAN(t, 2)
 	d1 := startDaemon(t, l.nodes[0], "node1", fallbackConfig(0, []int{1}, "mtu: 1480"))

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/ipipd/ipipd/internal/engine"
-	"github.com/ipipd/ipipd/internal/testnet"
+	"github.com/ipipd/ipipd/internal/lab"
 )
 
 // TestTrace runs `ipipd trace` against a daemon while node1 pings node2:
@@ -21,14 +21,14 @@ import (
 // time and with the inner fragment flags. A second
 // trace is refused while the first runs, and Ctrl-C ends the first cleanly.
 func TestTrace(t *testing.T) {
-	testnet.Require(t)
+	lab.Require(t)
 	l := newLAN(t, 2)
 	node1 := startDaemon(t, l.nodes[0], "node1", fallbackConfig(0, []int{1}))
 	startDaemon(t, l.nodes[1], "node2", fallbackConfig(1, []int{0}))
 	warmUp(t, l.nodes[0], tunnelAddr(1))
 
 	trace := exec.Command(ipipdBin, "trace", "--control", node1.control)
-	var out testnet.LockedBuffer
+	var out lab.LockedBuffer
 	trace.Stdout = &out
 	trace.Stderr = &out
 	if err := trace.Start(); err != nil {

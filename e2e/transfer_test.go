@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ipipd/ipipd/internal/testnet"
+	"github.com/ipipd/ipipd/internal/lab"
 )
 
 // transferTCP sends size bytes of a deterministic pseudo-random stream over
@@ -20,7 +20,7 @@ import (
 // The listening and the dialing socket are created inside Do, so each
 // belongs to its namespace; reading and writing then happen on ordinary
 // goroutines.
-func transferTCP(t *testing.T, fromNS *testnet.NS, src netip.Addr, toNS *testnet.NS, dst netip.Addr, size int, timeout time.Duration) {
+func transferTCP(t *testing.T, fromNS *lab.NS, src netip.Addr, toNS *lab.NS, dst netip.Addr, size int, timeout time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	var ln *net.TCPListener

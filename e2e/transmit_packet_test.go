@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ipipd/ipipd/internal/testnet"
+	"github.com/ipipd/ipipd/internal/lab"
 )
 
 // TestTransmitPacketSocket runs the seed's three-node tunl0 mesh with
@@ -17,7 +17,7 @@ import (
 // peer, which go through the raw socket while the peer is resolved, all
 // of node1's outer packets go on the packet socket.
 func TestTransmitPacketSocket(t *testing.T) {
-	testnet.Require(t)
+	lab.Require(t)
 	l := newLAN(t, 3)
 	var nodes []*daemon
 	for i := range 3 {

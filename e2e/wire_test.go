@@ -11,7 +11,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 
 	"github.com/ipipd/ipipd/internal/header"
-	"github.com/ipipd/ipipd/internal/testnet"
+	"github.com/ipipd/ipipd/internal/lab"
 )
 
 // TestOnTheWire captures node2's underlay while node1 pings node2's tunnel
@@ -29,7 +29,7 @@ import (
 //     packet; a fixed TOS (0x20) takes the inner ECN bits through
 //     INET_ECN_encapsulate, which turns inner CE into ECT(0).
 func TestOnTheWire(t *testing.T) {
-	testnet.Require(t)
+	lab.Require(t)
 	requirePing(t)
 	l := newLAN(t, 2)
 	node1 := startDaemon(t, l.nodes[0], "node1", fallbackConfig(0, []int{1}, "ttl: inherit", "tos: inherit"))

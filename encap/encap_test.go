@@ -8,6 +8,7 @@ import (
 
 	"github.com/gopacket/gopacket/layers"
 	"github.com/ipipd/ipipd/internal/header"
+	"github.com/ipipd/ipipd/internal/packettest"
 )
 
 var (
@@ -15,22 +16,12 @@ var (
 	remote = header.Addr4(netip.MustParseAddr("10.245.1.3"))
 )
 
-// innerPacket returns a buffer with headroom and an inner ICMP packet of
+// innerPacket returns a buffer with headroom and an inner ICMP echo of
 // total length n (≥ 28) from 192.168.41.0 to 192.168.42.0.
 func innerPacket(n int, tos, ttl uint8, df bool) []byte {
-	buf := make([]byte, Headroom+n)
-	var flags uint16
-	if df {
-		flags = header.FlagDF
-	}
-	header.IPv4(buf[Headroom:]).Encode(&header.Fields{
-		TOS: tos, TotalLength: uint16(n), ID: 0x1234, Flags: flags, TTL: ttl,
-		Protocol: header.ProtocolICMP,
-		Src:      header.Addr4(netip.MustParseAddr("192.168.41.0")),
-		Dst:      header.Addr4(netip.MustParseAddr("192.168.42.0")),
-	})
-	buf[Headroom+20] = 8 // echo request
-	return buf
+	pkt := packettest.IP{Src: netip.MustParseAddr("192.168.41.0"), Dst: netip.MustParseAddr("192.168.42.0"),
+		TOS: tos, ID: 0x1234, TTL: ttl, DF: df}.Echo(n)
+	return append(make([]byte, Headroom, Headroom+n), pkt...)
 }
 
 // TestECNEncapVectors checks every encap row of testdata/ecn-vectors.json,

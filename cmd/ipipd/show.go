@@ -30,7 +30,7 @@ func showCommand(args []string) int {
 	var asJSON bool
 	fs.BoolVar(&asJSON, "j", false, "JSON")
 	fs.BoolVar(&asJSON, "json", false, "JSON (as -j)")
-	// --raw is for test harnesses (daemonproc.Show): engine.Status as the
+	// --raw is for test harnesses (lab.Show): engine.Status as the
 	// control socket carries it, Go field names, no promise of stability.
 	raw := fs.Bool("raw", false, "")
 	socket := fs.String("control", control.DefaultPath, "control socket")

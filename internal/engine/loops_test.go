@@ -7,6 +7,7 @@ import (
 
 	"github.com/ipipd/ipipd/encap"
 	"github.com/ipipd/ipipd/internal/header"
+	"github.com/ipipd/ipipd/internal/packettest"
 )
 
 const meshYAML = `
@@ -27,22 +28,14 @@ tunnels:
 
 func ip4(s string) uint32 { return header.Addr4(netip.MustParseAddr(s)) }
 
+// innerPacket is an ICMP echo of n bytes from src to dst, DF if df.
 func innerPacket(src, dst string, n int, df bool) []byte {
-	b := make([]byte, n)
-	var flags uint16
-	if df {
-		flags = header.FlagDF
-	}
-	header.IPv4(b).Encode(&header.Fields{TotalLength: uint16(n), ID: 1, Flags: flags, TTL: 64, Protocol: header.ProtocolICMP, Src: ip4(src), Dst: ip4(dst)})
-	b[20] = 8
-	return b
+	return packettest.IP{Src: netip.MustParseAddr(src), Dst: netip.MustParseAddr(dst), ID: 1, DF: df}.Echo(n)
 }
 
+// outerPacket is inner as the tunnel's end src sends it to dst.
 func outerPacket(src, dst string, inner []byte) []byte {
-	b := make([]byte, 20+len(inner))
-	copy(b[20:], inner)
-	header.IPv4(b).Encode(&header.Fields{TotalLength: uint16(len(b)), ID: 2, TTL: 64, Protocol: header.ProtocolIPIP, Src: ip4(src), Dst: ip4(dst)})
-	return b
+	return packettest.IP{Src: netip.MustParseAddr(src), Dst: netip.MustParseAddr(dst), ID: 2}.IPIP(inner)
 }
 
 // runTransmit runs the transmit loop's body over what d has queued (the

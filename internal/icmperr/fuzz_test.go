@@ -8,6 +8,7 @@ import (
 
 	"github.com/ipipd/ipipd/internal/header"
 	"github.com/ipipd/ipipd/internal/hexfile"
+	"github.com/ipipd/ipipd/internal/packettest"
 	"golang.org/x/net/bpf"
 )
 
@@ -54,7 +55,7 @@ func FuzzParse(f *testing.F) {
 		// the same bytes with it fixed, so the checks past it get explored.
 		if h := header.IPv4(pkt); h.IsValid(len(pkt)) && int(h.TotalLength())-h.HeaderLength() >= icmpHeaderLen {
 			fixed := bytes.Clone(pkt)
-			fixICMP(fixed)
+			packettest.FixICMP(fixed)
 			checkParse(t, vm, fixed, int(link))
 		}
 	})

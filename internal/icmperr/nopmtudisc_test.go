@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/ipipd/ipipd/internal/header"
+	"github.com/ipipd/ipipd/internal/packettest"
 )
 
 func TestApplyNoPMTUDisc(t *testing.T) {
@@ -53,7 +54,7 @@ func TestReaderAppliesNoPMTUDisc(t *testing.T) {
 	events := make([]Event, 4)
 	send := func(mtu uint16) {
 		t.Helper()
-		if err := p.s.WritePacket(unreach(router, local, CodeFragNeeded, mtu, ipipPacket(local, remote, 1400))); err != nil {
+		if err := p.s.WritePacket(packettest.Unreachable(router, local, CodeFragNeeded, mtu, ipipPacket(local, remote, 1400))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -94,7 +95,7 @@ func TestReaderAppliesNoPMTUDisc(t *testing.T) {
 	}
 	// Other errors pass whatever the setting.
 	p.a.Run(t, "sysctl", "-qw", "net.ipv4.ip_no_pmtu_disc=2")
-	if err := p.s.WritePacket(unreach(router, local, header.CodeHostUnreachable, 0, ipipPacket(local, remote, 1400))); err != nil {
+	if err := p.s.WritePacket(packettest.Unreachable(router, local, header.CodeHostUnreachable, 0, ipipPacket(local, remote, 1400))); err != nil {
 		t.Fatal(err)
 	}
 	if ev, ok := read(); !ok || ev.Code != header.CodeHostUnreachable {

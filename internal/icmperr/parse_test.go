@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/ipipd/ipipd/internal/header"
+	"github.com/ipipd/ipipd/internal/packettest"
 )
 
 // parseCase is one ICMP datagram and what Parse must say about it.
@@ -21,24 +22,24 @@ const testLink = 7
 // refuse, as section 5.1 of kernel-ipip.md lists them.
 func parseCases() []parseCase {
 	tunnelPkt := ipipPacket(local, remote, 1400) // what the router could not forward
-	udp := ipv4Packet(protoUDP, local, remote, 100)
+	udp := ipv4Packet(packettest.ProtocolUDP, local, remote, 100)
 	quote := tunnelPkt[:header.MinSize+8+header.MinSize] // outer header, inner header, 8 bytes of it
 	ev := func(typ, code uint8, mtu int) Event {
 		return Event{Type: typ, Code: code, MTU: mtu, Local: local, Remote: remote, Link: testLink, From: router}
 	}
-	fragNeeded := unreach(router, local, CodeFragNeeded, 1380, tunnelPkt)
+	fragNeeded := packettest.Unreachable(router, local, CodeFragNeeded, 1380, tunnelPkt)
 	quoteIHL := func(ihl byte) []byte {
 		return edit(fragNeeded, func(p []byte) { p[28] = 0x40 | ihl })
 	}
 	return []parseCase{
 		{"frag-needed with mtu", fragNeeded, true, ev(3, 4, 1380)},
-		{"frag-needed without mtu (pre-RFC 1191 router)", unreach(router, local, CodeFragNeeded, 0, tunnelPkt), true, ev(3, 4, 0)},
+		{"frag-needed without mtu (pre-RFC 1191 router)", packettest.Unreachable(router, local, CodeFragNeeded, 0, tunnelPkt), true, ev(3, 4, 0)},
 		{"frag-needed quoting only header+8", icmpMessage(router, local, 3, 4, 1300, tunnelPkt[:28]), true, ev(3, 4, 1300)},
-		{"frag-needed from the remote itself", unreach(remote, local, CodeFragNeeded, 1280, tunnelPkt), true,
+		{"frag-needed from the remote itself", packettest.Unreachable(remote, local, CodeFragNeeded, 1280, tunnelPkt), true,
 			Event{Type: 3, Code: 4, MTU: 1280, Local: local, Remote: remote, Link: testLink, From: remote}},
-		{"port unreachable", unreach(router, local, header.CodePortUnreachable, 0, tunnelPkt), true, ev(3, 3, 0)},
+		{"port unreachable", packettest.Unreachable(router, local, header.CodePortUnreachable, 0, tunnelPkt), true, ev(3, 3, 0)},
 		{"port unreachable with junk in the mtu field", icmpMessage(router, local, 3, 3, 0xdead0578, quote), true, ev(3, 3, 0)},
-		{"host unreachable", unreach(router, local, header.CodeHostUnreachable, 0, tunnelPkt), true, ev(3, 1, 0)},
+		{"host unreachable", packettest.Unreachable(router, local, header.CodeHostUnreachable, 0, tunnelPkt), true, ev(3, 1, 0)},
 		{"source route failed (ipip_err drops it, icmp_unreach does not)", icmpMessage(router, local, 3, CodeSRFailed, 0, quote), true, ev(3, 5, 0)},
 		{"dest unreachable code 15 (precedence cutoff)", icmpMessage(router, local, 3, 15, 0, quote), true, ev(3, 15, 0)},
 		{"dest unreachable code 16 (> NR_ICMP_UNREACH)", icmpMessage(router, local, 3, 16, 0, quote), false, Event{}},
@@ -50,7 +51,7 @@ func parseCases() []parseCase {
 		{"echo request", icmpMessage(remote, local, 8, 0, 0x1cee0001, quote), false, Event{}},
 		{"source quench", icmpMessage(router, local, 4, 0, 0, quote), false, Event{}},
 		{"parameter problem", icmpMessage(router, local, 12, 0, 0x0c000000, quote), false, Event{}},
-		{"quote of protocol 17", unreach(router, local, CodeFragNeeded, 1380, udp), false, Event{}},
+		{"quote of protocol 17", packettest.Unreachable(router, local, CodeFragNeeded, 1380, udp), false, Event{}},
 		{"quote of header+7 bytes", icmpMessage(router, local, 3, 4, 1300, tunnelPkt[:27]), false, Event{}},
 		{"quote of the outer header only", icmpMessage(router, local, 3, 4, 1300, tunnelPkt[:20]), false, Event{}},
 		{"quote with options and header+8", icmpMessage(router, local, 3, 4, 1300, withOuterOptions(tunnelPkt, 4)[:32]), true, ev(3, 4, 1300)},
@@ -71,10 +72,10 @@ func parseCases() []parseCase {
 			header.IPv4(p).SetHeaderChecksum()
 			return p
 		}(), false, Event{}},
-		{"outer protocol udp", edit(fragNeeded, func(p []byte) { p[9] = protoUDP }), false, Event{}},
+		{"outer protocol udp", edit(fragNeeded, func(p []byte) { p[9] = packettest.ProtocolUDP }), false, Event{}},
 		{"outer fragment", edit(fragNeeded, func(p []byte) { p[6] |= 0x20 }), false, Event{}},
-		{"to a multicast group", unreach(router, header.AddrFrom32(0xe0000001), CodeFragNeeded, 1380, tunnelPkt), false, Event{}},
-		{"to the limited broadcast", unreach(router, header.AddrFrom32(0xffffffff), CodeFragNeeded, 1380, tunnelPkt), false, Event{}},
+		{"to a multicast group", packettest.Unreachable(router, header.AddrFrom32(0xe0000001), CodeFragNeeded, 1380, tunnelPkt), false, Event{}},
+		{"to the limited broadcast", packettest.Unreachable(router, header.AddrFrom32(0xffffffff), CodeFragNeeded, 1380, tunnelPkt), false, Event{}},
 		{"empty", nil, false, Event{}},
 	}
 }
@@ -122,7 +123,7 @@ func TestParseTruncated(t *testing.T) {
 			short := append([]byte(nil), cut...)
 			header.IPv4(short).SetTotalLength(uint16(n))
 			header.IPv4(short).SetHeaderChecksum()
-			fixICMP(short)
+			packettest.FixICMP(short)
 			quoted := n - hl - icmpHeaderLen
 			qhl := int(c.pkt[hl+icmpHeaderLen]&0x0f) * 4
 			wantOK := quoted >= header.MinSize && quoted >= qhl+8

@@ -10,13 +10,14 @@ import (
 	"time"
 
 	"github.com/ipipd/ipipd/internal/header"
+	"github.com/ipipd/ipipd/internal/lab"
+	"github.com/ipipd/ipipd/internal/packettest"
 	"github.com/ipipd/ipipd/internal/rawsock"
-	"github.com/ipipd/ipipd/internal/testnet"
 )
 
 func TestMain(m *testing.M) {
 	if os.Geteuid() == 0 {
-		if err := testnet.CleanupStale(); err != nil {
+		if _, err := lab.CleanupStale(lab.TestPrefix); err != nil {
 			fmt.Fprintln(os.Stderr, "icmperr: cleaning stale namespaces:", err)
 		}
 	}
@@ -27,7 +28,7 @@ func TestMain(m *testing.M) {
 // Reader runs, and "vb" with `remote` in b, whose Sender forges ICMP
 // errors as the remote or a router (10.245.9.254, on the same /24) would.
 type pair struct {
-	a, b  *testnet.NS
+	a, b  *lab.NS
 	aLink int // ifindex of va inside a
 	r     *Reader
 	s     *rawsock.Sender
@@ -35,9 +36,9 @@ type pair struct {
 
 func newPair(t *testing.T) *pair {
 	t.Helper()
-	testnet.Require(t)
-	p := &pair{a: testnet.New(t, "icmpa"), b: testnet.New(t, "icmpb")}
-	testnet.Veth(t, p.a, "va", netip.PrefixFrom(local, 24), p.b, "vb", netip.PrefixFrom(remote, 24))
+	lab.Require(t)
+	p := &pair{a: lab.New(t, "icmpa"), b: lab.New(t, "icmpb")}
+	lab.Veth(t, p.a, "va", netip.PrefixFrom(local, 24), p.b, "vb", netip.PrefixFrom(remote, 24))
 	p.aLink = p.a.Ifindex(t, "va")
 	// Resolve ARP both ways before any socket of the test exists.
 	if err := p.b.Ping(local, 5*time.Second); err != nil {
@@ -96,8 +97,8 @@ func TestReaderNamespace(t *testing.T) {
 	defer ctl.Close()
 
 	flood := echoFlood(100)
-	udpErr := unreach(router, local, header.CodePortUnreachable, 0, ipv4Packet(protoUDP, local, remote, 200))
-	frag := unreach(router, local, CodeFragNeeded, 1380, ipipPacket(local, remote, 1400))
+	udpErr := packettest.Unreachable(router, local, header.CodePortUnreachable, 0, ipv4Packet(packettest.ProtocolUDP, local, remote, 200))
+	frag := packettest.Unreachable(router, local, CodeFragNeeded, 1380, ipipPacket(local, remote, 1400))
 	if _, err := p.s.Write(flood); err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +135,7 @@ func TestReaderNamespace(t *testing.T) {
 	const burst = 2*batchSize + 3
 	pkts := make([][]byte, burst)
 	for i := range pkts {
-		pkts[i] = unreach(remote, local, CodeFragNeeded, uint16(1000+i), ipipPacket(local, remote, 1400))
+		pkts[i] = packettest.Unreachable(remote, local, CodeFragNeeded, uint16(1000+i), ipipPacket(local, remote, 1400))
 	}
 	if _, err := p.s.Write(pkts); err != nil {
 		t.Fatal(err)
@@ -179,8 +180,8 @@ func countICMP(t *testing.T, c net.PacketConn, total int) (echoes, errs int) {
 
 // TestReaderClose: Close ends a blocked Read with net.ErrClosed.
 func TestReaderClose(t *testing.T) {
-	testnet.Require(t)
-	ns := testnet.New(t, "icmpclose")
+	lab.Require(t)
+	ns := lab.New(t, "icmpclose")
 	var r *Reader
 	if err := ns.Do(func() (err error) { r, err = NewReader(); return err }); err != nil {
 		t.Fatal(err)
@@ -208,7 +209,7 @@ func TestReaderClose(t *testing.T) {
 // Read costs nothing (the Sender's Write allocates nothing either).
 func TestReaderReadNoAllocs(t *testing.T) {
 	p := newPair(t)
-	frag := unreach(router, local, CodeFragNeeded, 1380, ipipPacket(local, remote, 1400))
+	frag := packettest.Unreachable(router, local, CodeFragNeeded, 1380, ipipPacket(local, remote, 1400))
 	events := make([]Event, 4)
 	p.r.SetReadDeadline(time.Now().Add(time.Minute)) // a lost packet fails instead of hanging
 	var failed error

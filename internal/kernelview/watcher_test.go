@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ipipd/ipipd/internal/testnet"
+	"github.com/ipipd/ipipd/internal/lab"
 	"github.com/ipipd/ipipd/tun"
 	"github.com/vishvananda/netlink"
 )
@@ -18,7 +18,7 @@ import (
 // Views.
 func watch(t *testing.T, name string) (*Watcher, int, <-chan *View) {
 	t.Helper()
-	testnet.EnterFresh(t)
+	lab.EnterFresh(t)
 	dev, err := tun.OpenWater(name)
 	if err != nil {
 		t.Fatalf("open TUN %s: %v", name, err)

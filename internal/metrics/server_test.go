@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ipipd/ipipd/internal/testnet"
+	"github.com/ipipd/ipipd/internal/lab"
 )
 
 func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -69,8 +69,8 @@ func TestCheckAddress(t *testing.T) {
 // later; Serve then serves the metrics. In a namespace of the test's own,
 // on its loopback.
 func TestBindAndServeInNamespace(t *testing.T) {
-	testnet.Require(t)
-	ns := testnet.New(t, "metrics")
+	lab.Require(t)
+	ns := lab.New(t, "metrics")
 	err := ns.Do(func() error {
 		ln, err := Bind("127.0.0.1:0")
 		if err != nil {

@@ -14,7 +14,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
-	"github.com/ipipd/ipipd/internal/testnet"
+	"github.com/ipipd/ipipd/internal/lab"
 )
 
 // The resolver asks the kernel for the one neighbour entry it needs, and
@@ -22,10 +22,10 @@ import (
 // absent for an address nobody resolved. The single-entry request is what
 // this kernel (5.0 or later) answers; the dump stays as its fallback.
 func TestResolverAsksForOneNeighbour(t *testing.T) {
-	testnet.Require(t)
-	a, b := testnet.New(t, "rsla"), testnet.New(t, "rslb")
+	lab.Require(t)
+	a, b := lab.New(t, "rsla"), lab.New(t, "rslb")
 	addrA, addrB := netip.MustParseAddr("10.245.7.1"), netip.MustParseAddr("10.245.7.2")
-	testnet.Veth(t, a, "va", netip.PrefixFrom(addrA, 24), b, "vb", netip.PrefixFrom(addrB, 24))
+	lab.Veth(t, a, "va", netip.PrefixFrom(addrA, 24), b, "vb", netip.PrefixFrom(addrB, 24))
 	if err := a.Ping(addrB, 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -66,9 +66,9 @@ func TestResolverAsksForOneNeighbour(t *testing.T) {
 // alone and found in a dump, as the resolver does once a second for each
 // destination.
 func BenchmarkNeighbourLookup(b *testing.B) {
-	testnet.Require(b)
-	a, peer := testnet.New(b, "nbla"), testnet.New(b, "nblb")
-	testnet.Veth(b, a, "va", netip.MustParsePrefix("10.245.0.1/16"), peer, "vb", netip.MustParsePrefix("10.245.0.2/16"))
+	lab.Require(b)
+	a, peer := lab.New(b, "nbla"), lab.New(b, "nblb")
+	lab.Veth(b, a, "va", netip.MustParsePrefix("10.245.0.1/16"), peer, "vb", netip.MustParsePrefix("10.245.0.2/16"))
 	var batch strings.Builder
 	const entries = 2000
 	for i := range entries {
@@ -104,7 +104,7 @@ func BenchmarkNeighbourLookup(b *testing.B) {
 
 // inResolver runs fn in ns with a resolver whose netlink sockets are
 // opened there.
-func inResolver(ns *testnet.NS, fn func(r *netlinkResolver) error) error {
+func inResolver(ns *lab.NS, fn func(r *netlinkResolver) error) error {
 	return ns.Do(func() error {
 		h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
 		if err != nil {

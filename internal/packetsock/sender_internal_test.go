@@ -10,7 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ipipd/ipipd/internal/header"
-	"github.com/ipipd/ipipd/internal/testnet"
+	"github.com/ipipd/ipipd/internal/lab"
 )
 
 // fakeResolver answers every destination with a path; stale names those
@@ -61,7 +61,7 @@ func (w *fakeWire) sendmmsg(_ uintptr, hdrs []unix.Mmsghdr) (int, syscall.Errno,
 // fakes; only its packet socket is real (it needs CAP_NET_RAW).
 func newFakeSender(t *testing.T, r Resolver) (*Sender, *fakeFallback, *fakeWire) {
 	t.Helper()
-	testnet.Require(t)
+	lab.Require(t)
 	fb := &fakeFallback{}
 	s, err := NewSender(Options{Fallback: fb, Resolver: r})
 	if err != nil {

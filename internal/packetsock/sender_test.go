@@ -11,14 +11,15 @@ import (
 	"time"
 
 	"github.com/ipipd/ipipd/internal/header"
+	"github.com/ipipd/ipipd/internal/lab"
 	"github.com/ipipd/ipipd/internal/packetsock"
+	"github.com/ipipd/ipipd/internal/packettest"
 	"github.com/ipipd/ipipd/internal/rawsock"
-	"github.com/ipipd/ipipd/internal/testnet"
 )
 
 func TestMain(m *testing.M) {
 	if os.Geteuid() == 0 {
-		if err := testnet.CleanupStale(); err != nil {
+		if _, err := lab.CleanupStale(lab.TestPrefix); err != nil {
 			fmt.Fprintln(os.Stderr, "packetsock: cleaning stale namespaces:", err)
 		}
 	}
@@ -33,7 +34,7 @@ var (
 // link is a veth between namespaces a ("va") and b ("vb"), a Sender in a
 // with a raw-socket fallback, and a protocol-4 Receiver in b.
 type link struct {
-	a, b           *testnet.NS
+	a, b           *lab.NS
 	s              *packetsock.Sender
 	r              *rawsock.Receiver
 	direct, fallen atomic.Uint64
@@ -42,9 +43,9 @@ type link struct {
 
 func newLink(t *testing.T, resolveARP bool) *link {
 	t.Helper()
-	testnet.Require(t)
-	l := &link{a: testnet.New(t, "pkta"), b: testnet.New(t, "pktb"), batch: rawsock.NewBatch(64, rawsock.MaxPacketSize)}
-	testnet.Veth(t, l.a, "va", netip.PrefixFrom(addrA, 24), l.b, "vb", netip.PrefixFrom(addrB, 24))
+	lab.Require(t)
+	l := &link{a: lab.New(t, "pkta"), b: lab.New(t, "pktb"), batch: rawsock.NewBatch(64, rawsock.MaxPacketSize)}
+	lab.Veth(t, l.a, "va", netip.PrefixFrom(addrA, 24), l.b, "vb", netip.PrefixFrom(addrB, 24))
 	if resolveARP {
 		if err := l.a.Ping(addrB, 5*time.Second); err != nil {
 			t.Fatal(err)
@@ -74,18 +75,10 @@ func newLink(t *testing.T, resolveARP bool) *link {
 }
 
 // packet is an IPIP packet from src to addrB with a 100-byte inner packet
-// whose ID is id.
+// whose ID is id; an invalid src is 0.0.0.0.
 func packet(src netip.Addr, id uint16) []byte {
-	pkt := make([]byte, 120)
-	header.IPv4(pkt[20:]).Encode(&header.Fields{TotalLength: 100, ID: id, TTL: 64, Protocol: header.ProtocolICMP,
-		Src: header.Addr4(netip.MustParseAddr("192.168.41.1")), Dst: header.Addr4(netip.MustParseAddr("192.168.42.1"))})
-	var s uint32
-	if src.IsValid() {
-		s = header.Addr4(src)
-	}
-	header.IPv4(pkt).Encode(&header.Fields{TotalLength: 120, ID: id, Flags: header.FlagDF, TTL: 64,
-		Protocol: header.ProtocolIPIP, Src: s, Dst: header.Addr4(addrB)})
-	return pkt
+	inner := packettest.IP{Src: netip.MustParseAddr("192.168.41.1"), Dst: netip.MustParseAddr("192.168.42.1"), ID: id}.Echo(100)
+	return packettest.IP{Src: src, Dst: addrB, ID: id, DF: true}.IPIP(inner)
 }
 
 func (l *link) write(t *testing.T, pkts [][]byte) {
@@ -408,7 +401,7 @@ func TestSenderFollowsARecreatedDevice(t *testing.T) {
 	untilDirect("before")
 	oldIndex := l.a.Ifindex(t, "va")
 	l.a.Run(t, "ip", "link", "del", "va")
-	testnet.Veth(t, l.a, "va", netip.PrefixFrom(addrA, 24), l.b, "vb", netip.PrefixFrom(addrB, 24))
+	lab.Veth(t, l.a, "va", netip.PrefixFrom(addrA, 24), l.b, "vb", netip.PrefixFrom(addrB, 24))
 	if l.a.Ifindex(t, "va") == oldIndex {
 		t.Skip("the kernel gave the new device the old index; nothing to follow")
 	}

@@ -7,13 +7,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ipipd/ipipd/internal/lab"
 	"github.com/ipipd/ipipd/internal/rawsock"
-	"github.com/ipipd/ipipd/internal/testnet"
 )
 
 func TestMain(m *testing.M) {
 	if os.Geteuid() == 0 {
-		if err := testnet.CleanupStale(); err != nil {
+		if _, err := lab.CleanupStale(lab.TestPrefix); err != nil {
 			fmt.Fprintln(os.Stderr, "rawsock: cleaning stale namespaces:", err)
 		}
 	}
@@ -23,7 +23,7 @@ func TestMain(m *testing.M) {
 // link is two namespaces joined by a veth pair: "va" 10.245.7.1/24 in a,
 // "vb" 10.245.7.2/24 in b, with a Sender in a and a Receiver in b.
 type link struct {
-	a, b   *testnet.NS
+	a, b   *lab.NS
 	vbLink int // ifindex of vb inside b
 	s      *rawsock.Sender
 	r      *rawsock.Receiver
@@ -31,9 +31,9 @@ type link struct {
 
 func newLink(t testing.TB, so rawsock.SenderOptions, ro rawsock.ReceiverOptions) *link {
 	t.Helper()
-	testnet.Require(t)
-	l := &link{a: testnet.New(t, "rawa"), b: testnet.New(t, "rawb")}
-	testnet.Veth(t, l.a, "va", netip.PrefixFrom(addrA, 24), l.b, "vb", netip.PrefixFrom(addrB, 24))
+	lab.Require(t)
+	l := &link{a: lab.New(t, "rawa"), b: lab.New(t, "rawb")}
+	lab.Veth(t, l.a, "va", netip.PrefixFrom(addrA, 24), l.b, "vb", netip.PrefixFrom(addrB, 24))
 	l.vbLink = l.b.Ifindex(t, "vb")
 	// Resolve ARP first, so no batch waits in the neighbour queue.
 	if err := l.a.Ping(addrB, 5*time.Second); err != nil {
