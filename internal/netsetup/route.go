@@ -63,7 +63,7 @@ func kernelRoute(index, table int, r Route) *netlink.Route {
 // Equivalent to: `ip route add $to via $via dev $name onlink proto 70`
 func addRoute(link netlink.Link, name string, table int, r Route) (installed bool, warning string, err error) {
 	kr := kernelRoute(link.Attrs().Index, table, r)
-	err = netlink.RouteAdd(kr)
+	err = rtnl().RouteAdd(kr)
 	if err == nil {
 		return true, "", nil
 	}
@@ -72,7 +72,7 @@ func addRoute(link netlink.Link, name string, table int, r Route) (installed boo
 	}
 	existing, ok := routeAt(table, r.To)
 	if ok && existing.Protocol == RouteProtocol {
-		if err := netlink.RouteReplace(kr); err != nil {
+		if err := rtnl().RouteReplace(kr); err != nil {
 			return false, "", fmt.Errorf("replace route %s dev %s: %w", r, name, err)
 		}
 		return true, "", nil
@@ -87,7 +87,7 @@ func addRoute(link netlink.Link, name string, table int, r Route) (installed boo
 func deleteRoute(link netlink.Link, name string, table int, r Route) error {
 	kr := kernelRoute(link.Attrs().Index, table, r)
 	kr.Gw, kr.Flags, kr.Scope = nil, 0, netlink.SCOPE_NOWHERE // match any gateway and scope: only ipipd's protocol
-	err := netlink.RouteDel(kr)
+	err := rtnl().RouteDel(kr)
 	if err != nil && !errors.Is(err, unix.ESRCH) {
 		return fmt.Errorf("delete route %s dev %s: %w", r, name, err)
 	}
@@ -100,7 +100,7 @@ func deleteRoute(link netlink.Link, name string, table int, r Route) error {
 func routeAt(table int, prefix netip.Prefix) (netlink.Route, bool) {
 	m := prefix.Masked()
 	filter := &netlink.Route{Table: table, Dst: &net.IPNet{IP: net.IP(m.Addr().AsSlice()), Mask: net.CIDRMask(m.Bits(), 32)}}
-	routes, err := netlink.RouteListFiltered(netlink.FAMILY_V4, filter, netlink.RT_FILTER_TABLE|netlink.RT_FILTER_DST)
+	routes, err := rtnl().RouteListFiltered(netlink.FAMILY_V4, filter, netlink.RT_FILTER_TABLE|netlink.RT_FILTER_DST)
 	if err != nil {
 		return netlink.Route{}, false
 	}

@@ -48,7 +48,7 @@ func setDown(link netlink.Link, name string) error {
 //
 // Equivalent to: `ip addr add $prefix dev $name`
 func addAddress(link netlink.Link, name string, p netip.Prefix) error {
-	if err := netlink.AddrAdd(link, netlinkAddr(p)); err != nil {
+	if err := rtnl().AddrAdd(link, netlinkAddr(p)); err != nil {
 		return fmt.Errorf("add address %s dev %s: %w", p, name, err)
 	}
 	return nil
@@ -59,7 +59,7 @@ func addAddress(link netlink.Link, name string, p netip.Prefix) error {
 //
 // Equivalent to: `ip addr del $prefix dev $name`
 func deleteAddress(link netlink.Link, name string, p netip.Prefix) error {
-	err := netlink.AddrDel(link, netlinkAddr(p))
+	err := rtnl().AddrDel(link, netlinkAddr(p))
 	if err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
 		return fmt.Errorf("delete address %s dev %s: %w", p, name, err)
 	}
