@@ -250,3 +250,27 @@ func TestPeersAllocateNothing(t *testing.T) {
 		t.Errorf("counting a known peer allocates %.1f times", allocs)
 	}
 }
+
+// BenchmarkPeerTable is the cost of one table update, what a run of one
+// peer's packets in a batch pays once: a known peer, and one a full table
+// refuses (the flood's case).
+func BenchmarkPeerTable(b *testing.B) {
+	b.Run("known", func(b *testing.B) {
+		var tbl peerTable
+		tbl.count(ip4("10.245.1.3"), 1, 84, 1)
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			tbl.count(ip4("10.245.1.3"), 64, 64*1400, 2)
+		}
+	})
+	b.Run("refused", func(b *testing.B) {
+		var tbl peerTable
+		for p := uint32(1); p <= 4*MaxPeers; p++ {
+			tbl.count(p, 1, 84, 1)
+		}
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			tbl.count(0x0a800000+uint32(i), 1, 84, 2)
+		}
+	})
+}
