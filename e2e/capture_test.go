@@ -32,13 +32,20 @@ type captured struct {
 // are read.
 func openCapture(t *testing.T, ns *lab.NS, ifname string) *capture {
 	t.Helper()
-	c := &capture{fd: -1, name: ns.String() + "/" + ifname}
+	return openPacketSocket(t, ns, ifname, unix.ETH_P_IP, ns.String()+"/"+ifname)
+}
+
+// openPacketSocket opens the capture's socket for protocol (an ETH_P_*
+// constant) on ifname inside ns, closed at the end of the test.
+func openPacketSocket(t *testing.T, ns *lab.NS, ifname string, protocol uint16, name string) *capture {
+	t.Helper()
+	c := &capture{fd: -1, name: name}
 	err := ns.Do(func() error {
 		ifi, err := net.InterfaceByName(ifname)
 		if err != nil {
 			return err
 		}
-		proto := htons(unix.ETH_P_IP)
+		proto := htons(protocol)
 		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, int(proto))
 		if err != nil {
 			return fmt.Errorf("AF_PACKET socket: %w", err)

@@ -108,30 +108,7 @@ func TestSeedCommands(t *testing.T) {
 // fail outerTo's checks.
 func openSendCapture(t *testing.T, ns *lab.NS, ifname string) *capture {
 	t.Helper()
-	c := &capture{fd: -1, name: ns.String() + "/" + ifname + " (sent and received)"}
-	err := ns.Do(func() error {
-		ifi, err := net.InterfaceByName(ifname)
-		if err != nil {
-			return err
-		}
-		proto := htons(unix.ETH_P_ALL)
-		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, int(proto))
-		if err != nil {
-			return fmt.Errorf("AF_PACKET socket: %w", err)
-		}
-		if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: proto, Ifindex: ifi.Index}); err != nil {
-			unix.Close(fd)
-			return fmt.Errorf("binding the AF_PACKET socket to %s: %w", ifname, err)
-		}
-		c.fd = fd
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("capture on %s: %v", c.name, err)
-	}
-	c.drain()
-	t.Cleanup(func() { unix.Close(c.fd) })
-	return c
+	return openPacketSocket(t, ns, ifname, unix.ETH_P_ALL, ns.String()+"/"+ifname+" (sent and received)")
 }
 
 // seedScript is the seed's block for node i with dst_* pointing at node

@@ -15,14 +15,7 @@ import (
 	"github.com/ipipd/ipipd/internal/rawsock"
 )
 
-func TestMain(m *testing.M) {
-	if os.Geteuid() == 0 {
-		if _, err := lab.CleanupStale(lab.TestPrefix); err != nil {
-			fmt.Fprintln(os.Stderr, "icmperr: cleaning stale namespaces:", err)
-		}
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { lab.Main(m) }
 
 // pair is two namespaces over a veth: "va" with `local` in a, where a
 // Reader runs, and "vb" with `remote` in b, whose Sender forges ICMP

@@ -13,14 +13,7 @@ import (
 	"github.com/ipipd/ipipd/internal/lab"
 )
 
-func TestMain(m *testing.M) {
-	if os.Geteuid() == 0 {
-		if _, err := lab.CleanupStale(lab.TestPrefix); err != nil {
-			fmt.Fprintln(os.Stderr, "lab: cleaning stale namespaces:", err)
-		}
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { lab.Main(m) }
 
 // exists reports whether a named namespace exists.
 func exists(name string) bool {

@@ -250,3 +250,16 @@ func (ns *NS) Start(t T, args ...string) *Process {
 	})
 	return p
 }
+
+// Main is the TestMain of a package whose tests use the test layer: as
+// root, it first removes the namespaces that test binaries now dead left
+// (CleanupStale of TestPrefix), then runs the tests and exits with their
+// status.
+func Main(m interface{ Run() int }) {
+	if os.Geteuid() == 0 {
+		if _, err := CleanupStale(TestPrefix); err != nil {
+			fmt.Fprintln(os.Stderr, "lab: cleaning stale namespaces:", err)
+		}
+	}
+	os.Exit(m.Run())
+}

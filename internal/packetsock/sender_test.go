@@ -2,9 +2,7 @@ package packetsock_test
 
 import (
 	"bytes"
-	"fmt"
 	"net/netip"
-	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -17,14 +15,7 @@ import (
 	"github.com/ipipd/ipipd/internal/rawsock"
 )
 
-func TestMain(m *testing.M) {
-	if os.Geteuid() == 0 {
-		if _, err := lab.CleanupStale(lab.TestPrefix); err != nil {
-			fmt.Fprintln(os.Stderr, "packetsock: cleaning stale namespaces:", err)
-		}
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { lab.Main(m) }
 
 var (
 	addrA = netip.MustParseAddr("10.245.7.1")

@@ -1,9 +1,7 @@
 package rawsock_test
 
 import (
-	"fmt"
 	"net/netip"
-	"os"
 	"testing"
 	"time"
 
@@ -11,14 +9,7 @@ import (
 	"github.com/ipipd/ipipd/internal/rawsock"
 )
 
-func TestMain(m *testing.M) {
-	if os.Geteuid() == 0 {
-		if _, err := lab.CleanupStale(lab.TestPrefix); err != nil {
-			fmt.Fprintln(os.Stderr, "rawsock: cleaning stale namespaces:", err)
-		}
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { lab.Main(m) }
 
 // link is two namespaces joined by a veth pair: "va" 10.245.7.1/24 in a,
 // "vb" 10.245.7.2/24 in b, with a Sender in a and a Receiver in b.

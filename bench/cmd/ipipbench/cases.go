@@ -89,7 +89,7 @@ func setupVXLAN(ctx context.Context, e *env) (*caseInstance, error) {
 	teardown := func() error {
 		var errs []error
 		for _, s := range sides {
-			if _, err := run(context.Background(), cmdTimeout, "ip", "-n", s.ns, "link", "del", vxlanDev); err != nil && !strings.Contains(err.Error(), "Cannot find device") {
+			if _, err := lab.Run(context.Background(), cmdTimeout, "ip", "-n", s.ns, "link", "del", vxlanDev); err != nil && !strings.Contains(err.Error(), "Cannot find device") {
 				errs = append(errs, err)
 			}
 		}
@@ -102,7 +102,7 @@ func setupVXLAN(ctx context.Context, e *env) (*caseInstance, error) {
 			{"-n", s.ns, "addr", "add", addrs[i], "dev", vxlanDev},
 		}
 		for _, st := range steps {
-			if _, err := run(ctx, cmdTimeout, "ip", st...); err != nil {
+			if _, err := lab.Run(ctx, cmdTimeout, "ip", st...); err != nil {
 				teardown()
 				return nil, err
 			}
@@ -167,7 +167,7 @@ var tunInfo = regexp.MustCompile(`tun type \S+(?: \S+ (?:on|off))*`)
 // "tun type tun pi off vnet_hdr off persist off", which tells whether the
 // device was opened with offloads (vnet_hdr on).
 func tunDetails(ctx context.Context, ns, dev string) string {
-	out, err := run(ctx, cmdTimeout, "ip", "-n", ns, "-d", "link", "show", "dev", dev)
+	out, err := lab.Run(ctx, cmdTimeout, "ip", "-n", ns, "-d", "link", "show", "dev", dev)
 	if err != nil {
 		return "(unknown: " + err.Error() + ")"
 	}

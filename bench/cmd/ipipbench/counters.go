@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/ipipd/ipipd/internal/lab"
 )
 
 // netCounters is a flat snapshot of the counters along the path a packet
@@ -22,16 +24,16 @@ type netCounters map[string]int64
 func snapshotCounters(ctx context.Context, t *topology, daemons []*daemon) netCounters {
 	c := netCounters{}
 	for _, s := range t.sides() {
-		if out, err := run(ctx, cmdTimeout, "ip", "-n", s.ns, "-s", "-j", "link", "show"); err == nil {
+		if out, err := lab.Run(ctx, cmdTimeout, "ip", "-n", s.ns, "-s", "-j", "link", "show"); err == nil {
 			addLinkStats(c, s.name, out)
 		}
-		if out, err := run(ctx, cmdTimeout, "ip", inNS(s.ns, "tc", "-s", "-j", "qdisc", "show")...); err == nil {
+		if out, err := lab.Run(ctx, cmdTimeout, "ip", inNS(s.ns, "tc", "-s", "-j", "qdisc", "show")...); err == nil {
 			addQdiscStats(c, s.name, out)
 		}
-		if out, err := run(ctx, cmdTimeout, "ip", inNS(s.ns, "cat", "/proc/net/snmp")...); err == nil {
+		if out, err := lab.Run(ctx, cmdTimeout, "ip", inNS(s.ns, "cat", "/proc/net/snmp")...); err == nil {
 			addSNMP(c, s.name, out)
 		}
-		if out, err := run(ctx, cmdTimeout, "ip", inNS(s.ns, "cat", "/proc/net/raw")...); err == nil {
+		if out, err := lab.Run(ctx, cmdTimeout, "ip", inNS(s.ns, "cat", "/proc/net/raw")...); err == nil {
 			addRawDrops(c, s.name, out)
 		}
 	}

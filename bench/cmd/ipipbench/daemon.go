@@ -136,7 +136,7 @@ func (d *daemon) totals(ctx context.Context) (totals, error) {
 		}
 		return totalsOf(st), nil
 	}
-	out, err := run(ctx, cmdTimeout, "ip", "-n", d.ns, "-s", "-j", "link", "show", "dev", d.dev)
+	out, err := lab.Run(ctx, cmdTimeout, "ip", "-n", d.ns, "-s", "-j", "link", "show", "dev", d.dev)
 	if err != nil {
 		return totals{}, err
 	}

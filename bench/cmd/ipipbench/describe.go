@@ -11,12 +11,12 @@ import (
 // sourceDescription names the commit the tree is at, and whether it has
 // uncommitted changes (read only: git rev-parse and git status).
 func sourceDescription(ctx context.Context, root string) string {
-	head, err := run(ctx, cmdTimeout, "git", "-C", root, "rev-parse", "--short", "HEAD")
+	head, err := lab.Run(ctx, cmdTimeout, "git", "-C", root, "rev-parse", "--short", "HEAD")
 	if err != nil {
 		return ""
 	}
 	s := strings.TrimSpace(head)
-	if st, err := run(ctx, cmdTimeout, "git", "-C", root, "status", "--porcelain", "--untracked-files=no"); err == nil && strings.TrimSpace(st) != "" {
+	if st, err := lab.Run(ctx, cmdTimeout, "git", "-C", root, "status", "--porcelain", "--untracked-files=no"); err == nil && strings.TrimSpace(st) != "" {
 		s += " + uncommitted changes"
 	}
 	return s
@@ -24,7 +24,7 @@ func sourceDescription(ctx context.Context, root string) string {
 
 // toolVersion returns the first line of a command's version output.
 func toolVersion(ctx context.Context, name string, args ...string) string {
-	out, _ := run(ctx, cmdTimeout, name, args...)
+	out, _ := lab.Run(ctx, cmdTimeout, name, args...)
 	if lines := lab.TailLines(out, 100); len(lines) > 0 {
 		return lines[0]
 	}

@@ -76,7 +76,7 @@ func runIperf(ctx context.Context, j iperfJob) (*iperfResult, error) {
 	if j.udpLen > 0 {
 		args = append(args, "-u", "-l", strconv.Itoa(j.udpLen), "-b", "0")
 	}
-	stdout, stderr, err := runSplit(ctx, deadline, "ip", inNS(j.clientNS, args...)...)
+	stdout, stderr, err := lab.RunSplit(ctx, deadline, "ip", inNS(j.clientNS, args...)...)
 	res, perr := parseIperf([]byte(stdout), j.udpLen > 0)
 	if perr != nil {
 		if err != nil {
@@ -102,7 +102,7 @@ func waitListening(ctx context.Context, ns string, port int, srvDone <-chan erro
 			return ctx.Err()
 		default:
 		}
-		out, err := run(ctx, cmdTimeout, "ip", inNS(ns, "ss", "-Hltn", filter)...)
+		out, err := lab.Run(ctx, cmdTimeout, "ip", inNS(ns, "ss", "-Hltn", filter)...)
 		if err == nil && strings.TrimSpace(out) != "" {
 			return nil
 		}

@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strconv"
 	"time"
+
+	"github.com/ipipd/ipipd/internal/lab"
 )
 
 // pingCount and pingInterval: 20 echo requests, 10 ms apart, on an idle path.
@@ -26,7 +28,7 @@ var pingTime = regexp.MustCompile(`time[=<]([0-9.]+) ?ms`)
 
 // runPing pings dst from ns pingCount times and returns the median RTT.
 func runPing(ctx context.Context, ns, src, dst string) (*pingResult, error) {
-	out, errOut, err := runSplit(ctx, 30*time.Second, "ip", inNS(ns, "ping", "-n", "-c", strconv.Itoa(pingCount),
+	out, errOut, err := lab.RunSplit(ctx, 30*time.Second, "ip", inNS(ns, "ping", "-n", "-c", strconv.Itoa(pingCount),
 		"-i", pingInterval, "-W", "1", "-w", "20", "-I", src, dst)...)
 	r := parsePing(out)
 	r.Sent = pingCount
@@ -53,7 +55,7 @@ func parsePing(out string) *pingResult {
 // tunnel forwarding) or timeout passes.
 func reachable(ctx context.Context, ns, src, dst string, timeout time.Duration) error {
 	secs := strconv.Itoa(int(timeout / time.Second))
-	out, errOut, err := runSplit(ctx, timeout+5*time.Second, "ip", inNS(ns, "ping", "-n", "-c", "1",
+	out, errOut, err := lab.RunSplit(ctx, timeout+5*time.Second, "ip", inNS(ns, "ping", "-n", "-c", "1",
 		"-i", "0.2", "-W", "1", "-w", secs, "-I", src, dst)...)
 	if len(parsePing(out).RTTms) == 0 {
 		return fmt.Errorf("%s cannot reach %s within %s (%v) %s", src, dst, timeout, err, tail(errOut+out, 2))

@@ -66,7 +66,7 @@ func wireGuardBinary(ctx context.Context, given string, m *meta) (string, error)
 	if err != nil {
 		return "", err
 	}
-	out, errOut, err := runSplit(ctx, cmdTimeout, gocmd, "-C", root, "list", "-m", "-f", "{{.Version}}", wireGuardModule)
+	out, errOut, err := lab.RunSplit(ctx, cmdTimeout, gocmd, "-C", root, "list", "-m", "-f", "{{.Version}}", wireGuardModule)
 	version := strings.TrimSpace(out)
 	if err != nil || version == "" {
 		return "", fmt.Errorf("the %s version go.mod requires: go list -m: %v %s", wireGuardModule, err, tail(errOut, 3))
@@ -116,7 +116,7 @@ func isNotEmpty(err error) bool { return errors.Is(err, syscall.ENOTEMPTY) }
 
 // wireGuardVersion is the first line of `wireguard-go --version`.
 func wireGuardVersion(ctx context.Context, bin string) string {
-	out, err := run(ctx, cmdTimeout, bin, "--version")
+	out, err := lab.Run(ctx, cmdTimeout, bin, "--version")
 	if err != nil {
 		return "(version unknown)"
 	}
@@ -130,7 +130,7 @@ func wireGuardVersion(ctx context.Context, bin string) string {
 // `wg set … private-key FILE`) and returns the key files and public keys.
 func wireGuardKeys(ctx context.Context, dir string) (files, public [2]string, err error) {
 	for i := range 2 {
-		priv, err := run(ctx, cmdTimeout, "wg", "genkey")
+		priv, err := lab.Run(ctx, cmdTimeout, "wg", "genkey")
 		if err != nil {
 			return files, public, err
 		}
@@ -208,7 +208,7 @@ func setupWireGuard(ctx context.Context, e *env) (*caseInstance, error) {
 			{"ip", "link", "set", "dev", dev, "mtu", fmt.Sprint(wireGuardMTU), "up"},
 		}
 		for _, st := range steps {
-			if _, err := run(ctx, cmdTimeout, "ip", inNS(s.ns, st...)...); err != nil {
+			if _, err := lab.Run(ctx, cmdTimeout, "ip", inNS(s.ns, st...)...); err != nil {
 				return fail(fmt.Errorf("wireguard-go in %s: %w", s.name, err))
 			}
 		}
@@ -238,7 +238,7 @@ func startWireGuard(ctx context.Context, s side, binary string) (*daemon, error)
 	}
 	d.proc = proc
 	answers := func(ctx context.Context) error {
-		_, err := run(ctx, cmdTimeout, "ip", inNS(s.ns, "wg", "show", dev)...)
+		_, err := lab.Run(ctx, cmdTimeout, "ip", inNS(s.ns, "wg", "show", dev)...)
 		return err
 	}
 	if err := proc.WaitReady(ctx, readyTimeout, 100*time.Millisecond, answers); err != nil {
