@@ -1,0 +1,323 @@
+package kernelview
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"net"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// The Watcher's goroutine: notifications applied in order to what it
+// holds, Views made from it, and everything read again after an overflow.
+
+// follower is the Watcher's goroutine and everything it owns.
+type follower struct {
+	w         *Watcher
+	h         *netlink.Handle
+	ns        netns.NsHandle // where a resubscription must open its sockets
+	watched   map[int]int
+	routes    routeStore
+	links     map[int]Link
+	addresses map[int][]netip.Prefix
+	gone      []int
+	local     localStore
+
+	routeCh  chan netlink.RouteUpdate
+	linkCh   chan netlink.LinkUpdate
+	addrCh   chan netlink.AddrUpdate
+	subsDone chan struct{} // closing it ends the current subscriptions
+}
+
+// subscribe opens the three notification sockets. The tables are read after
+// it, so that no change falls between the read and the notifications.
+func (f *follower) subscribe() error {
+	f.subsDone = make(chan struct{})
+	f.routeCh = make(chan netlink.RouteUpdate, 4096)
+	f.linkCh = make(chan netlink.LinkUpdate, 256)
+	f.addrCh = make(chan netlink.AddrUpdate, 256)
+	quiet := func(error) {} // the closed channel says it; the error is logged there
+	// The sockets must open in the watched namespace. Telling the library
+	// which one makes it setns, which needs CAP_SYS_ADMIN, a capability
+	// ipipd runs without: so only when this thread is elsewhere (a test's
+	// namespace, entered by another thread), never in the daemon.
+	var ns *netns.NsHandle
+	if here, err := netns.Get(); err == nil {
+		if !here.Equal(f.ns) {
+			ns = &f.ns
+		}
+		here.Close()
+	}
+	err := netlink.RouteSubscribeWithOptions(f.routeCh, f.subsDone, netlink.RouteSubscribeOptions{
+		Namespace: ns, ErrorCallback: quiet, ReceiveBufferSize: receiveBuffer, ReceiveBufferForceSize: true})
+	if err == nil {
+		err = netlink.LinkSubscribeWithOptions(f.linkCh, f.subsDone, netlink.LinkSubscribeOptions{
+			Namespace:     ns,
+			ErrorCallback: quiet, ReceiveBufferSize: receiveBuffer, ReceiveBufferForceSize: true})
+	}
+	if err == nil {
+		err = netlink.AddrSubscribeWithOptions(f.addrCh, f.subsDone, netlink.AddrSubscribeOptions{
+			Namespace:     ns,
+			ErrorCallback: quiet, ReceiveBufferSize: receiveBuffer, ReceiveBufferForceSize: true})
+	}
+	if err != nil {
+		close(f.subsDone)
+		return fmt.Errorf("subscribe to the kernel's route, link and address notifications (netlink): %w", err)
+	}
+	return nil
+}
+
+func (f *follower) run() {
+	defer close(f.w.stopped)
+	defer f.h.Close()
+	defer f.ns.Close()
+	defer func() { close(f.subsDone) }()
+	settle := time.NewTimer(time.Hour)
+	settle.Stop()
+	pending := false
+	// wait is the settle time, stretched to what the last View cost to
+	// make: during a routing daemon's burst the follower spends at most
+	// half its time making Views and the rest reading notifications, so
+	// the backlog drains and the View after the burst comes soon.
+	wait := f.w.opts.Settle
+	changed := func() {
+		if !pending {
+			pending = true
+			settle.Reset(wait)
+		}
+	}
+	for {
+		select {
+		case <-f.w.done:
+			return
+		case <-f.w.wake:
+			f.w.mu.Lock()
+			wanted := f.w.wanted
+			f.w.mu.Unlock()
+			if !maps.Equal(wanted, f.watched) {
+				f.watched = wanted
+				f.readAll()
+				changed()
+			}
+		case u, ok := <-f.routeCh:
+			if !ok {
+				f.resubscribe("route")
+				changed()
+				continue
+			}
+			if f.route(&u) {
+				changed()
+			}
+		case u, ok := <-f.linkCh:
+			if !ok {
+				f.resubscribe("link")
+				changed()
+				continue
+			}
+			if f.link(&u) {
+				changed()
+			}
+		case u, ok := <-f.addrCh:
+			if !ok {
+				f.resubscribe("address")
+				changed()
+				continue
+			}
+			if f.address(&u) {
+				changed()
+			}
+		case <-settle.C:
+			pending = false
+			start := time.Now()
+			f.publish()
+			wait = max(f.w.opts.Settle, time.Since(start))
+		}
+	}
+}
+
+// resubscribe starts over after a notification socket failed: most often
+// it overflowed (ENOBUFS), so changes were lost and only a fresh read of
+// the tables is right again.
+func (f *follower) resubscribe(kind string) {
+	select {
+	case <-f.w.done:
+		return
+	default:
+	}
+	f.w.log.Warn("the kernel's notifications were lost (the socket overflowed or failed); reading its links, addresses and routes again", "notifications", kind)
+	close(f.subsDone)
+	for {
+		err := f.subscribe()
+		if err == nil {
+			break
+		}
+		f.w.log.Error("resubscribing to the kernel's notifications failed; retrying in 1 s", "err", err)
+		select {
+		case <-f.w.done:
+			f.subsDone = make(chan struct{})
+			return
+		case <-time.After(time.Second):
+		}
+	}
+	f.readAll()
+}
+
+// readAll replaces what the follower holds with a fresh read of the
+// kernel's links, addresses and routes for the watched devices.
+func (f *follower) readAll() {
+	links := make(map[int]Link, len(f.watched))
+	for index := range f.watched {
+		l, err := f.h.LinkByIndex(index)
+		if err != nil {
+			continue
+		}
+		links[index] = linkOf(l)
+	}
+	for index := range f.links {
+		if _, still := links[index]; !still {
+			if _, watched := f.watched[index]; watched {
+				f.gone = append(f.gone, index)
+			}
+		}
+	}
+	f.links = links
+
+	f.addresses = map[int][]netip.Prefix{}
+	if addrs, err := f.h.AddrList(nil, netlink.FAMILY_V4); err == nil {
+		for _, a := range addrs {
+			if _, ok := f.watched[a.LinkIndex]; ok && a.IPNet != nil {
+				if p, ok := prefixOf(a.IPNet); ok {
+					f.addresses[a.LinkIndex] = append(f.addresses[a.LinkIndex], p)
+				}
+			}
+		}
+	} else {
+		f.w.log.Error("reading the kernel's addresses failed", "err", err)
+	}
+
+	for attempt := 0; ; attempt++ {
+		routes, local := routeStore{}, localStore{}
+		err := f.h.RouteListFilteredIter(netlink.FAMILY_V4, &netlink.Route{Table: unix.RT_TABLE_UNSPEC}, netlink.RT_FILTER_TABLE,
+			func(r netlink.Route) bool {
+				if k, kind, ok := localRoute(&r); ok {
+					local[k] = kind
+				} else if k, s, ok := convert(&r); ok && s.throughAny(f.watched) {
+					routes[k] = s
+				}
+				return true
+			})
+		if errors.Is(err, netlink.ErrDumpInterrupted) && attempt < 10 {
+			continue // the table changed during the read: read it again
+		}
+		if err != nil {
+			f.w.log.Error("reading the kernel's routes failed", "err", err)
+		}
+		f.routes, f.local = routes, local
+		return
+	}
+}
+
+// route applies one route notification and reports whether it changed
+// anything the view shows.
+func (f *follower) route(u *netlink.RouteUpdate) bool {
+	if k, kind, ok := localRoute(&u.Route); ok {
+		if u.Type == unix.RTM_DELROUTE {
+			delete(f.local, k)
+		} else {
+			f.local[k] = kind
+		}
+		return true
+	}
+	k, s, ok := convert(&u.Route)
+	if !ok {
+		return false
+	}
+	_, had := f.routes[k]
+	switch u.Type {
+	case unix.RTM_NEWROUTE:
+		if s.throughAny(f.watched) {
+			f.routes[k] = s
+			return true
+		}
+		// A replace can move a route off the watched devices.
+		delete(f.routes, k)
+	case unix.RTM_DELROUTE:
+		delete(f.routes, k)
+	}
+	return had
+}
+
+// link applies one link notification and reports whether it changed
+// anything the view shows.
+func (f *follower) link(u *netlink.LinkUpdate) bool {
+	index := int(u.Index)
+	if _, ok := f.watched[index]; !ok {
+		return false
+	}
+	if u.Header.Type == unix.RTM_DELLINK {
+		delete(f.links, index)
+		delete(f.addresses, index)
+		f.routes.dropDevice(index)
+		f.gone = append(f.gone, index)
+		return true
+	}
+	l := linkOf(u.Link)
+	old, had := f.links[index]
+	if had && old == l {
+		return false
+	}
+	if had && old.Up && !l.Up {
+		f.routes.dropDevice(index)
+	}
+	f.links[index] = l
+	return true
+}
+
+// address applies one address notification.
+func (f *follower) address(u *netlink.AddrUpdate) bool {
+	if _, ok := f.watched[u.LinkIndex]; !ok {
+		return false
+	}
+	p, ok := prefixOf(&u.LinkAddress)
+	if !ok {
+		return false
+	}
+	have := f.addresses[u.LinkIndex]
+	i := slices.Index(have, p)
+	switch {
+	case u.NewAddr && i < 0:
+		f.addresses[u.LinkIndex] = append(slices.Clip(have), p)
+	case !u.NewAddr && i >= 0:
+		f.addresses[u.LinkIndex] = slices.Delete(slices.Clone(have), i, i+1)
+	default:
+		return false
+	}
+	return true
+}
+
+// publish hands out a View of what the follower holds now.
+func (f *follower) publish() {
+	v := &View{
+		Links:     maps.Clone(f.links),
+		Routes:    f.routes.routesByDevice(f.watched),
+		Addresses: make(map[int][]netip.Prefix, len(f.addresses)),
+		Gone:      f.gone,
+	}
+	v.Local, v.Broadcast = f.local.sets()
+	for index, a := range f.addresses {
+		v.Addresses[index] = slices.Clone(a)
+	}
+	f.gone = nil
+	f.w.opts.Publish(v)
+}
+
+func linkOf(l netlink.Link) Link {
+	a := l.Attrs()
+	return Link{Index: a.Index, Name: a.Name, Up: a.Flags&net.FlagUp != 0, MTU: a.MTU}
+}
