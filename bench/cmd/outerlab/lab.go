@@ -32,7 +32,7 @@ type Lab struct {
 }
 
 // New creates the namespaces and the veth pair. The caller must defer
-// Close; New also closes the lab on SIGINT/SIGTERM, and after limit (a
+// Close; New also closes the lab on SIGINT, SIGTERM, SIGHUP and SIGPIPE, and after limit (a
 // watchdog that bounds the whole program's time) it closes the lab and
 // exits with status 3.
 func New(name string, subnet int, limit time.Duration) (*Lab, error) {
@@ -40,7 +40,7 @@ func New(name string, subnet int, limit time.Duration) (*Lab, error) {
 	l := &Lab{Prefix: p, A: p + "-a", B: p + "-b", Net: subnet,
 		AAddr: fmt.Sprintf("10.245.%d.1", subnet), BAddr: fmt.Sprintf("10.245.%d.2", subnet)}
 	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE) // SIGPIPE: a closed pipe on stdout must not skip the clean-up
 	go func() {
 		select {
 		case s := <-sig:
