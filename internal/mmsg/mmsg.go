@@ -1,8 +1,9 @@
 // Package mmsg makes the sendmmsg(2) and recvmmsg(2) system calls for the
-// batched sockets (internal/rawsock, internal/packetsock), which wait
-// through the Go runtime's poller: they call these from inside a
-// syscall.RawConn Read or Write callback, which returns false to wait for
-// the socket when ready is false.
+// batched sockets (internal/rawsock, internal/packetsock). Those that wait
+// through the Go runtime's poller call these from inside a syscall.RawConn
+// Read or Write callback, which returns false to wait for the socket when
+// ready is false; a blocking socket (rawsock's Sender) gets ready false
+// only when its send timeout expired.
 package mmsg
 
 import (

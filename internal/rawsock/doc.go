@@ -14,9 +14,11 @@
 //     fields raw_send_hdrinc fills in (see Sender). sendmmsg sends a batch;
 //     each packet goes to its own header's destination address.
 //
-// Both sockets are non-blocking and registered with Go's netpoller, so a
-// blocked Read or Write parks the goroutine, not an OS thread, and Close or a
-// deadline ends it.
+// The Receiver is non-blocking and registered with Go's netpoller, so a
+// blocked Read parks the goroutine, not an OS thread, and Close ends it.
+// The Sender is a blocking socket outside the poller, with a one-second
+// send timeout: registered, every sent skb the kernel freed woke a poller
+// thread for nothing (see Sender), and a send rarely waits.
 //
 // Why not golang.org/x/net/ipv4's ReadBatch/WriteBatch: measured with
 // BenchmarkXNetReadBatch (x/net v0.62.0, batches of 64), ReadBatch makes 2

@@ -3,6 +3,8 @@ package rawsock
 import (
 	"unsafe"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/ipipd/ipipd/internal/mmsg"
 )
 
@@ -21,10 +23,12 @@ func (s *Sender) pack(pkts [][]byte) int {
 	return n
 }
 
-// sendmmsg is called by RawConn.Write with the socket's descriptor. It
-// returns false to wait for room in the send buffer.
-func (s *Sender) sendmmsg(fd uintptr) bool {
-	n, errno, ready := mmsg.Send(fd, s.hdrs[:s.count])
+// sendmmsg sends the packed messages on the blocking socket; EAGAIN, which
+// mmsg.Send reports as not ready, is the send timeout (SO_SNDTIMEO).
+func (s *Sender) sendmmsg() {
+	n, errno, ready := mmsg.Send(uintptr(s.fd), s.hdrs[:s.count])
+	if !ready {
+		errno = unix.EAGAIN
+	}
 	s.n, s.errno = n, errno
-	return ready
 }
