@@ -273,7 +273,13 @@ func (e *Engine) apply(ctx context.Context, cfg *config.Config) error {
 	}
 	// 2 and 3. Shrink every running tunnel, then grow the kept ones.
 	current := e.state.Load()
+	// What the kernel holds now, read for this reload: the newest View may
+	// be a moment behind (a down and up the notifications have not told
+	// yet), and a tunnel is left alone only if the kernel holds all of it.
 	view := e.view.Load()
+	if e.watcher != nil && len(e.runtimes) > 0 {
+		view = e.watcher.Fresh()
+	}
 	claimed := claims(p)
 	for _, step := range []string{"shrink", "grow"} {
 		for name, rt := range e.runtimes {

@@ -101,7 +101,9 @@ func (e *Engine) applyLinks(v *kernelview.View) (st *state, done bool) {
 		if !ok {
 			continue
 		}
-		if link.Up && !rt.up {
+		// Up again, or down and up since the last View: the kernel flushed
+		// the device's routes.
+		if link.Up && (!rt.up || link.Downs != rt.downs) {
 			if err := rt.setup.Reconcile(); err != nil {
 				e.log.Error("putting back the tunnel's addresses and routes after it came up", "tunnel", name, "err", err)
 			}
@@ -109,7 +111,7 @@ func (e *Engine) applyLinks(v *kernelview.View) (st *state, done bool) {
 				e.log.Warn(w, "tunnel", name)
 			}
 		}
-		rt.up = link.Up
+		rt.up, rt.downs = link.Up, link.Downs
 	}
 	return e.state.Load(), false
 }

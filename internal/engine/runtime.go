@@ -16,6 +16,7 @@ type runtime struct {
 	ifindex  int  // the device's, 0 in tests without devices
 	table    int  // the routing table whose routes through the device count
 	up       bool // as the last View showed it (or as created)
+	downs    int  // kernelview.Link.Downs as the last View showed it
 	setup    *netsetup.Applied
 	counters *Counters
 	// done is closed when the transmit loop has returned.

@@ -96,6 +96,17 @@ func (f *follower) run() {
 		select {
 		case <-f.w.done:
 			return
+		case reply := <-f.w.fresh:
+			// A caller wants what the kernel holds now, not what the
+			// notifications have told so far: read it all, publish, hand
+			// the View over.
+			f.w.mu.Lock()
+			f.watched = f.w.wanted
+			f.w.mu.Unlock()
+			f.readAll()
+			pending = false
+			settle.Stop()
+			reply <- f.publish()
 		case <-f.w.wake:
 			f.w.mu.Lock()
 			wanted := f.w.wanted
@@ -172,12 +183,30 @@ func (f *follower) resubscribe(kind string) {
 // kernel's links, addresses and routes for the watched devices.
 func (f *follower) readAll() {
 	links := make(map[int]Link, len(f.watched))
-	for index := range f.watched {
-		l, err := f.h.LinkByIndex(index)
-		if err != nil {
+	// One dump, not a request per device: 10 000 tunnels are 10 000
+	// devices.
+	all, err := f.h.LinkList()
+	if err != nil {
+		f.w.log.Error("reading the kernel's links failed", "err", err)
+		all = nil
+		for index := range f.watched { // keep what is known
+			if l, ok := f.links[index]; ok {
+				links[index] = l
+			}
+		}
+	}
+	for _, nl := range all {
+		index := nl.Attrs().Index
+		if _, ok := f.watched[index]; !ok {
 			continue
 		}
-		links[index] = linkOf(l)
+		l := linkOf(nl)
+		old, had := f.links[index]
+		l.Downs = old.Downs
+		if had && old.Up && !l.Up {
+			l.Downs++
+		}
+		links[index] = l
 	}
 	for index := range f.links {
 		if _, still := links[index]; !still {
@@ -269,11 +298,13 @@ func (f *follower) link(u *netlink.LinkUpdate) bool {
 	}
 	l := linkOf(u.Link)
 	old, had := f.links[index]
-	if had && old == l {
-		return false
-	}
+	l.Downs = old.Downs
 	if had && old.Up && !l.Up {
 		f.routes.dropDevice(index)
+		l.Downs++
+	}
+	if had && old == l {
+		return false
 	}
 	f.links[index] = l
 	return true
@@ -301,8 +332,8 @@ func (f *follower) address(u *netlink.AddrUpdate) bool {
 	return true
 }
 
-// publish hands out a View of what the follower holds now.
-func (f *follower) publish() {
+// publish hands out a View of what the follower holds now, and returns it.
+func (f *follower) publish() *View {
 	v := &View{
 		Links:     maps.Clone(f.links),
 		Routes:    f.routes.routesByDevice(f.watched),
@@ -315,6 +346,7 @@ func (f *follower) publish() {
 	}
 	f.gone = nil
 	f.w.opts.Publish(v)
+	return v
 }
 
 func linkOf(l netlink.Link) Link {

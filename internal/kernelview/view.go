@@ -31,6 +31,10 @@ type Link struct {
 	Name  string
 	Up    bool // IFF_UP: `ip link set DEV up`
 	MTU   int
+	// Downs counts the times the device went down while watched: a down
+	// and up between two Views shows Up in both, and only this says that
+	// the kernel flushed the device's routes meanwhile.
+	Downs int
 }
 
 // Route is one next hop of a kernel route through a watched device.

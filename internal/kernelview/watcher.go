@@ -36,6 +36,7 @@ type Watcher struct {
 	mu     sync.Mutex
 	wanted map[int]int // ifindex → routing table, as the last Watch set it
 	wake   chan struct{}
+	fresh  chan chan *View // Fresh's requests
 
 	done    chan struct{}
 	stopped chan struct{}
@@ -61,7 +62,7 @@ func Start(opts Options) (*Watcher, error) {
 	if opts.Publish == nil {
 		return nil, errors.New("kernelview: Options.Publish is nil")
 	}
-	w := &Watcher{opts: opts, log: opts.Logger, wanted: map[int]int{}, wake: make(chan struct{}, 1),
+	w := &Watcher{opts: opts, log: opts.Logger, wanted: map[int]int{}, wake: make(chan struct{}, 1), fresh: make(chan chan *View),
 		done: make(chan struct{}), stopped: make(chan struct{})}
 	// Reads go through a handle opened here, so that they see the network
 	// namespace of the caller's thread whatever thread runs them later.
@@ -94,6 +95,26 @@ func (w *Watcher) Watch(devices map[int]int) {
 	select {
 	case w.wake <- struct{}{}:
 	default:
+	}
+}
+
+// Fresh reads the kernel's links, addresses and routes for the devices the
+// last Watch named, now, publishes the View and returns it: for a caller
+// that must not act on a View a moment behind the kernel (a reload about
+// to leave a tunnel alone because the kernel holds all of it). It costs a
+// dump of each. It returns nil once the Watcher is closed.
+func (w *Watcher) Fresh() *View {
+	reply := make(chan *View, 1)
+	select {
+	case w.fresh <- reply:
+	case <-w.done:
+		return nil
+	}
+	select {
+	case v := <-reply:
+		return v
+	case <-w.stopped:
+		return nil
 	}
 }
 
