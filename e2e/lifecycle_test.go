@@ -8,8 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ipipd/ipipd/internal/daemonproc"
-	"github.com/ipipd/ipipd/internal/testnet"
+	"github.com/ipipd/ipipd/internal/lab"
 )
 
 // TestRestartAfterSIGKILL kills a daemon with SIGKILL, which runs no clean-up,
@@ -21,7 +20,7 @@ import (
 // left is the control socket file, which the restart replaces and says so;
 // traffic flows again within a couple of seconds of the restart.
 func TestRestartAfterSIGKILL(t *testing.T) {
-	testnet.Require(t)
+	lab.Require(t)
 	l := newLAN(t, 2)
 	startDaemon(t, l.nodes[1], "node2", fallbackConfig(1, []int{0}))
 	node1 := startDaemon(t, l.nodes[0], "node1", fallbackConfig(0, []int{1}))
@@ -46,7 +45,7 @@ func TestRestartAfterSIGKILL(t *testing.T) {
 	}
 
 	begin := time.Now()
-	node1.proc = l.nodes[0].Start(t, daemonproc.RunArgs(ipipdBin, node1.config, node1.control)...)
+	node1.proc = l.nodes[0].Start(t, lab.RunArgs(ipipdBin, node1.config, node1.control)...)
 	node1.waitReady(t)
 	if err := l.nodes[0].Ping(tunnelAddr(1), 10*time.Second); err != nil {
 		t.Fatalf("after the restart: %v", err)
@@ -65,14 +64,14 @@ func TestRestartAfterSIGKILL(t *testing.T) {
 // a config of many tunnels: it stops within a couple of seconds, exit 0,
 // and leaves none of the devices it had made.
 func TestSIGTERMDuringStart(t *testing.T) {
-	testnet.Require(t)
-	ns := testnet.New(t, "sigterm")
+	lab.Require(t)
+	ns := lab.New(t, "sigterm")
 	dir := t.TempDir()
 	cfgPath, control := dir+"/many.yaml", dir+"/many.sock"
 	if err := os.WriteFile(cfgPath, []byte(manyTunnels(400, 20)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	proc := ns.Start(t, daemonproc.RunArgs(ipipdBin, cfgPath, control)...)
+	proc := ns.Start(t, lab.RunArgs(ipipdBin, cfgPath, control)...)
 	// Wait until it is part-way: some devices made, not all.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -109,8 +108,8 @@ func TestSIGTERMDuringStart(t *testing.T) {
 // daemon reloads once more after it, so the file as it is after the second
 // signal is what runs.
 func TestSIGHUPDuringReload(t *testing.T) {
-	testnet.Require(t)
-	ns := testnet.New(t, "rehup")
+	lab.Require(t)
+	ns := lab.New(t, "rehup")
 	d := startDaemon(t, ns, "rehup", manyTunnels(1, 1))
 	before := strings.Count(d.proc.Output(), "msg=reloaded")
 	d.write(t, manyTunnels(300, 10))

@@ -9,7 +9,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 
-	"github.com/ipipd/ipipd/internal/testnet"
+	"github.com/ipipd/ipipd/internal/lab"
 )
 
 // testMTU is the offload test device's MTU, the TUN default.
@@ -47,7 +47,7 @@ func forEachBackend(t *testing.T, test func(t *testing.T, b backend)) {
 // namespace to the calling goroutine.
 func (b backend) open(tb testing.TB) Device {
 	tb.Helper()
-	testnet.EnterFresh(tb)
+	lab.EnterFresh(tb)
 	dev, err := b.create()
 	if err != nil {
 		tb.Fatalf("open %s device %s: %v", b.name, testDevice, err)

@@ -6,7 +6,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 
-	"github.com/ipipd/ipipd/internal/testnet"
+	"github.com/ipipd/ipipd/internal/lab"
 )
 
 func TestCheckName(t *testing.T) {
@@ -47,7 +47,7 @@ func TestCheckName(t *testing.T) {
 // A taken tunl0 is most often the kernel's own, which the ipip module
 // creates in every namespace; the error says so, and how to avoid it.
 func TestTakenTunl0NamesTheKernelModule(t *testing.T) {
-	testnet.EnterFresh(t)
+	lab.EnterFresh(t)
 	link := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "tunl0"}, PeerName: "tunl0peer"} // any device will do
 	if err := netlink.LinkAdd(link); err != nil {
 		t.Fatal(err)

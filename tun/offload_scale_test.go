@@ -5,7 +5,7 @@ import (
 	"runtime"
 	"testing"
 
-	"github.com/ipipd/ipipd/internal/testnet"
+	"github.com/ipipd/ipipd/internal/lab"
 )
 
 // TestOffloadStartsNothingPerDevice opens many offload devices and checks
@@ -13,7 +13,7 @@ import (
 // and wireguard's CreateTUN would give each a netlink listener blocked in
 // recvmsg, an OS thread apiece. Closing them deletes the devices.
 func TestOffloadStartsNothingPerDevice(t *testing.T) {
-	testnet.EnterFresh(t)
+	lab.EnterFresh(t)
 	const devices = 32
 	before := runtime.NumGoroutine()
 	var opened []Device

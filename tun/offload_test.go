@@ -8,14 +8,14 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
-	"github.com/ipipd/ipipd/internal/testnet"
+	"github.com/ipipd/ipipd/internal/lab"
 )
 
 // OpenOffload leaves the device as netsetup expects to find it: down,
 // without addresses, with the MTU asked for, and with the virtio-net header
 // that carries the offloads.
 func TestOpenOffloadCreatesADownDeviceWithOffloads(t *testing.T) {
-	testnet.EnterFresh(t)
+	lab.EnterFresh(t)
 	const mtu = 1400 // not the TUN default, to see that it was set
 	dev, err := OpenOffload(testDevice, mtu)
 	if err != nil {
@@ -71,7 +71,7 @@ func tunFlags(t *testing.T, d *offloadDevice) uint16 {
 
 // OpenOffload refuses what wireguard would fail on late or leak on.
 func TestOpenOffloadRefuses(t *testing.T) {
-	testnet.EnterFresh(t)
+	lab.EnterFresh(t)
 	tests := []struct {
 		name    string
 		device  string

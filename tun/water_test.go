@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ipipd/ipipd/internal/testnet"
+	"github.com/ipipd/ipipd/internal/lab"
 )
 
 // A packet the kernel refuses does not stop the batch, and its error names
@@ -50,7 +50,7 @@ func TestWaterReadRejectsUnusableBatches(t *testing.T) {
 // OpenWater refuses a name some device already has, instead of failing with
 // the kernel's bare EINVAL or taking over a persistent TUN.
 func TestOpenWaterRefusesATakenName(t *testing.T) {
-	testnet.EnterFresh(t)
+	lab.EnterFresh(t)
 	dev, err := OpenWater("lo")
 	if err == nil {
 		dev.Close()

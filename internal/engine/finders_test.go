@@ -3,15 +3,15 @@ package engine
 import (
 	"testing"
 
-	"github.com/ipipd/ipipd/internal/testnet"
+	"github.com/ipipd/ipipd/internal/lab"
 )
 
 // Every tunnel's packet socket with the same dev binding shares one
 // PathFinder: one set of netlink sockets and subscriptions per engine, not
 // per tunnel; it is closed when its last Sender is.
 func TestOnePathFinderPerDev(t *testing.T) {
-	testnet.Require(t)
-	ns := testnet.New(t, "finders")
+	lab.Require(t)
+	ns := lab.New(t, "finders")
 	err := ns.Do(func() error {
 		e := &Engine{}
 		unbound, err := e.pathFinder("")

@@ -13,7 +13,7 @@ import (
 
 	"github.com/ipipd/ipipd/internal/config"
 	"github.com/ipipd/ipipd/internal/kernelview"
-	"github.com/ipipd/ipipd/internal/testnet"
+	"github.com/ipipd/ipipd/internal/lab"
 	"github.com/ipipd/ipipd/tun"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -37,7 +37,7 @@ func TestFollowRouteBurst(t *testing.T) {
 	if v, err := strconv.Atoi(os.Getenv("IPIPD_FOLLOW_ROUTES")); err == nil {
 		n = v
 	}
-	testnet.EnterFresh(t)
+	lab.EnterFresh(t)
 	dev, err := tun.OpenWater("tunl0")
 	if err != nil {
 		t.Fatal(err)

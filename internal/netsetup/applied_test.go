@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ipipd/ipipd/internal/testnet"
+	"github.com/ipipd/ipipd/internal/lab"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -27,7 +27,7 @@ func seedLink() Link {
 // Apply sets every part of the configuration, and Remove puts the device
 // back as it was, twice over.
 func TestApplyThenRemove(t *testing.T) {
-	testnet.EnterFresh(t)
+	lab.EnterFresh(t)
 	addDevice(t, testDevice, 1500)
 	sysctlsBefore := readSysctls(t, deviceSysctlPaths())
 
@@ -100,7 +100,7 @@ func TestApplyThenRemove(t *testing.T) {
 // A step the kernel refuses midway undoes the steps before it, names itself
 // and its object, and leaves alone what Apply did not create.
 func TestApplyUndoesEverythingWhenAStepFails(t *testing.T) {
-	testnet.EnterFresh(t)
+	lab.EnterFresh(t)
 	takeRoute(t, "192.168.77.0/24")
 	addDevice(t, testDevice, 1500)
 	sysctlsBefore := readSysctls(t, deviceSysctlPaths())
@@ -143,7 +143,7 @@ func TestApplyUndoesEverythingWhenAStepFails(t *testing.T) {
 // daemon) is theirs: Apply neither fails nor replaces it, says so in a
 // warning, and Remove leaves it.
 func TestApplyLeavesAnotherOwnersRoute(t *testing.T) {
-	testnet.EnterFresh(t)
+	lab.EnterFresh(t)
 	takeRoute(t, "192.168.42.0/24")
 	addDevice(t, testDevice, 1500)
 	applied, err := Apply(seedLink())
@@ -168,7 +168,7 @@ func TestApplyLeavesAnotherOwnersRoute(t *testing.T) {
 // A down and up flushes the device's routes without a word from the kernel;
 // Reconcile compares with the kernel and puts them back, via included.
 func TestReconcileAfterDownAndUp(t *testing.T) {
-	testnet.EnterFresh(t)
+	lab.EnterFresh(t)
 	addDevice(t, testDevice, 1500)
 	applied, err := Apply(seedLink())
 	if err != nil {
@@ -205,7 +205,7 @@ func TestReconcileAfterDownAndUp(t *testing.T) {
 // ipipd's routes are the kernel's ipip routes: via the peer, onlink, with
 // ipipd's protocol so that they can be told apart.
 func TestRoutesAreInstalledOnlinkWithTheirProtocol(t *testing.T) {
-	testnet.EnterFresh(t)
+	lab.EnterFresh(t)
 	addDevice(t, testDevice, 1500)
 	applied, err := Apply(seedLink())
 	if err != nil {
@@ -232,7 +232,7 @@ func TestRoutesAreInstalledOnlinkWithTheirProtocol(t *testing.T) {
 // An address that was on the device before Apply is not Apply's: the
 // rollback after it fails to add it again leaves it there.
 func TestApplyKeepsAddressesItDidNotAdd(t *testing.T) {
-	testnet.EnterFresh(t)
+	lab.EnterFresh(t)
 	link, _ := addDevice(t, testDevice, 1500)
 	own := netlink.Addr{IPNet: netlinkAddr(prefixes("10.9.9.9/32")[0]).IPNet}
 	if err := netlink.AddrAdd(link, &own); err != nil {
@@ -249,7 +249,7 @@ func TestApplyKeepsAddressesItDidNotAdd(t *testing.T) {
 }
 
 func TestApplyNeedsAnExistingDevice(t *testing.T) {
-	testnet.EnterFresh(t)
+	lab.EnterFresh(t)
 	_, err := Apply(seedLink())
 	if err == nil || !strings.Contains(err.Error(), "device ipipdt0 does not exist") {
 		t.Fatalf("Apply on a missing device = %v, want an error saying it does not exist", err)
@@ -257,7 +257,7 @@ func TestApplyNeedsAnExistingDevice(t *testing.T) {
 }
 
 func TestApplyRefusesAnInvalidLinkBeforeTouchingTheKernel(t *testing.T) {
-	testnet.EnterFresh(t)
+	lab.EnterFresh(t)
 	addDevice(t, testDevice, 1500)
 	l := seedLink()
 	l.Routes = append(l.Routes, Route{To: netip.MustParsePrefix("fd00::/64")})
@@ -273,7 +273,7 @@ func TestApplyRefusesAnInvalidLinkBeforeTouchingTheKernel(t *testing.T) {
 // When the TUN closes, the kernel deletes the device with everything on it;
 // Remove then has nothing to do and says so with nil.
 func TestRemoveAfterTheDeviceIsGone(t *testing.T) {
-	testnet.EnterFresh(t)
+	lab.EnterFresh(t)
 	_, dev := addDevice(t, testDevice, 1500)
 	applied, err := Apply(seedLink())
 	if err != nil {
@@ -294,7 +294,7 @@ func TestRemoveAfterTheDeviceIsGone(t *testing.T) {
 // strict rp_filter is the operator's, left alone and not warned about: the
 // daemon's ICMP passes it.
 func TestApplyWarnsAboutAcceptLocal(t *testing.T) {
-	testnet.EnterFresh(t)
+	lab.EnterFresh(t)
 	writeProcSys(t, "ipv4/conf/all/rp_filter", "1") // this namespace's only
 	writeProcSys(t, "ipv4/conf/all/accept_local", "1")
 	addDevice(t, testDevice, 1500)
@@ -315,7 +315,7 @@ func TestApplyWarnsAboutAcceptLocal(t *testing.T) {
 // The kernel takes IPv6 off a device whose MTU drops below 1280 and gives it
 // back, with default settings, when the MTU rises again; IPv6 must stay off.
 func TestIPv6StaysOffAcrossMTUChanges(t *testing.T) {
-	testnet.EnterFresh(t)
+	lab.EnterFresh(t)
 	addDevice(t, testDevice, 1500)
 	disableIPv6 := "ipv6/conf/" + testDevice + "/disable_ipv6"
 	before := readSysctls(t, []string{disableIPv6})[disableIPv6]

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ipipd/ipipd/internal/testnet"
+	"github.com/ipipd/ipipd/internal/lab"
 
 	"github.com/ipipd/ipipd/tun"
 )
@@ -19,7 +19,7 @@ import (
 // device's addresses; after an Update drops a route, the kernel has no way
 // there any more.
 func TestAppliedRoutesCarryPacketsIntoTheTUN(t *testing.T) {
-	testnet.EnterFresh(t)
+	lab.EnterFresh(t)
 	_, dev := addDevice(t, testDevice, 1500)
 	applied, err := Apply(seedLink())
 	if err != nil {

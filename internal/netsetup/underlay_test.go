@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ipipd/ipipd/internal/testnet"
+	"github.com/ipipd/ipipd/internal/lab"
 
 	"github.com/vishvananda/netlink"
 )
@@ -15,7 +15,7 @@ import (
 // to the remote's device (looked up through dev when given), else dev's,
 // else 1500.
 func TestUnderlayMTU(t *testing.T) {
-	testnet.EnterFresh(t)
+	lab.EnterFresh(t)
 	for _, d := range []struct {
 		name, address string
 		mtu           int
@@ -63,7 +63,7 @@ func TestUnderlayMTU(t *testing.T) {
 }
 
 func TestLinkIndex(t *testing.T) {
-	testnet.EnterFresh(t)
+	lab.EnterFresh(t)
 	lo, err := netlink.LinkByName("lo")
 	if err != nil {
 		t.Fatal(err)
@@ -82,7 +82,7 @@ func TestLinkIndex(t *testing.T) {
 // KernelIPIPLoaded goes by the link type, not the name: a TUN called tunl0
 // is not the kernel's fallback tunnel.
 func TestKernelIPIPLoaded(t *testing.T) {
-	testnet.EnterFresh(t)
+	lab.EnterFresh(t)
 	addDevice(t, "tunl0", 1500)
 	moduleLoaded := false
 	for _, path := range []string{"/sys/module/ipip", "/sys/module/tunnel4"} {

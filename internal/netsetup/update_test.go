@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ipipd/ipipd/internal/testnet"
+	"github.com/ipipd/ipipd/internal/lab"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -68,7 +68,7 @@ func collect(t *testing.T, link netlink.Link, routeCh <-chan netlink.RouteUpdate
 // Update adds the new routes and addresses before it deletes the old ones,
 // leaves alone what both configurations share, and changes the MTU.
 func TestUpdateAddsBeforeItDeletes(t *testing.T) {
-	testnet.EnterFresh(t)
+	lab.EnterFresh(t)
 	addDevice(t, testDevice, 1500)
 	applied, err := Apply(Link{
 		Name:      testDevice,
@@ -142,7 +142,7 @@ func TestUpdateAddsBeforeItDeletes(t *testing.T) {
 // A reload whose new route the kernel refuses leaves the running
 // configuration as it was: the update's additions and MTU are undone.
 func TestUpdateFailureKeepsTheRunningConfiguration(t *testing.T) {
-	testnet.EnterFresh(t)
+	lab.EnterFresh(t)
 	takeRoute(t, "192.168.77.0/24")
 	addDevice(t, testDevice, 1500)
 	running := seedLink()
@@ -180,7 +180,7 @@ func TestUpdateFailureKeepsTheRunningConfiguration(t *testing.T) {
 }
 
 func TestUpdateRefusesAnotherDevice(t *testing.T) {
-	testnet.EnterFresh(t)
+	lab.EnterFresh(t)
 	addDevice(t, testDevice, 1500)
 	applied, err := Apply(seedLink())
 	if err != nil {

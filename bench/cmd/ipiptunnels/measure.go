@@ -13,7 +13,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/ipipd/ipipd/internal/daemonproc"
+	"github.com/ipipd/ipipd/internal/lab"
 )
 
 type options struct {
@@ -84,12 +84,12 @@ func measure(ctx context.Context, o options, log io.Writer) (*result, error) {
 	defer os.RemoveAll(dir)
 	binary := o.binary
 	if binary == "" {
-		root, err := daemonproc.ModuleRoot()
+		root, err := lab.ModuleRoot()
 		if err != nil {
 			return nil, err
 		}
 		fmt.Fprintln(log, "ipiptunnels: building ./cmd/ipipd")
-		if binary, err = daemonproc.Build(ctx, root, dir); err != nil {
+		if binary, err = lab.Build(ctx, root, dir); err != nil {
 			return nil, err
 		}
 	}
@@ -147,8 +147,8 @@ func measure(ctx context.Context, o options, log io.Writer) (*result, error) {
 
 // daemon is one `ipipd run` with its notify socket.
 type daemon struct {
-	proc    *daemonproc.Process
-	out     *daemonproc.LockedBuffer
+	proc    *lab.Process
+	out     *lab.LockedBuffer
 	config  string
 	notify  *net.UnixConn
 	notices chan string
@@ -157,7 +157,7 @@ type daemon struct {
 // startDaemon writes cfg and runs ipipd on it in ns with NOTIFY_SOCKET set,
 // returning once it says READY=1.
 func startDaemon(ctx context.Context, ns, binary, dir, name, cfg string, timeout time.Duration) (*daemon, error) {
-	d := &daemon{out: &daemonproc.LockedBuffer{}, config: filepath.Join(dir, name+".yaml"), notices: make(chan string, 16)}
+	d := &daemon{out: &lab.LockedBuffer{}, config: filepath.Join(dir, name+".yaml"), notices: make(chan string, 16)}
 	if err := os.WriteFile(d.config, []byte(cfg), 0o644); err != nil {
 		return nil, err
 	}
@@ -171,8 +171,8 @@ func startDaemon(ctx context.Context, ns, binary, dir, name, cfg string, timeout
 	// since abstract sockets belong to a network namespace.
 	os.Setenv("NOTIFY_SOCKET", socket)
 	defer os.Unsetenv("NOTIFY_SOCKET")
-	d.proc, err = daemonproc.Start(ns, daemonproc.Options{Output: d.out, DeathSignal: syscall.SIGKILL},
-		daemonproc.RunArgs(binary, d.config, filepath.Join(dir, name+".sock"))...)
+	d.proc, err = lab.Start(ns, lab.Options{Output: d.out, DeathSignal: syscall.SIGKILL},
+		lab.RunArgs(binary, d.config, filepath.Join(dir, name+".sock"))...)
 	if err != nil {
 		d.notify.Close()
 		return nil, err
@@ -212,10 +212,10 @@ func (d *daemon) await(ctx context.Context, prefix string, timeout time.Duration
 			}
 		case <-exited:
 			if d.proc.Exited() {
-				return fmt.Errorf("ipipd exited (%v); its last lines:\n%s", d.proc.Wait(0), strings.Join(daemonproc.TailLines(d.out.String(), 20), "\n"))
+				return fmt.Errorf("ipipd exited (%v); its last lines:\n%s", d.proc.Wait(0), strings.Join(lab.TailLines(d.out.String(), 20), "\n"))
 			}
 		case <-deadline:
-			return fmt.Errorf("no %s within %v; its last lines:\n%s", prefix, timeout, strings.Join(daemonproc.TailLines(d.out.String(), 20), "\n"))
+			return fmt.Errorf("no %s within %v; its last lines:\n%s", prefix, timeout, strings.Join(lab.TailLines(d.out.String(), 20), "\n"))
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -241,7 +241,7 @@ func (d *daemon) reload(ctx context.Context, cfg string, timeout time.Duration) 
 	}
 	took := time.Since(begin)
 	if strings.Count(d.out.String(), "reload refused") > refused {
-		return took, fmt.Errorf("reload refused; its last lines:\n%s", strings.Join(daemonproc.TailLines(d.out.String(), 10), "\n"))
+		return took, fmt.Errorf("reload refused; its last lines:\n%s", strings.Join(lab.TailLines(d.out.String(), 10), "\n"))
 	}
 	return took, nil
 }
@@ -253,7 +253,7 @@ func (d *daemon) stop(timeout time.Duration) (time.Duration, error) {
 	err := d.proc.Stop(timeout)
 	took := time.Since(begin)
 	if err != nil {
-		return took, fmt.Errorf("stopping: %w; its last lines:\n%s", err, strings.Join(daemonproc.TailLines(d.out.String(), 10), "\n"))
+		return took, fmt.Errorf("stopping: %w; its last lines:\n%s", err, strings.Join(lab.TailLines(d.out.String(), 10), "\n"))
 	}
 	return took, nil
 }
