@@ -8,36 +8,44 @@
 package outerlab
 
 import (
+	"context"
 	"fmt"
+	"net/netip"
 	"os"
-	"os/exec"
 	"os/signal"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
-	"github.com/vishvananda/netns"
+	"github.com/ipipd/ipipd/internal/lab"
 )
 
-// Lab is two namespaces, A and B, joined by a veth pair (vA in A, vB in B).
+// Lab is two namespaces, A and B, joined by a veth pair (vA in A, vB in B),
+// made with internal/lab like every namespace of the project's tests,
+// demo and bench.
 type Lab struct {
-	Prefix string // namespace names are Prefix+"-a" and Prefix+"-b"
-	A, B   string
-	AAddr  string // 10.245.<n>.1
-	BAddr  string // 10.245.<n>.2
-	Net    int
-	once   sync.Once
+	A, B  string // the namespaces' names
+	AAddr string // 10.245.<n>.1
+	BAddr string // 10.245.<n>.2
+	Net   int
+	once  sync.Once
 }
+
+// namePrefix starts the names of the prototypes' namespaces, so that
+// lab.CleanupStale removes those a killed prototype left.
+const namePrefix = "outerlab-"
 
 // New creates the namespaces and the veth pair. The caller must defer
 // Close; New also closes the lab on SIGINT, SIGTERM, SIGHUP and SIGPIPE, and after limit (a
 // watchdog that bounds the whole program's time) it closes the lab and
 // exits with status 3.
 func New(name string, subnet int, limit time.Duration) (*Lab, error) {
-	p := fmt.Sprintf("%s-%d", name, os.Getpid())
-	l := &Lab{Prefix: p, A: p + "-a", B: p + "-b", Net: subnet,
+	ctx := context.Background()
+	if _, err := lab.CleanupStale(namePrefix); err != nil {
+		return nil, err
+	}
+	l := &Lab{A: lab.Name(namePrefix, name+"-a"), B: lab.Name(namePrefix, name+"-b"), Net: subnet,
 		AAddr: fmt.Sprintf("10.245.%d.1", subnet), BAddr: fmt.Sprintf("10.245.%d.2", subnet)}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE) // SIGPIPE: a closed pipe on stdout must not skip the clean-up
@@ -51,25 +59,19 @@ func New(name string, subnet int, limit time.Duration) (*Lab, error) {
 		l.Close()
 		os.Exit(3)
 	}()
-	cmds := [][]string{
-		{"ip", "netns", "add", l.A},
-		{"ip", "netns", "add", l.B},
-		{"ip", "-n", l.A, "link", "add", "vA", "type", "veth", "peer", "name", "vB", "netns", l.B},
-		{"ip", "-n", l.A, "addr", "add", l.AAddr + "/24", "dev", "vA"},
-		{"ip", "-n", l.B, "addr", "add", l.BAddr + "/24", "dev", "vB"},
-		{"ip", "-n", l.A, "link", "set", "vA", "up"},
-		{"ip", "-n", l.B, "link", "set", "vB", "up"},
-		{"ip", "-n", l.A, "link", "set", "lo", "up"},
-		{"ip", "-n", l.B, "link", "set", "lo", "up"},
+	a, err := lab.Add(ctx, l.A, "A")
+	if err != nil {
+		return nil, err
 	}
-	for _, c := range cmds {
-		if err := Cmd(c...); err != nil {
-			l.Close()
-			return nil, err
-		}
+	b, err := lab.Add(ctx, l.B, "B")
+	if err == nil {
+		err = lab.AddVeth(ctx, a, "vA", netip.MustParsePrefix(l.AAddr+"/24"), b, "vB", netip.MustParsePrefix(l.BAddr+"/24"))
 	}
-	// Resolve each side's MAC once so nothing waits for ARP later.
-	if err := Cmd("ip", "netns", "exec", l.A, "ping", "-c1", "-W1", l.BAddr); err != nil {
+	if err == nil {
+		// Resolve each side's MAC once so nothing waits for ARP later.
+		err = Cmd(a.Exec("ping", "-c1", "-W1", l.BAddr)...)
+	}
+	if err != nil {
 		l.Close()
 		return nil, err
 	}
@@ -79,41 +81,29 @@ func New(name string, subnet int, limit time.Duration) (*Lab, error) {
 // Close deletes both namespaces (and with them every device in them).
 func (l *Lab) Close() {
 	l.once.Do(func() {
-		exec.Command("ip", "netns", "del", l.A).Run()
-		exec.Command("ip", "netns", "del", l.B).Run()
+		lab.Remove(l.A)
+		lab.Remove(l.B)
 	})
 }
 
-// Cmd runs a command, returning its output in the error if it fails.
+// Cmd runs a command, bounded, returning its output in the error if it
+// fails.
 func Cmd(args ...string) error {
-	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("%s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
-	}
-	return nil
+	_, err := lab.Run(context.Background(), lab.CommandTimeout, args[0], args[1:]...)
+	return err
 }
 
 // Output runs a command and returns its standard output.
 func Output(args ...string) (string, error) {
-	out, err := exec.Command(args[0], args[1:]...).Output()
-	return string(out), err
+	out, _, err := lab.RunSplit(context.Background(), lab.CommandTimeout, args[0], args[1:]...)
+	return out, err
 }
 
-// In runs fn on the calling goroutine's thread, locked and moved into the
-// named namespace; the thread stays locked (and is discarded when the
-// goroutine ends), so sockets fn opens belong to that namespace and fn may
-// go on using the thread for measuring.
+// In runs fn on a thread inside the named namespace (lab's NS.Do): sockets
+// fn opens belong to that namespace, and fn may use its thread for
+// measuring until it returns.
 func In(ns string, fn func() error) error {
-	runtime.LockOSThread()
-	h, err := netns.GetFromName(ns)
-	if err != nil {
-		return err
-	}
-	defer h.Close()
-	if err := netns.Set(h); err != nil {
-		return err
-	}
-	return fn()
+	return lab.Existing(ns, ns).Do(fn)
 }
 
 // Go runs fn in ns on a new locked thread and returns a channel with its
