@@ -3,6 +3,7 @@ module github.com/ipipd/ipipd
 go 1.26.8
 
 require (
+	github.com/cilium/ebpf v0.22.0
 	github.com/gaissmai/bart v0.30.0
 	github.com/gopacket/gopacket v1.7.7
 	github.com/prometheus/client_golang v1.25.0
