@@ -2,7 +2,8 @@
 # Installs the system tools ipipd's demo, tests and benchmarks use, if any is
 # missing: ip (iproute2), ping (iputils-ping), iperf3, tcpdump, bird and birdc
 # (bird2: BIRD 2, the routing daemon e2e/bird_test.go runs), wg
-# (wireguard-tools: configures the wireguard-go case of bench/cmd/ipipbench).
+# (wireguard-tools: configures the wireguard-go case of bench/cmd/ipipbench),
+# ethtool (e2e/transmit_gso_test.go turns a veth's IPIP segmentation off).
 # Debian/Ubuntu.
 set -euo pipefail
 need=()
@@ -12,6 +13,7 @@ command -v iperf3 >/dev/null || need+=(iperf3)
 command -v tcpdump >/dev/null || need+=(tcpdump)
 { command -v bird >/dev/null && command -v birdc >/dev/null; } || need+=(bird2)
 command -v wg >/dev/null || need+=(wireguard-tools)
+command -v ethtool >/dev/null || need+=(ethtool)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "missing: ${need[*]}; install them (as root: apt-get install ${need[*]})" >&2

@@ -21,7 +21,7 @@ import (
 )
 
 const runUsage = `usage: ipipd run [-c FILE] [--control PATH] [--log-level debug|info|warn|error] [--log-format text|json] [--cpuprofile FILE]
-                [--receive-batch N] [--transmit raw|packet] [--metrics HOST:PORT]
+                [--receive-batch N] [--transmit raw|packet|packet-gso] [--metrics HOST:PORT]
 
 Creates the TUN device of every tunnel in FILE with its MTU, addresses and
 routes, and runs the datapath in the foreground. Without -c, creates the
@@ -47,7 +47,13 @@ ipipd installs as "via G dev NAME onlink proto 70".
                    packet socket, resolved through the kernel's routes and
                    neighbours: less kernel work per packet, but outer packets
                    skip netfilter (OUTPUT, POSTROUTING, SNAT) and xfrm; what
-                   it cannot address yet goes through the raw socket`
+                   it cannot address yet goes through the raw socket
+--transmit packet-gso
+                   as packet, and TCP super-packets from the TUN leave whole,
+                   one frame for up to 45 segments, which the kernel or the
+                   NIC segments after ipipd (a tcx program on the egress
+                   device marks them IPIP); needs CAP_BPF and CAP_NET_ADMIN
+                   and Linux 6.6, or else it says why and sends as packet`
 
 // maxReceiveBatch bounds --receive-batch: 256 buffers of 64 KiB are 16 MiB.
 const maxReceiveBatch = 256
@@ -60,7 +66,7 @@ func runCommand(args []string) int {
 	format := fs.String("log-format", "text", "log format")
 	cpuprofile := fs.String("cpuprofile", "", "CPU profile file")
 	receiveBatch := fs.Int("receive-batch", rawsock.DefaultBatchSize, "packets per raw-socket read")
-	transmit := fs.String("transmit", engine.TransmitRaw, "raw or packet")
+	transmit := fs.String("transmit", engine.TransmitRaw, "raw, packet or packet-gso")
 	metricsAddr := fs.String("metrics", "", "HOST:PORT for Prometheus metrics")
 	if code := parse(fs, runUsage, args); code >= 0 {
 		return code
@@ -69,8 +75,8 @@ func runCommand(args []string) int {
 		fmt.Fprintf(os.Stderr, "ipipd run: --receive-batch %d: want 1 to %d (each packet of a batch has a 64 KiB buffer)\n", *receiveBatch, maxReceiveBatch)
 		return exitUsage
 	}
-	if *transmit != engine.TransmitRaw && *transmit != engine.TransmitPacket {
-		fmt.Fprintf(os.Stderr, "ipipd run: --transmit %q: want raw or packet\n", *transmit)
+	if *transmit != engine.TransmitRaw && *transmit != engine.TransmitPacket && *transmit != engine.TransmitPacketGSO {
+		fmt.Fprintf(os.Stderr, "ipipd run: --transmit %q: want raw, packet or packet-gso\n", *transmit)
 		return exitUsage
 	}
 	if *metricsAddr != "" {

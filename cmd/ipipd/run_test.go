@@ -39,7 +39,7 @@ func TestRunRefusesBadFlags(t *testing.T) {
 		{[]string{"--receive-batch", "0"}, []string{"--receive-batch 0", fmt.Sprintf("want 1 to %d", maxReceiveBatch)}},
 		{[]string{"--receive-batch", "-3"}, []string{"--receive-batch -3", "want 1 to"}},
 		{[]string{"--receive-batch", fmt.Sprint(maxReceiveBatch + 1)}, []string{"want 1 to"}},
-		{[]string{"--transmit", "af_xdp"}, []string{`--transmit "af_xdp"`, "want raw or packet"}},
+		{[]string{"--transmit", "af_xdp"}, []string{`--transmit "af_xdp"`, "want raw, packet or packet-gso"}},
 		{[]string{"--metrics", "9477"}, []string{"--metrics", `"9477" is not HOST:PORT`, "127.0.0.1:9477"}},
 		{[]string{"--metrics", "localhost"}, []string{"--metrics", "not HOST:PORT"}},
 		{[]string{"--metrics", "127.0.0.1:port"}, []string{"--metrics", "port number"}},

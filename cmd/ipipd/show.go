@@ -180,7 +180,7 @@ func printStatus(w io.Writer, st engine.Status, stats, details, global bool) {
 			if stats {
 				fmt.Fprintf(w, "    rx dropped %d, length errors %d; coalesced by the underlay's GRO and split %d\n", s.RxDropped, s.RxLengthErrors, s.RxCoalesced)
 				fmt.Fprintf(w, "    ICMP to inner senders: sent %d, rate-limited %d\n", s.ICMPSent, s.ICMPRateLimited)
-				fmt.Fprintf(w, "    sent on the packet socket %d, through the raw socket %d\n", s.TxPacketSocket, s.TxRawFallback)
+				fmt.Fprintf(w, "    sent on the packet socket %d (in %d super-packets sent whole), through the raw socket %d\n", s.TxPacketSocket, s.TxGSO, s.TxRawFallback)
 			}
 		}
 	}

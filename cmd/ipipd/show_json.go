@@ -170,6 +170,9 @@ type detailsJSON struct {
 	PacketSocket struct {
 		Sent        uint64 `json:"sent"`
 		RawFallback uint64 `json:"raw_fallback"`
+		// GSO: with --transmit packet-gso, the TCP super-packets among
+		// Sent's segments that left whole.
+		GSO uint64 `json:"gso"`
 	} `json:"packet_socket"`
 	// Coalesced: outer packets the underlay's GRO merged, cut back into
 	// segments.
@@ -256,7 +259,7 @@ func newTunnelJSON(t engine.TunnelStatus, stats, details bool) tunnelJSON {
 	if details {
 		d := &detailsJSON{PathMTU: t.PathMTU, Coalesced: s.RxCoalesced, AcceptFrom: acceptFromWords(t)}
 		d.ICMP.Sent, d.ICMP.RateLimited = s.ICMPSent, s.ICMPRateLimited
-		d.PacketSocket.Sent, d.PacketSocket.RawFallback = s.TxPacketSocket, s.TxRawFallback
+		d.PacketSocket.Sent, d.PacketSocket.RawFallback, d.PacketSocket.GSO = s.TxPacketSocket, s.TxRawFallback, s.TxGSO
 		j.Details = d
 	}
 	return j

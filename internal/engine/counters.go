@@ -53,6 +53,10 @@ type Counters struct {
 	// not resolved yet, not on Ethernet, or a stale neighbour to confirm).
 	TxPacketSocket atomic.Uint64
 	TxRawFallback  atomic.Uint64
+	// TxGSO counts, with --transmit packet-gso, the TCP super-packets sent
+	// whole, for the kernel or the NIC to segment (each of their segments
+	// counts in TxPackets and TxPacketSocket).
+	TxGSO atomic.Uint64
 	// TxPeers counts per outer destination what TxPackets, TxBytes and the
 	// transmit drops count (peers.go); written by the transmit loop alone.
 	TxPeers peerTable
@@ -61,7 +65,7 @@ type Counters struct {
 // Stats is a plain copy of Counters for display and the control socket.
 type Stats struct {
 	RxPackets, RxBytes, RxErrors, RxLengthErrors, RxFrameErrors, RxDropped, Multicast   uint64
-	RxCoalesced, TxPacketSocket, TxRawFallback                                          uint64
+	RxCoalesced, TxPacketSocket, TxRawFallback, TxGSO                                   uint64
 	TxPackets, TxBytes, TxErrors, TxDropped, TxCarrierErrors, ICMPSent, ICMPRateLimited uint64
 	Collisions                                                                          uint64
 	// Drops maps a reason name to its count, only non-zero ones.
@@ -77,6 +81,7 @@ func (c *Counters) Stats() Stats {
 		TxPackets: c.TxPackets.Load(), TxBytes: c.TxBytes.Load(), TxErrors: c.TxErrors.Load(),
 		TxDropped: c.TxDropped.Load(), TxCarrierErrors: c.TxCarrierErrors.Load(), Collisions: c.Collisions.Load(), ICMPSent: c.ICMPSent.Load(),
 		ICMPRateLimited: c.ICMPRateLimited.Load(), TxPacketSocket: c.TxPacketSocket.Load(), TxRawFallback: c.TxRawFallback.Load(),
+		TxGSO: c.TxGSO.Load(),
 		Drops: map[string]uint64{},
 	}
 	for r := range c.RxDrops {

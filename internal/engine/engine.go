@@ -18,6 +18,7 @@ import (
 	"github.com/ipipd/ipipd/internal/netsetup"
 	"github.com/ipipd/ipipd/internal/packetsock"
 	"github.com/ipipd/ipipd/internal/rawsock"
+	"github.com/ipipd/ipipd/internal/tcxmark"
 	"github.com/ipipd/ipipd/tun"
 )
 
@@ -30,7 +31,7 @@ type Options struct {
 	// ReceiveBatch is the most packets one raw-socket read returns.
 	ReceiveBatch int
 	// Transmit is how outer packets leave: TransmitRaw (the default, ""
-	// too) or TransmitPacket.
+	// too), TransmitPacket or TransmitPacketGSO.
 	Transmit string
 }
 
@@ -45,6 +46,11 @@ const (
 	// packets skip netfilter and xfrm. The raw socket takes what the
 	// packet socket cannot address.
 	TransmitPacket = "packet"
+	// TransmitPacketGSO is TransmitPacket that also sends TCP
+	// super-packets whole, for the kernel to segment after ipipd
+	// (transmit_gso.go). It needs CAP_BPF and CAP_NET_ADMIN and tcx
+	// (Linux 6.6); without them the engine sends as TransmitPacket.
+	TransmitPacketGSO = "packet-gso"
 )
 
 // Engine is the running datapath.
@@ -70,6 +76,9 @@ type Engine struct {
 	// underlay dev binding while a Sender uses it (TransmitPacket only).
 	findersMu sync.Mutex
 	finders   map[string]*sharedFinder
+	// marker puts the tcx program that marks IPIP super-packets on the
+	// egress devices (TransmitPacketGSO only).
+	marker *tcxmark.Marker
 
 	// pools lend batch buffers to the transmit loops, one pool per batch
 	// size (transmit.go).
@@ -126,9 +135,9 @@ func New(opts Options) (*Engine, error) {
 	switch opts.Transmit {
 	case "":
 		opts.Transmit = TransmitRaw
-	case TransmitRaw, TransmitPacket:
+	case TransmitRaw, TransmitPacket, TransmitPacketGSO:
 	default:
-		return nil, fmt.Errorf("transmit %q: want %q or %q", opts.Transmit, TransmitRaw, TransmitPacket)
+		return nil, fmt.Errorf("transmit %q: want %q, %q or %q", opts.Transmit, TransmitRaw, TransmitPacket, TransmitPacketGSO)
 	}
 	e := &Engine{log: opts.Logger, opts: opts, runtimes: map[string]*runtime{}, lastLogs: map[string]time.Time{},
 		viewReady: make(chan struct{}, 1), followDone: make(chan struct{}), fatal: make(chan error, 1)}
@@ -160,6 +169,9 @@ func New(opts Options) (*Engine, error) {
 		return nil, err
 	}
 	go e.follow()
+	if e.opts.Transmit == TransmitPacketGSO {
+		e.loadMarker()
+	}
 	if loaded, why := netsetup.KernelIPIPLoaded(); loaded {
 		e.log.Warn("the kernel's own ipip module is active here: it also processes every IPIP packet and may answer ICMP port unreachable or decapsulate duplicates; unload it (modprobe -r ipip) or keep tunl0 down", "evidence", why)
 	}
@@ -413,7 +425,11 @@ func (e *Engine) openSender(tunnel, dev string, c *Counters) Sender {
 		e.log.Error("opening the tunnel's raw socket failed; sending unbound", "tunnel", tunnel, "dev", dev, "err", err)
 		return e.icmp
 	}
-	if e.opts.Transmit != TransmitPacket {
+	switch e.opts.Transmit {
+	case TransmitPacketGSO:
+		return e.openGSOSender(tunnel, dev, c, raw)
+	case TransmitPacket:
+	default:
 		return raw
 	}
 	finder, err := e.pathFinder(dev)
@@ -535,6 +551,9 @@ func (e *Engine) Close() error {
 		delete(e.finders, dev)
 	}
 	e.findersMu.Unlock()
+	if e.marker != nil {
+		e.marker.Close() // detaches the program from every device
+	}
 	return e.icmp.Close()
 }
 

@@ -43,6 +43,9 @@ type transmitBuffers struct {
 	// bound to, opened on first use, so a reload that changes dev needs no
 	// restart of the loop.
 	senders map[string]Sender
+	// gso is the segment size of the batch's last packet when it is a TCP
+	// super-packet read whole (TransmitPacketGSO), else 0.
+	gso int
 }
 
 // batchBuffers is what handling one batch needs: a buffer of the largest
@@ -153,6 +156,7 @@ func (e *Engine) batchPoolFor(n int) *batchPool {
 func (e *Engine) transmit(rt *runtime, b *transmitBuffers) {
 	defer close(rt.done)
 	waiter, lends := rt.dev.(tun.Waiter)
+	whole := e.gsoReader(rt) // nil unless TransmitPacketGSO
 	var pool *batchPool
 	switch {
 	case lends && b.batchBuffers == nil:
@@ -183,7 +187,13 @@ func (e *Engine) transmit(rt *runtime, b *transmitBuffers) {
 				b.batchBuffers = pool.get()
 			}
 		}
-		n, err := rt.dev.Read(b.bufs, b.sizes, encap.Headroom)
+		var n int
+		var err error
+		if whole != nil {
+			n, b.gso, err = whole.Read(b.bufs, b.sizes, encap.Headroom)
+		} else {
+			n, err = rt.dev.Read(b.bufs, b.sizes, encap.Headroom)
+		}
 		if n > 0 {
 			e.transmitBatch(rt, b, n)
 		}
@@ -264,6 +274,12 @@ func (e *Engine) transmitBatch(rt *runtime, b *transmitBuffers, n int) {
 			}
 		}
 		path := pathMTU(b.underlay.get(st, ts, dst, e.underlayMTU), pmtu, dst, now)
+		if b.gso > 0 && p == n-1 {
+			// A TCP super-packet read whole: sent whole, or cut into
+			// segments after it, which the loop goes on with.
+			n += e.transmitWhole(rt, ts, b, send, p, dst, path)
+			continue
+		}
 		mtu := path.MTU
 		r := ts.encap.Encap(buf, size, dst, b.ids, path)
 		if tr != nil {

@@ -36,6 +36,7 @@ var tunnelCounters = []tunnelCounter{
 	counter("transmit_drop_total", "Packets too big for the path, or refused by the socket.", func(s *engine.Stats) uint64 { return s.TxDropped }),
 	counter("transmit_carrier_total", "Outer packets the kernel could not route.", func(s *engine.Stats) uint64 { return s.TxCarrierErrors }),
 	counter("transmit_packet_socket_total", "Outer packets sent as frames on the packet socket (--transmit packet).", func(s *engine.Stats) uint64 { return s.TxPacketSocket }),
+	counter("transmit_gso_total", "TCP super-packets sent whole on the packet socket under --transmit packet-gso, for the kernel or the NIC to segment (their segments count in transmit_packets_total).", func(s *engine.Stats) uint64 { return s.TxGSO }),
 	counter("transmit_raw_fallback_total", "Outer packets that went through the raw socket under --transmit packet: next hop not resolved yet, not Ethernet, or a stale neighbour to confirm.", func(s *engine.Stats) uint64 { return s.TxRawFallback }),
 	counter("icmp_sent_total", "ICMP errors written back into the TUN device (fragmentation needed, host unreachable).", func(s *engine.Stats) uint64 { return s.ICMPSent }),
 	counter("icmp_rate_limited_total", "ICMP errors withheld by the per-sender rate limit.", func(s *engine.Stats) uint64 { return s.ICMPRateLimited }),

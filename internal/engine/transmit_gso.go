@@ -1,0 +1,153 @@
+package engine
+
+import (
+	"time"
+
+	"github.com/ipipd/ipipd/encap"
+	"github.com/ipipd/ipipd/internal/packetsock"
+	"github.com/ipipd/ipipd/internal/rawsock"
+	"github.com/ipipd/ipipd/internal/tcxmark"
+	"github.com/ipipd/ipipd/tun"
+)
+
+// With TransmitPacketGSO a tunnel's transmit loop reads TCP super-packets
+// from its TUN whole (tun.GSOReader) and, per super-packet:
+//
+//  1. outer destination, loop guard and path MTU, as for any packet;
+//  2. encap.EncapGSO: one outer header in front of it, when each segment
+//     it stands for fits the path (the MTU decision per segment);
+//  3. packetsock.GSOSender.WriteWhole: one frame with a virtio-net header
+//     on the packet socket; the tcx program (internal/tcxmark) on the
+//     egress device marks it SKB_GSO_IPXIP4, and the kernel or the NIC
+//     cuts it into segments (ipip_gso_segment) after ipipd, or carries it
+//     whole over veth;
+//  4. otherwise (a segment too big for the path, a destination the packet
+//     socket cannot address yet, a device the program could not be put
+//     on): encap.SplitGSO cuts it into segments in the batch's spare
+//     buffers, and the loop handles each as any packet.
+
+// wholeSender is a Sender that can take a TCP super-packet whole:
+// packetsock.GSOSender.
+type wholeSender interface {
+	WriteWhole(pkt []byte, mss int) (bool, error)
+}
+
+var _ wholeSender = (*packetsock.GSOSender)(nil)
+
+// loadMarker loads the tcx program TransmitPacketGSO needs. When it cannot
+// (a kernel before 6.6, no CAP_BPF or CAP_NET_ADMIN), the engine says why
+// and sends the --transmit packet way instead.
+func (e *Engine) loadMarker() {
+	m, err := tcxmark.Load()
+	if err != nil {
+		e.log.Warn("--transmit packet-gso: the tcx program cannot be loaded; sending as --transmit packet does, one frame per segment", "err", err)
+		e.opts.Transmit = TransmitPacket
+		return
+	}
+	e.marker = m
+}
+
+// gsoReader returns the reader of whole super-packets for rt's device with
+// TransmitPacketGSO, or nil: another mode, or a device without the offload
+// backend (tun: water), which never has super-packets.
+func (e *Engine) gsoReader(rt *runtime) *tun.GSOReader {
+	if e.opts.Transmit != TransmitPacketGSO {
+		return nil
+	}
+	r, err := tun.NewGSOReader(rt.dev)
+	if err != nil {
+		e.log.Info("--transmit packet-gso: this tunnel's packets are read one segment at a time", "tunnel", rt.name, "err", err)
+		return nil
+	}
+	return r
+}
+
+// openGSOSender is openSender's TransmitPacketGSO case: the packet socket
+// for whole super-packets beside the one for ordinary frames, both with
+// raw as their fallback.
+func (e *Engine) openGSOSender(tunnel, dev string, c *Counters, raw *rawsock.Sender) Sender {
+	finder, err := e.pathFinder(dev)
+	if err != nil {
+		e.log.Error("resolving next hops for the packet socket failed; sending through the raw socket", "tunnel", tunnel, "dev", dev, "err", err)
+		return raw
+	}
+	g, err := packetsock.NewGSOSender(packetsock.GSOOptions{
+		Options: packetsock.Options{Finder: finder, Fallback: raw, Direct: &c.TxPacketSocket, Fallen: &c.TxRawFallback},
+		Marker:  e.marker,
+		OnMarkError: func(ifindex int, err error) {
+			e.log.Warn("--transmit packet-gso: super-packets through this device are cut into segments by ipipd", "tunnel", tunnel, "ifindex", ifindex, "err", err)
+		},
+	})
+	if err != nil {
+		e.releasePathFinder(dev)
+		e.log.Error("opening the tunnel's packet sockets failed; sending through the raw socket", "tunnel", tunnel, "dev", dev, "err", err)
+		return raw
+	}
+	return gsoSender{g, raw, func() { e.releasePathFinder(dev) }}
+}
+
+// gsoSender is packetSender's counterpart for TransmitPacketGSO.
+type gsoSender struct {
+	*packetsock.GSOSender
+	raw     *rawsock.Sender
+	release func()
+}
+
+func (s gsoSender) Close() error {
+	err := s.GSOSender.Close()
+	s.raw.Close()
+	s.release()
+	return err
+}
+
+// transmitWhole handles b.bufs[p], a TCP super-packet of b.gso-byte
+// segments read whole, the last packet of its batch, toward dst on path.
+// It returns 0 when the super-packet was sent whole (or dropped, counted),
+// and otherwise the number of segments it was cut into, written after it
+// into b.bufs[p+1:] for the loop to handle one by one.
+//
+// A super-packet sent whole counts as its segments in TxPackets, TxBytes
+// and TxPacketSocket (what the wire carries), and once in TxGSO.
+func (e *Engine) transmitWhole(rt *runtime, ts *tunnelState, b *transmitBuffers, send Sender, p int, dst uint32, path encap.Path) int {
+	buf, size, mss := b.bufs[p], b.sizes[p], b.gso
+	b.gso = 0
+	c := rt.counters
+	inner := buf[encap.Headroom : encap.Headroom+size]
+	if ws, ok := send.(wholeSender); ok {
+		if r, ok := ts.encap.EncapGSO(buf, size, mss, dst, b.ids, path); ok {
+			if tr := e.tracer.Load(); tr != nil {
+				tr.transmitted(ts, inner, dst, path.MTU, r, buf)
+			}
+			if rt.softErrors.count.Load() > 0 && rt.softErrors.spend(time.Now().UnixNano()) {
+				e.answerInnerSender(rt, ts, b, inner, 0) // ip_tunnel_xmit's err_count, as for any packet
+			}
+			e.flush(ts, send, b) // what the batch queued before it goes first
+			segments, bytes := encap.Segments(inner, mss)
+			sent, err := ws.WriteWhole(r.Packet(buf), mss)
+			switch {
+			case sent && err == nil:
+				c.TxPackets.Add(uint64(segments))
+				c.TxBytes.Add(uint64(bytes))
+				c.TxPacketSocket.Add(uint64(segments))
+				c.TxGSO.Add(1)
+				c.TxPeers.count(dst, uint64(segments), uint64(bytes), peerClock())
+				return 0
+			case sent:
+				c.TxDropped.Add(uint64(segments))
+				c.TxPeers.drop(dst, uint64(segments))
+				e.logLimited("sending an outer super-packet failed", "tunnel", rt.name, "err", err)
+				return 0
+			}
+		}
+	}
+	k := encap.SplitGSO(inner, mss, b.bufs[p+1:], b.sizes[p+1:], encap.Headroom)
+	if k == 0 {
+		// More segments than the batch has buffers (a path MTU of a few
+		// hundred bytes under a 64 KiB packet), or a malformed header.
+		c.TxErrors.Add(1)
+		c.TxDrops[encap.BadHeader].Add(1)
+		c.TxPeers.drop(dst, 1)
+		e.logLimited("dropped a TCP super-packet that could not be cut into segments", "tunnel", rt.name, "bytes", size, "mss", mss)
+	}
+	return k
+}

@@ -1,0 +1,139 @@
+package engine
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/ipipd/ipipd/encap"
+	"github.com/ipipd/ipipd/internal/header"
+	"github.com/ipipd/ipipd/internal/packettest"
+)
+
+// fakeWholeSender is a fakeSender that also takes super-packets whole,
+// unless refuse is set (a destination the packet socket cannot address).
+type fakeWholeSender struct {
+	fakeSender
+	refuse bool
+	whole  [][]byte
+	mss    []int
+}
+
+func (s *fakeWholeSender) WriteWhole(pkt []byte, mss int) (bool, error) {
+	if s.refuse {
+		return false, nil
+	}
+	if s.keep {
+		s.whole = append(s.whole, append([]byte(nil), pkt...))
+		s.mss = append(s.mss, mss)
+	}
+	return true, nil
+}
+
+// superPacketFrom is a TCP super-packet from src to dst of count segments
+// of mss bytes, as a GSOReader returns it (partial checksum).
+func superPacketFrom(src, dst string, count, mss int) []byte {
+	h := packettest.IP{Src: netip.MustParseAddr(src), Dst: netip.MustParseAddr(dst), ID: 1, DF: true}
+	payload := packettest.Pattern(count * mss)
+	var segs [][]byte
+	for i := range count {
+		segs = append(segs, h.TCP(40000, 5201, uint32(1+i*mss), 1, packettest.FlagACK, payload[i*mss:(i+1)*mss]))
+	}
+	return packettest.GROMerge(segs)
+}
+
+// transmitSuper runs one batch holding the super-packet pkt of mss-byte
+// segments through tunl0's transmit loop, with send as its sender.
+func transmitSuper(t *testing.T, e *Engine, send Sender, pkt []byte, mss int) {
+	t.Helper()
+	e.newSender = func(string, string, *Counters) Sender { return send }
+	rt := runtimeOf(e.state.Load(), "tunl0")
+	b := newTransmitBuffers(fullBatch, 1)
+	b.sizes[0] = copy(b.bufs[0][encap.Headroom:], pkt)
+	b.gso = mss
+	e.transmitBatch(rt, b, 1)
+}
+
+func TestTransmitWhole(t *testing.T) {
+	e, _, _ := newTestEngine(t, meshYAML)
+	send := &fakeWholeSender{fakeSender: fakeSender{keep: true}}
+	pkt := superPacketFrom("192.168.41.0", "192.168.42.7", 44, 1440)
+	transmitSuper(t, e, send, pkt, 1440)
+	if len(send.whole) != 1 || len(send.sent) != 0 {
+		t.Fatalf("%d sent whole, %d one by one; want the super-packet whole", len(send.whole), len(send.sent))
+	}
+	o := header.IPv4(send.whole[0])
+	if send.mss[0] != 1440 || len(o) != 20+len(pkt) || o.DstAddr().String() != "10.245.1.3" || o.Protocol() != header.ProtocolIPIP || !o.HeaderChecksumValid() {
+		t.Errorf("sent whole: mss %d, %d bytes to %s, header % x", send.mss[0], len(o), o.DstAddr(), []byte(o[:20]))
+	}
+	s := e.Status().Tunnels[1].Stats
+	if s.TxGSO != 1 || s.TxPackets != 44 || s.TxPacketSocket != 44 || s.TxBytes != uint64(len(pkt)+43*40) {
+		t.Errorf("counters: gso %d, packets %d, packet socket %d, bytes %d; want 1, 44, 44, %d", s.TxGSO, s.TxPackets, s.TxPacketSocket, s.TxBytes, len(pkt)+43*40)
+	}
+}
+
+// What the packet socket cannot take whole is cut into segments, each
+// encapsulated and sent as any packet.
+func TestTransmitWholeRefusedIsSegmented(t *testing.T) {
+	e, _, _ := newTestEngine(t, meshYAML)
+	send := &fakeWholeSender{fakeSender: fakeSender{keep: true}, refuse: true}
+	transmitSuper(t, e, send, superPacketFrom("192.168.41.0", "192.168.42.7", 10, 1440), 1440)
+	if len(send.sent) != 10 {
+		t.Fatalf("sent %d packets, want the 10 segments", len(send.sent))
+	}
+	for i, p := range send.sent {
+		o := header.IPv4(p)
+		inner := header.IPv4(p[20:])
+		if len(p) != 1500 || o.DstAddr().String() != "10.245.1.3" || !packettest.TCPChecksumWhole(inner) {
+			t.Fatalf("segment %d: %d bytes to %s, whole inner checksum %v", i, len(p), o.DstAddr(), packettest.TCPChecksumWhole(inner))
+		}
+	}
+	if s := e.Status().Tunnels[1].Stats; s.TxGSO != 0 || s.TxPackets != 10 {
+		t.Errorf("counters: gso %d, packets %d; want 0, 10", s.TxGSO, s.TxPackets)
+	}
+}
+
+// Segments too big for the path: the decision is made per segment, as if
+// the TUN had handed them over one by one (DF: ICMP frag needed to the
+// inner sender, within the rate limit's burst, and a tx_error for each).
+func TestTransmitWholeTooBigPerSegment(t *testing.T) {
+	e, devs, _ := newTestEngine(t, `
+tunnels:
+  - name: tunl0
+    mtu: 1500
+    addresses: [192.168.41.0/32]
+    routes:
+      - {to: 192.168.42.0/24, via: 10.245.1.3}
+`)
+	send := &fakeWholeSender{fakeSender: fakeSender{keep: true}}
+	// 1460 + 40 = 1500 inner bytes: 1520 outer on a 1500-byte path.
+	transmitSuper(t, e, send, superPacketFrom("192.168.41.0", "192.168.42.7", 4, 1460), 1460)
+	if len(send.whole) != 0 || len(send.sent) != 0 {
+		t.Fatalf("sent %d whole and %d segments of 1520 bytes on a 1500-byte path", len(send.whole), len(send.sent))
+	}
+	s := e.Status().Tunnels[0].Stats
+	if s.TxErrors != 4 || s.ICMPSent == 0 || s.ICMPSent != uint64(len(devs["tunl0"].written)) {
+		t.Errorf("tx_errors %d, ICMP sent %d, written into the TUN %d; want 4 and at least one ICMP", s.TxErrors, s.ICMPSent, len(devs["tunl0"].written))
+	}
+}
+
+func TestTransmitWholeAllocatesNothing(t *testing.T) {
+	e, _ := newQuietEngine(t, meshYAML)
+	send := &fakeWholeSender{}
+	e.newSender = func(string, string, *Counters) Sender { return send }
+	rt := runtimeOf(e.state.Load(), "tunl0")
+	pkt := superPacketFrom("192.168.41.0", "192.168.42.7", 44, 1440)
+	b := newTransmitBuffers(fullBatch, 1)
+	run := func() {
+		b.sizes[0] = copy(b.bufs[0][encap.Headroom:], pkt)
+		b.gso = 1440
+		e.transmitBatch(rt, b, 1)
+	}
+	run() // opens the sender once
+	if a := testing.AllocsPerRun(100, run); a != 0 {
+		t.Errorf("a super-packet sent whole allocates %.1f times, want 0", a)
+	}
+	send.refuse = true
+	if a := testing.AllocsPerRun(100, run); a != 0 {
+		t.Errorf("a super-packet cut into segments allocates %.1f times, want 0", a)
+	}
+}
