@@ -58,6 +58,9 @@ var allCases = []caseSpec{
 	{"ipipd-packet", "ipipd as `ipipd`, with `--transmit packet`: outer packets as frames on a packet socket (no netfilter or xfrm on them)", func(ctx context.Context, e *env) (*caseInstance, error) {
 		return setupIPIPD(ctx, e, "offload", "--transmit", "packet")
 	}},
+	{"ipipd-packet-gso", "ipipd as `ipipd-packet`, with `--transmit packet-gso`: TCP super-packets leave whole, one frame with a virtio-net header each, marked IPIP by a tcx program, for the kernel to carry whole over the veth", func(ctx context.Context, e *env) (*caseInstance, error) {
+		return setupIPIPD(ctx, e, "offload", "--transmit", "packet-gso")
+	}},
 }
 
 func caseNames() []string {

@@ -239,3 +239,11 @@ func TestParseFlags(t *testing.T) {
 		}
 	}
 }
+
+// The ipipd cases differ by their flags alone; -cases names each.
+func TestParseFlagsIPIPDCases(t *testing.T) {
+	o, err := parseFlags([]string{"-cases", "ipipd,ipipd-packet,ipipd-packet-gso", "-out", "/tmp/x"})
+	if err != nil || len(o.cases) != 3 || o.cases[2] != "ipipd-packet-gso" {
+		t.Errorf("-cases ipipd,ipipd-packet,ipipd-packet-gso: %+v, %v", o.cases, err)
+	}
+}
