@@ -153,6 +153,11 @@ func (s *GSOSender) WriteWhole(pkt []byte, mss int) (bool, error) {
 	if len(pkt) < 2*header.MinSize+20 || pkt[0] != 0x45 || pkt[header.MinSize]>>4 != 4 || mss < 1 || mss > 65534 {
 		return false, nil
 	}
+	ihl := int(pkt[header.MinSize]&0x0f) * 4
+	tcp := header.MinSize + ihl // where the inner TCP header starts
+	if len(pkt) < tcp+20 {
+		return false, nil
+	}
 	ip := header.IPv4(pkt)
 	s.paths.apply()
 	path, ok := s.directPath(ip, s.clock())
@@ -167,8 +172,6 @@ func (s *GSOSender) WriteWhole(pkt []byte, mss int) (bool, error) {
 		ip.SetSrc(path.Src)
 		ip.SetHeaderChecksum()
 	}
-	ihl := int(pkt[header.MinSize]&0x0f) * 4
-	tcp := header.MinSize + ihl
 	hdrs := tcp + int(pkt[tcp+12]>>4)*4
 	gsoType := uint8(virtioNetHdrGSOTCPv4)
 	if pkt[tcp+13]&tcpFlagCWR != 0 {
