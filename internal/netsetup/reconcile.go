@@ -35,8 +35,9 @@ func (a *Applied) Reconcile() error {
 // forgetMissing drops from the record what the kernel no longer holds, so
 // that adding what is wanted puts it back.
 func (a *Applied) forgetMissing(link netlink.Link) {
-	index := link.Attrs().Index
-	a.routes = slices.DeleteFunc(a.routes, func(r Route) bool { return !holds(index, a.table, r) })
+	if held, err := heldRoutes(link.Attrs().Index, a.table); err == nil {
+		a.routes = slices.DeleteFunc(a.routes, func(r Route) bool { return !held[r] })
+	}
 	addrs, err := netlink.AddrList(link, netlink.FAMILY_V4)
 	if err != nil {
 		return
