@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/ipipd/ipipd/internal/header"
@@ -78,7 +79,14 @@ func (e *Engine) follow() {
 func (e *Engine) applyLinks(v *kernelview.View) (st *state, done bool) {
 	var lost []string
 	for name, rt := range e.runtimes {
-		if rt.ifindex != 0 && v.IsGone(rt.ifindex) {
+		if rt.ifindex == 0 {
+			continue
+		}
+		// Gone says what went since the View before this one; a View
+		// the follower did not get to in time took its Gone with it. So a
+		// device the View does not show is asked after: it may just be
+		// newer than the View, or gone.
+		if _, shown := v.Links[rt.ifindex]; v.IsGone(rt.ifindex) || (!shown && deviceGone(rt.ifindex)) {
 			lost = append(lost, name)
 		}
 	}
@@ -146,10 +154,18 @@ func (e *Engine) build(tunnels []tunnelState, v *kernelview.View) (*state, error
 		if seen {
 			ts.down, ts.tunMTU = !kl.Up, kl.MTU
 			ts.addresses, ts.routes = v.Addresses[kl.Index], v.Routes[kl.Index]
-			for _, r := range v.Routes[kl.Index] {
-				for range max(1, min(r.Weight, maxWeight)) {
-					routes = append(routes, lookup.Route{To: r.To, Via: r.Via, Tunnel: i})
+			kr := v.Routes[kl.Index]
+			for j := 0; j < len(kr); {
+				k := j + 1
+				for k < len(kr) && kr[k].To == kr[j].To {
+					k++ // one prefix's next hops are contiguous
 				}
+				for h, n := range repeats(kr[j:k]) {
+					for range n {
+						routes = append(routes, lookup.Route{To: kr[j+h].To, Via: kr[j+h].Via, Tunnel: i})
+					}
+				}
+				j = k
 			}
 		} else {
 			ts.down = c.Down
@@ -173,6 +189,41 @@ func (e *Engine) build(tunnels []tunnelState, v *kernelview.View) (*state, error
 // table: the kernel's weights run to 256, and shares finer than 1/16 are
 // not worth the table's memory.
 const maxWeight = 16
+
+// repeats is how often each next hop of one multipath route goes into the
+// route table: its weight, divided by the weights' common divisor, and
+// scaled down together when the largest is above maxWeight, so that 20:40
+// stays 1:2 (clamping each alone made it 16:16).
+func repeats(hops []kernelview.Route) []int {
+	g, top := 0, 1
+	for _, h := range hops {
+		g = gcd(g, max(h.Weight, 1))
+		top = max(top, max(h.Weight, 1))
+	}
+	out := make([]int, len(hops))
+	for i, h := range hops {
+		w := max(h.Weight, 1) / g
+		if top/g > maxWeight {
+			w = max(1, (w*maxWeight+(top/g)/2)/(top/g))
+		}
+		out[i] = w
+	}
+	return out
+}
+
+func gcd(a, b int) int {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
+}
+
+// deviceGone reports whether the kernel has no device index any more.
+func deviceGone(index int) bool {
+	_, err := netlink.LinkByIndex(index)
+	var notFound netlink.LinkNotFoundError
+	return errors.As(err, &notFound)
+}
 
 // watchDevices tells the watcher the devices to follow: every tunnel's,
 // with its routing table.

@@ -217,8 +217,18 @@ func (f *follower) readAll() {
 	}
 	f.links = links
 
-	f.addresses = map[int][]netip.Prefix{}
-	if addrs, err := f.h.AddrList(nil, netlink.FAMILY_V4); err == nil {
+	// On a failed read the previous addresses stay: an empty set would
+	// tell the engine every address was gone.
+	for attempt := 0; ; attempt++ {
+		addrs, err := f.h.AddrList(nil, netlink.FAMILY_V4)
+		if errors.Is(err, netlink.ErrDumpInterrupted) && attempt < 10 {
+			continue
+		}
+		if err != nil {
+			f.w.log.Error("reading the kernel's addresses failed; keeping the last known", "err", err)
+			break
+		}
+		f.addresses = map[int][]netip.Prefix{}
 		for _, a := range addrs {
 			if _, ok := f.watched[a.LinkIndex]; ok && a.IPNet != nil {
 				if p, ok := prefixOf(a.IPNet); ok {
@@ -226,10 +236,19 @@ func (f *follower) readAll() {
 				}
 			}
 		}
-	} else {
-		f.w.log.Error("reading the kernel's addresses failed", "err", err)
+		break
 	}
+	f.readRoutes()
+}
 
+// readRoutes replaces the routes the follower holds with a fresh dump:
+// part of readAll, and done alone when a device comes up, because the
+// kernel revives a multipath route's next hops through it without a word
+// (fib_sync_up sends no RTM_NEWROUTE), and because a route added just
+// after the up may have been applied before the down that dropped the
+// device's routes: links and routes come on separate sockets, whose order
+// between them is lost.
+func (f *follower) readRoutes() {
 	for attempt := 0; ; attempt++ {
 		routes, local := routeStore{}, localStore{}
 		err := f.h.RouteListFilteredIter(netlink.FAMILY_V4, &netlink.Route{Table: unix.RT_TABLE_UNSPEC}, netlink.RT_FILTER_TABLE,
@@ -245,7 +264,9 @@ func (f *follower) readAll() {
 			continue // the table changed during the read: read it again
 		}
 		if err != nil {
-			f.w.log.Error("reading the kernel's routes failed", "err", err)
+			// A partial read would lose routes: keep the last known.
+			f.w.log.Error("reading the kernel's routes failed; keeping the last known", "err", err)
+			return
 		}
 		f.routes, f.local = routes, local
 		return
@@ -307,6 +328,9 @@ func (f *follower) link(u *netlink.LinkUpdate) bool {
 		return false
 	}
 	f.links[index] = l
+	if had && !old.Up && l.Up {
+		f.readRoutes()
+	}
 	return true
 }
 
