@@ -199,3 +199,15 @@ func TestLoopRouteCoveringTheNextHop(t *testing.T) {
 		t.Fatalf("after the looping route is gone: %v", err)
 	}
 }
+
+// A reload that moves a tunnel to another routing table is refused with
+// the reason: its routes, and a routing daemon's, would stay in the old one.
+func TestReloadRefusesATableChange(t *testing.T) {
+	_, d := meshPair(t)
+	if d[0].reload(t, fallbackConfig(0, []int{1}, "mtu: 1480", "table: 100")) {
+		t.Fatal("a reload to table 100 was applied; want it refused")
+	}
+	if out := d[0].proc.Output(); !strings.Contains(out, "changing the routing table from 254 to 100 needs a restart") {
+		t.Errorf("the refusal does not say why:\n%s", out)
+	}
+}

@@ -249,6 +249,11 @@ func (e *Engine) apply(ctx context.Context, cfg *config.Config) error {
 		if rt, ok := e.runtimes[t.Name]; ok && rt.backend != t.TUN {
 			return fmt.Errorf("%s:%d: tunnel %q: tun: changing the backend from %s to %s needs a restart of ipipd (a reload keeps the TUN device)", cfg.Path, t.Line, t.Name, rt.backend, t.TUN)
 		}
+		if rt, ok := e.runtimes[t.Name]; ok && rt.table != p.tunnels[i].table() {
+			// The routes would have to move between tables, and the routes
+			// a routing daemon keeps in the old one would stay there.
+			return fmt.Errorf("%s:%d: tunnel %q: table: changing the routing table from %d to %d needs a restart of ipipd (or a new tunnel name)", cfg.Path, t.Line, t.Name, rt.table, p.tunnels[i].table())
+		}
 	}
 
 	var undo []func()
