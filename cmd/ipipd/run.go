@@ -268,10 +268,6 @@ func (l *lifecycle) serve() int {
 				notifyStopping(l.log)
 				return exitOK
 			}
-			if l.path == "" {
-				l.log.Info("SIGHUP: no file to reload; ip link, ip addr and ip route drive tunl0")
-				continue
-			}
 			if code, stop := l.reload(); stop {
 				return code
 			}
@@ -283,6 +279,10 @@ func (l *lifecycle) serve() int {
 // the STATUS line says it was refused. stop is true when a SIGTERM or
 // SIGINT came meanwhile.
 func (l *lifecycle) reload() (code int, stop bool) {
+	if l.path == "" {
+		l.log.Info("SIGHUP: no file to reload; ip link, ip addr and ip route drive tunl0")
+		return 0, false
+	}
 	notifyReloading(l.log, l.path)
 	refused := ""
 	cfg, err := config.Load(l.path)
