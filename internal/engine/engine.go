@@ -295,7 +295,9 @@ func (e *Engine) apply(ctx context.Context, cfg *config.Config) error {
 	// yet), and a tunnel is left alone only if the kernel holds all of it.
 	view := e.view.Load()
 	if e.watcher != nil && len(e.runtimes) > 0 {
-		view = e.watcher.Fresh()
+		if fresh := e.watcher.Fresh(); fresh != nil {
+			view = fresh
+		}
 	}
 	claimed := claims(p)
 	for _, step := range []string{"shrink", "grow"} {

@@ -102,12 +102,19 @@ func (w *Watcher) Watch(devices map[int]int) {
 // last Watch named, now, publishes the View and returns it: for a caller
 // that must not act on a View a moment behind the kernel (a reload about
 // to leave a tunnel alone because the kernel holds all of it). It costs a
-// dump of each. It returns nil once the Watcher is closed.
+// dump of each. It returns nil once the Watcher is closed, or when the
+// follower has not answered within freshTimeout.
 func (w *Watcher) Fresh() *View {
+	// Bounded: a follower stuck resubscribing must not hold a reload, and
+	// the engine's lock with it; the caller falls back to the last View.
+	timeout := time.NewTimer(freshTimeout)
+	defer timeout.Stop()
 	reply := make(chan *View, 1)
 	select {
 	case w.fresh <- reply:
 	case <-w.done:
+		return nil
+	case <-timeout.C:
 		return nil
 	}
 	select {
@@ -115,8 +122,14 @@ func (w *Watcher) Fresh() *View {
 		return v
 	case <-w.stopped:
 		return nil
+	case <-timeout.C:
+		return nil
 	}
 }
+
+// freshTimeout bounds Fresh: a dump of 100 000 routes takes a tenth of a
+// second.
+const freshTimeout = 5 * time.Second
 
 // Close stops the Watcher and waits for its goroutine.
 func (w *Watcher) Close() {
