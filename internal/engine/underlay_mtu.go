@@ -26,10 +26,20 @@ type underlayMTUs struct {
 	// gateways caches the kernel's gateway for inner destinations that the
 	// route table did not hold yet, on the same terms (0: none).
 	gateways map[uint32]uint32
-	state    *state // the state the entries were learned under
+	// asked and askedSince bound the gateway queries to maxGatewayQueries
+	// a second: misses are not always transient (a route in a table the
+	// tunnel does not follow, reached by a policy rule), and each is a
+	// netlink round trip on the transmit loop.
+	asked      int
+	askedSince int64
+	state      *state // the state the entries were learned under
 }
 
 const maxUnderlayMTUs = 4096
+
+// maxGatewayQueries bounds each transmit loop's questions to the kernel
+// about routes its table lacks.
+const maxGatewayQueries = 100
 
 // get returns the underlay MTU toward dst for tunnel ts, looking it up on
 // a miss with lookup (netsetup.UnderlayMTU in the daemon).
@@ -83,6 +93,13 @@ func (c *underlayMTUs) gateway(st *state, dst uint32, oif int, lookup func(netip
 	if gw, ok := c.gateways[dst]; ok {
 		return gw
 	}
+	if now := time.Now().UnixNano(); now-c.askedSince >= int64(time.Second) {
+		c.asked, c.askedSince = 0, now
+	}
+	if c.asked >= maxGatewayQueries {
+		return 0 // the inner destination, as with no gateway, until next second
+	}
+	c.asked++
 	if c.gateways == nil || len(c.gateways) >= maxUnderlayMTUs {
 		c.gateways = map[uint32]uint32{}
 	}

@@ -37,7 +37,7 @@ func DefaultTunnelMTU(underlay int) int {
 func UnderlayMTU(dst netip.Addr, dev string) int {
 	devIndex, devMTU := 0, 0
 	if dev != "" {
-		if link, err := netlink.LinkByName(dev); err == nil {
+		if link, err := rtnl().LinkByName(dev); err == nil {
 			devIndex, devMTU = link.Attrs().Index, link.Attrs().MTU
 		}
 	}
@@ -59,11 +59,11 @@ func UnderlayMTU(dst netip.Addr, dev string) int {
 // Equivalent to: `ip route get $dst [oif $dev]`, then `ip link show` of its
 // device
 func routeDeviceMTU(dst netip.Addr, oifIndex int) int {
-	routes, err := netlink.RouteGetWithOptions(dst.AsSlice(), &netlink.RouteGetOptions{OifIndex: oifIndex})
+	routes, err := rtnl().RouteGetWithOptions(dst.AsSlice(), &netlink.RouteGetOptions{OifIndex: oifIndex})
 	if err != nil || len(routes) == 0 || routes[0].LinkIndex <= 0 {
 		return 0
 	}
-	link, err := netlink.LinkByIndex(routes[0].LinkIndex)
+	link, err := rtnl().LinkByIndex(routes[0].LinkIndex)
 	if err != nil {
 		return 0
 	}
@@ -79,11 +79,11 @@ func routeDeviceMTU(dst netip.Addr, oifIndex int) int {
 func OuterDevice(dst netip.Addr, dev string) int {
 	oif := 0
 	if dev != "" {
-		if link, err := netlink.LinkByName(dev); err == nil {
+		if link, err := rtnl().LinkByName(dev); err == nil {
 			oif = link.Attrs().Index
 		}
 	}
-	routes, err := netlink.RouteGetWithOptions(dst.AsSlice(), &netlink.RouteGetOptions{OifIndex: oif})
+	routes, err := rtnl().RouteGetWithOptions(dst.AsSlice(), &netlink.RouteGetOptions{OifIndex: oif})
 	if err != nil || len(routes) == 0 {
 		return 0
 	}
@@ -97,7 +97,7 @@ func OuterDevice(dst netip.Addr, dev string) int {
 //
 // Equivalent to: `ip route get $dst oif $dev`
 func RouteGateway(dst netip.Addr, oif int) netip.Addr {
-	routes, err := netlink.RouteGetWithOptions(dst.AsSlice(), &netlink.RouteGetOptions{OifIndex: oif})
+	routes, err := rtnl().RouteGetWithOptions(dst.AsSlice(), &netlink.RouteGetOptions{OifIndex: oif})
 	if err != nil || len(routes) == 0 || routes[0].LinkIndex != oif {
 		return netip.Addr{}
 	}
