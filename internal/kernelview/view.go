@@ -12,7 +12,10 @@ type View struct {
 	Links map[int]Link
 	// Routes holds, by the ifindex of a watched device, the next hops
 	// through it of the routes its table holds: for each prefix the route
-	// with the lowest metric, as the kernel's fib_table_lookup prefers it.
+	// with the lowest metric among those through this device (the kernel's
+	// fib_table_lookup takes the lowest of all; a lower one through another
+	// device means the kernel sends nothing here for that prefix). Routes
+	// with a TOS are left out.
 	Routes map[int][]Route
 	// Addresses holds each watched device's IPv4 addresses, oldest first.
 	Addresses map[int][]netip.Prefix
