@@ -66,12 +66,12 @@ func TestPeerFilterNoAllocs(t *testing.T) {
 	st := e.state.Load()
 	b := newReceiveBuffers(fullBatch, time.Second)
 	pkt := outerPacket("10.245.1.66", "10.245.1.2", innerPacket("192.168.42.1", "192.168.41.0", 84, false))
-	r := b.peers.filter(st, decapResultFor(1), pkt)
-	if r.Reason.String() != "peer_filtered" {
-		t.Fatalf("filter = %+v, want peer_filtered", r)
+	r := decapResultFor(1)
+	if !b.peers.refuses(st, &r, pkt) {
+		t.Fatal("10.245.1.66 admitted, want it refused")
 	}
-	if n := testing.AllocsPerRun(100, func() { b.peers.filter(st, decapResultFor(1), pkt) }); n != 0 {
-		t.Errorf("filter allocates %v per packet, want 0", n)
+	if n := testing.AllocsPerRun(100, func() { b.peers.refuses(st, &r, pkt) }); n != 0 {
+		t.Errorf("the filter allocates %v per packet, want 0", n)
 	}
 }
 

@@ -105,8 +105,9 @@ func (e *Engine) receiveBatch(icmp Sender, b *receiveBuffers, n int) {
 	for p := 0; p < n; p++ {
 		pkt := b.batch.Bufs[p][:b.batch.Sizes[p]]
 		r := decap.Decap(pkt, len(pkt), b.batch.Links[p], st.tables.Tunnels)
-		if r.Tunnel != lookup.None {
-			r = b.peers.filter(st, r, pkt) // accept_from, after selection as xfrm4_policy_check
+		if r.Tunnel != lookup.None && b.peers.refuses(st, &r, pkt) {
+			// accept_from, after selection, where ipip_rcv runs xfrm4_policy_check
+			r = decap.Result{Verdict: decap.Drop, Reason: decap.PeerFiltered, Tunnel: r.Tunnel}
 		}
 		if tr != nil {
 			tr.received(st, pkt, b.batch.Links[p], r)
