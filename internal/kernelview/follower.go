@@ -250,13 +250,13 @@ func (f *follower) readAll() {
 // between them is lost.
 func (f *follower) readRoutes() {
 	for attempt := 0; ; attempt++ {
-		routes, local := routeStore{}, localStore{}
+		routes, local := newRouteStore(), localStore{}
 		err := f.h.RouteListFilteredIter(netlink.FAMILY_V4, &netlink.Route{Table: unix.RT_TABLE_UNSPEC}, netlink.RT_FILTER_TABLE,
 			func(r netlink.Route) bool {
 				if k, kind, ok := localRoute(&r); ok {
 					local[k] = kind
 				} else if k, s, ok := convert(&r); ok && s.throughAny(f.watched) {
-					routes[k] = s
+					routes.set(k, s)
 				}
 				return true
 			})
@@ -288,17 +288,17 @@ func (f *follower) route(u *netlink.RouteUpdate) bool {
 	if !ok {
 		return false
 	}
-	_, had := f.routes[k]
+	had := f.routes.has(k)
 	switch u.Type {
 	case unix.RTM_NEWROUTE:
 		if s.throughAny(f.watched) {
-			f.routes[k] = s
+			f.routes.set(k, s)
 			return true
 		}
 		// A replace can move a route off the watched devices.
-		delete(f.routes, k)
+		f.routes.del(k)
 	case unix.RTM_DELROUTE:
-		delete(f.routes, k)
+		f.routes.del(k)
 	}
 	return had
 }

@@ -32,8 +32,55 @@ type storedHop struct {
 	weight int
 }
 
-// routeStore holds the routes with a next hop through a watched device.
-type routeStore map[routeKey]storedRoute
+// routeStore holds the routes with a next hop through a watched device,
+// indexed by device as well: a device that goes down or away drops its
+// routes by that index, not by a scan of every route (1 000 tunnels
+// removed over 100 000 routes scanned 10^8 entries: 30 % of a profile).
+type routeStore struct {
+	all      map[routeKey]storedRoute
+	byDevice map[int]map[routeKey]struct{}
+}
+
+func newRouteStore() routeStore {
+	return routeStore{all: map[routeKey]storedRoute{}, byDevice: map[int]map[routeKey]struct{}{}}
+}
+
+// has reports whether the store holds k.
+func (st routeStore) has(k routeKey) bool {
+	_, ok := st.all[k]
+	return ok
+}
+
+// set stores s under k, replacing what was there.
+func (st routeStore) set(k routeKey, s storedRoute) {
+	st.del(k)
+	st.all[k] = s
+	for _, h := range s.hops {
+		keys := st.byDevice[h.index]
+		if keys == nil {
+			keys = map[routeKey]struct{}{}
+			st.byDevice[h.index] = keys
+		}
+		keys[k] = struct{}{}
+	}
+}
+
+// del removes k.
+func (st routeStore) del(k routeKey) {
+	old, ok := st.all[k]
+	if !ok {
+		return
+	}
+	delete(st.all, k)
+	for _, h := range old.hops {
+		if keys := st.byDevice[h.index]; keys != nil {
+			delete(keys, k)
+			if len(keys) == 0 {
+				delete(st.byDevice, h.index)
+			}
+		}
+	}
+}
 
 // convert reduces a netlink route to its key and next hops; ok is false for
 // what the datapath never uses: non-IPv4, not unicast, or cloned.
@@ -84,7 +131,8 @@ func (s storedRoute) throughAny(set map[int]int) bool {
 // goes down or away. The kernel sends no RTM_DELROUTE for these (IPv4
 // flushes silently), so the store must do it itself.
 func (st routeStore) dropDevice(index int) {
-	for k, r := range st {
+	for k := range st.byDevice[index] {
+		r := st.all[k]
 		kept := r.hops[:0:0]
 		for _, h := range r.hops {
 			if h.index != index {
@@ -92,13 +140,11 @@ func (st routeStore) dropDevice(index int) {
 			}
 		}
 		if len(kept) == 0 {
-			delete(st, k)
+			st.del(k)
 			continue
 		}
-		if len(kept) != len(r.hops) {
-			r.hops = kept
-			st[k] = r
-		}
+		r.hops = kept
+		st.set(k, r)
 	}
 }
 
@@ -111,7 +157,7 @@ func (st routeStore) routesByDevice(watched map[int]int) map[int][]Route {
 		hops   []Route
 	}
 	chosen := map[int]map[netip.Prefix]*best{}
-	for k, r := range st {
+	for k, r := range st.all {
 		for _, h := range r.hops {
 			table, ok := watched[h.index]
 			if !ok || table != k.table || k.tos != 0 {

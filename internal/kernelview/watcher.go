@@ -75,7 +75,7 @@ func Start(opts Options) (*Watcher, error) {
 		h.Close()
 		return nil, fmt.Errorf("find this thread's network namespace: %w", err)
 	}
-	f := &follower{w: w, h: h, ns: ns, watched: map[int]int{}, routes: routeStore{}, links: map[int]Link{}, addresses: map[int][]netip.Prefix{}, local: localStore{}}
+	f := &follower{w: w, h: h, ns: ns, watched: map[int]int{}, routes: newRouteStore(), links: map[int]Link{}, addresses: map[int][]netip.Prefix{}, local: localStore{}}
 	if err := f.subscribe(); err != nil {
 		h.Close()
 		ns.Close()
