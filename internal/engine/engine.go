@@ -13,12 +13,10 @@ import (
 	"time"
 
 	"github.com/ipipd/ipipd/internal/config"
-	"github.com/ipipd/ipipd/internal/icmperr"
 	"github.com/ipipd/ipipd/internal/kernelview"
 	"github.com/ipipd/ipipd/internal/netsetup"
-	"github.com/ipipd/ipipd/internal/packetsock"
+	"github.com/ipipd/ipipd/internal/outer"
 	"github.com/ipipd/ipipd/internal/rawsock"
-	"github.com/ipipd/ipipd/internal/tcxmark"
 	"github.com/ipipd/ipipd/tun"
 )
 
@@ -35,22 +33,11 @@ type Options struct {
 	Transmit string
 }
 
-// The ways outer packets can leave.
+// The ways outer packets can leave: package outer says what each skips.
 const (
-	// TransmitRaw sends through a raw IP socket: the kernel's IP output,
-	// with its route lookup, netfilter hooks and neighbour output, as the
-	// kernel's own tunnel sends.
-	TransmitRaw = "raw"
-	// TransmitPacket sends frames on an AF_PACKET socket to the next hop's
-	// MAC address (internal/packetsock): cheaper per packet, but outer
-	// packets skip netfilter and xfrm. The raw socket takes what the
-	// packet socket cannot address.
-	TransmitPacket = "packet"
-	// TransmitPacketGSO is TransmitPacket that also sends TCP
-	// super-packets whole, for the kernel to segment after ipipd
-	// (transmit_gso.go). It needs CAP_BPF and CAP_NET_ADMIN and tcx
-	// (Linux 6.6); without them the engine sends as TransmitPacket.
-	TransmitPacketGSO = "packet-gso"
+	TransmitRaw       = outer.Raw
+	TransmitPacket    = outer.Packet
+	TransmitPacketGSO = outer.PacketGSO // TCP super-packets whole (transmit_gso.go)
 )
 
 // Engine is the running datapath.
@@ -62,23 +49,15 @@ type Engine struct {
 
 	mu       sync.Mutex // serialises Apply and Close: the control plane only
 	runtimes map[string]*runtime
-	recv     *rawsock.Receiver
-	icmp     *rawsock.Sender
-	errs     *icmperr.Reader
+	// outer owns every outer socket: receive, ICMP, the error reader, and
+	// the transmit sockets it opens for each loop.
+	outer    *outer.Bind
 	recvDone chan struct{}
 	errsDone chan struct{}
 	closed   bool
 
 	limitMu  sync.Mutex
 	lastLogs map[string]time.Time
-
-	// finders resolve next hops for every tunnel's packet socket, one per
-	// underlay dev binding while a Sender uses it (TransmitPacket only).
-	findersMu sync.Mutex
-	finders   map[string]*sharedFinder
-	// marker puts the tcx program that marks IPIP super-packets on the
-	// egress devices (TransmitPacketGSO only).
-	marker *tcxmark.Marker
 
 	// pools lend batch buffers to the transmit loops, one pool per batch
 	// size (transmit.go).
@@ -150,40 +129,29 @@ func New(opts Options) (*Engine, error) {
 		return nil, err
 	}
 	e.state.Store(&state{tables: empty.tables, index: map[*runtime]int{}})
-	if e.recv, err = rawsock.NewReceiver(rawsock.ReceiverOptions{}); err != nil {
-		return nil, fmt.Errorf("open the raw socket for IP protocol 4: %w (ipipd needs root or CAP_NET_RAW)", err)
+	if e.outer, err = outer.Open(outer.Options{Logger: e.log, Transmit: opts.Transmit}); err != nil {
+		return nil, err
 	}
-	if e.icmp, err = rawsock.NewSender(rawsock.SenderOptions{}); err != nil {
-		e.recv.Close()
-		return nil, fmt.Errorf("open the raw socket for sending: %w", err)
-	}
-	if e.errs, err = icmperr.NewReader(); err != nil {
-		e.recv.Close()
-		e.icmp.Close()
-		return nil, fmt.Errorf("open the raw socket for ICMP errors about outer packets: %w", err)
-	}
+	// PacketGSO without its program is Packet: the loops ask the mode.
+	e.opts.Transmit = e.outer.Mode()
 	if e.watcher, err = kernelview.Start(kernelview.Options{Logger: e.log, Publish: e.kernelChanged}); err != nil {
-		e.recv.Close()
-		e.icmp.Close()
-		e.errs.Close()
+		e.outer.StopReceiving()
+		e.outer.Close()
 		return nil, err
 	}
 	go e.follow()
-	if e.opts.Transmit == TransmitPacketGSO {
-		e.loadMarker()
-	}
 	if loaded, why := netsetup.KernelIPIPLoaded(); loaded {
 		e.log.Warn("the kernel's own ipip module is active here: it also processes every IPIP packet and may answer ICMP port unreachable or decapsulate duplicates; unload it (modprobe -r ipip) or keep tunl0 down", "evidence", why)
 	}
 	e.recvDone = make(chan struct{})
 	go func() {
 		defer close(e.recvDone)
-		e.receive(e.recv, e.icmp, newReceiveBuffers(opts.ReceiveBatch, opts.ICMPRateLimit))
+		e.receive(e.outer.Receiver(), e.outer.ICMP(), newReceiveBuffers(opts.ReceiveBatch, opts.ICMPRateLimit))
 	}()
 	e.errsDone = make(chan struct{})
 	go func() {
 		defer close(e.errsDone)
-		e.readOuterErrors(e.errs)
+		e.readOuterErrors(e.outer.Errors())
 	}()
 	return e, nil
 }
@@ -421,94 +389,10 @@ func (e *Engine) open(p *compiled, i int) (tun.Device, error) {
 	return dev, nil
 }
 
-// openSender opens the raw socket a transmit loop sends on, bound to dev
-// when it is not empty, and with TransmitPacket the packet socket in front
-// of it. A failure is logged and the loop falls back to what it has: the
-// raw socket alone, or the unbound ICMP socket, rather than dropping
-// everything.
+// openSender opens the transmit socket of a tunnel's loop through the
+// outer Bind, which counts in c what a packet socket sends and hands on.
 func (e *Engine) openSender(tunnel, dev string, c *Counters) Sender {
-	raw, err := rawsock.NewSender(rawsock.SenderOptions{Dev: dev})
-	if err != nil {
-		e.log.Error("opening the tunnel's raw socket failed; sending unbound", "tunnel", tunnel, "dev", dev, "err", err)
-		return e.icmp
-	}
-	switch e.opts.Transmit {
-	case TransmitPacketGSO:
-		return e.openGSOSender(tunnel, dev, c, raw)
-	case TransmitPacket:
-	default:
-		return raw
-	}
-	finder, err := e.pathFinder(dev)
-	if err != nil {
-		e.log.Error("resolving next hops for the packet socket failed; sending through the raw socket", "tunnel", tunnel, "dev", dev, "err", err)
-		return raw
-	}
-	ps, err := packetsock.NewSender(packetsock.Options{Finder: finder, Fallback: raw, Direct: &c.TxPacketSocket, Fallen: &c.TxRawFallback})
-	if err != nil {
-		e.releasePathFinder(dev)
-		e.log.Error("opening the tunnel's packet socket failed; sending through the raw socket", "tunnel", tunnel, "dev", dev, "err", err)
-		return raw
-	}
-	return packetSender{ps, raw, func() { e.releasePathFinder(dev) }}
-}
-
-// sharedFinder is a PathFinder and how many Senders use it.
-type sharedFinder struct {
-	finder *packetsock.PathFinder
-	users  int
-}
-
-// pathFinder returns the engine's PathFinder for route lookups bound to
-// dev, opening it on first use: however many tunnels send, the engine
-// keeps one set of netlink sockets and subscriptions per binding. Each
-// call is one use, ended by releasePathFinder.
-func (e *Engine) pathFinder(dev string) (*packetsock.PathFinder, error) {
-	e.findersMu.Lock()
-	defer e.findersMu.Unlock()
-	if s, ok := e.finders[dev]; ok {
-		s.users++
-		return s.finder, nil
-	}
-	f, err := packetsock.NewPathFinder(packetsock.FinderOptions{Dev: dev})
-	if err != nil {
-		return nil, err
-	}
-	if e.finders == nil {
-		e.finders = map[string]*sharedFinder{}
-	}
-	e.finders[dev] = &sharedFinder{finder: f, users: 1}
-	return f, nil
-}
-
-// releasePathFinder ends one use of dev's PathFinder and closes it after
-// the last: a reload that removes every tunnel bound to a device leaves no
-// resolver behind, and one that brings them back opens a fresh one.
-func (e *Engine) releasePathFinder(dev string) {
-	e.findersMu.Lock()
-	defer e.findersMu.Unlock()
-	s, ok := e.finders[dev]
-	if !ok {
-		return
-	}
-	if s.users--; s.users == 0 {
-		s.finder.Close()
-		delete(e.finders, dev)
-	}
-}
-
-// packetSender is a packet socket with the raw socket it falls back on;
-// closing it closes both.
-type packetSender struct {
-	*packetsock.Sender
-	raw     *rawsock.Sender
-	release func() // ends the Sender's use of the engine's PathFinder
-}
-
-func (s packetSender) Close() error {
-	err := errors.Join(s.Sender.Close(), s.raw.Close())
-	s.release()
-	return err
+	return e.outer.Sender(tunnel, dev, outer.Counts{Direct: &c.TxPacketSocket, Fallen: &c.TxRawFallback})
 }
 
 // destroy stops a tunnel's loop and removes its device and set-up: the
@@ -548,20 +432,10 @@ func (e *Engine) Close() error {
 		delete(e.runtimes, name)
 		e.destroy(rt)
 	}
-	e.recv.Close()
-	e.errs.Close()
+	e.outer.StopReceiving()
 	<-e.recvDone
 	<-e.errsDone
-	e.findersMu.Lock()
-	for dev, s := range e.finders { // left by a loop that did not stop in time
-		s.finder.Close()
-		delete(e.finders, dev)
-	}
-	e.findersMu.Unlock()
-	if e.marker != nil {
-		e.marker.Close() // detaches the program from every device
-	}
-	return e.icmp.Close()
+	return e.outer.Close()
 }
 
 // logLimited logs a per-packet condition at most once a second per message,

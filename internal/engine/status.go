@@ -62,8 +62,8 @@ type RouteStatus struct {
 func (e *Engine) Status() Status {
 	st := e.state.Load()
 	s := Status{Global: e.global.Stats()}
-	if e.errs != nil {
-		icmp := e.errs.Stats()
+	if e.outer != nil {
+		icmp := e.outer.Errors().Stats()
 		s.Global.OuterErrors, s.Global.FragNeededDiscarded = icmp.Events, icmp.Discarded
 	}
 	for i := range st.tunnels {

@@ -169,7 +169,7 @@ func (e *Engine) transmit(rt *runtime, b *transmitBuffers) {
 			pool.put(b.batchBuffers)
 		}
 		for _, s := range b.senders {
-			if c, ok := s.(interface{ Close() error }); ok && s != Sender(e.icmp) {
+			if c, ok := s.(interface{ Close() error }); ok {
 				c.Close()
 			}
 		}

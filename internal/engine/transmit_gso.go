@@ -4,9 +4,7 @@ import (
 	"time"
 
 	"github.com/ipipd/ipipd/encap"
-	"github.com/ipipd/ipipd/internal/packetsock"
-	"github.com/ipipd/ipipd/internal/rawsock"
-	"github.com/ipipd/ipipd/internal/tcxmark"
+	"github.com/ipipd/ipipd/internal/outer"
 	"github.com/ipipd/ipipd/tun"
 )
 
@@ -26,26 +24,13 @@ import (
 //     on): encap.SplitGSO cuts it into segments in the batch's spare
 //     buffers, and the loop handles each as any packet.
 
-// wholeSender is a Sender that can take a TCP super-packet whole:
-// packetsock.GSOSender.
-type wholeSender interface {
+// wholeWriter is what the loop needs of an outer.WholeSender: the loop
+// closes its senders elsewhere, and tests' fakes need not.
+type wholeWriter interface {
 	WriteWhole(pkt []byte, mss int) (bool, error)
 }
 
-var _ wholeSender = (*packetsock.GSOSender)(nil)
-
-// loadMarker loads the tcx program TransmitPacketGSO needs. When it cannot
-// (a kernel before 6.6, no CAP_BPF or CAP_NET_ADMIN), the engine says why
-// and sends the --transmit packet way instead.
-func (e *Engine) loadMarker() {
-	m, err := tcxmark.Load()
-	if err != nil {
-		e.log.Warn("--transmit packet-gso: the tcx program cannot be loaded; sending as --transmit packet does, one frame per segment", "err", err)
-		e.opts.Transmit = TransmitPacket
-		return
-	}
-	e.marker = m
-}
+var _ wholeWriter = outer.WholeSender(nil)
 
 // gsoReader returns the reader of whole super-packets for rt's device with
 // TransmitPacketGSO, or nil: another mode, or a device without the offload
@@ -62,44 +47,6 @@ func (e *Engine) gsoReader(rt *runtime) *tun.GSOReader {
 	return r
 }
 
-// openGSOSender is openSender's TransmitPacketGSO case: the packet socket
-// for whole super-packets beside the one for ordinary frames, both with
-// raw as their fallback.
-func (e *Engine) openGSOSender(tunnel, dev string, c *Counters, raw *rawsock.Sender) Sender {
-	finder, err := e.pathFinder(dev)
-	if err != nil {
-		e.log.Error("resolving next hops for the packet socket failed; sending through the raw socket", "tunnel", tunnel, "dev", dev, "err", err)
-		return raw
-	}
-	g, err := packetsock.NewGSOSender(packetsock.GSOOptions{
-		Options: packetsock.Options{Finder: finder, Fallback: raw, Direct: &c.TxPacketSocket, Fallen: &c.TxRawFallback},
-		Marker:  e.marker,
-		OnMarkError: func(ifindex int, err error) {
-			e.log.Warn("--transmit packet-gso: super-packets through this device are cut into segments by ipipd", "tunnel", tunnel, "ifindex", ifindex, "err", err)
-		},
-	})
-	if err != nil {
-		e.releasePathFinder(dev)
-		e.log.Error("opening the tunnel's packet sockets failed; sending through the raw socket", "tunnel", tunnel, "dev", dev, "err", err)
-		return raw
-	}
-	return gsoSender{g, raw, func() { e.releasePathFinder(dev) }}
-}
-
-// gsoSender is packetSender's counterpart for TransmitPacketGSO.
-type gsoSender struct {
-	*packetsock.GSOSender
-	raw     *rawsock.Sender
-	release func()
-}
-
-func (s gsoSender) Close() error {
-	err := s.GSOSender.Close()
-	s.raw.Close()
-	s.release()
-	return err
-}
-
 // transmitWhole handles b.bufs[p], a TCP super-packet of b.gso-byte
 // segments read whole, the last packet of its batch, toward dst on path.
 // It returns 0 when the super-packet was sent whole (or dropped, counted),
@@ -113,7 +60,7 @@ func (e *Engine) transmitWhole(rt *runtime, ts *tunnelState, b *transmitBuffers,
 	b.gso = 0
 	c := rt.counters
 	inner := buf[encap.Headroom : encap.Headroom+size]
-	if ws, ok := send.(wholeSender); ok {
+	if ws, ok := send.(wholeWriter); ok {
 		if r, ok := ts.encap.EncapGSO(buf, size, mss, dst, b.ids, path); ok {
 			if tr := e.tracer.Load(); tr != nil {
 				tr.transmitted(ts, inner, dst, path.MTU, r, buf)

@@ -1,4 +1,4 @@
-package engine
+package outer
 
 import (
 	"testing"
@@ -7,13 +7,13 @@ import (
 )
 
 // Every tunnel's packet socket with the same dev binding shares one
-// PathFinder: one set of netlink sockets and subscriptions per engine, not
+// PathFinder: one set of netlink sockets and subscriptions per Bind, not
 // per tunnel; it is closed when its last Sender is.
 func TestOnePathFinderPerDev(t *testing.T) {
 	lab.Require(t)
 	ns := lab.New(t, "finders")
 	err := ns.Do(func() error {
-		e := &Engine{}
+		e := &Bind{finders: map[string]*sharedFinder{}}
 		unbound, err := e.pathFinder("")
 		if err != nil {
 			return err
