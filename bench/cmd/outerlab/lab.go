@@ -13,12 +13,14 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/ipipd/ipipd/internal/lab"
+	"github.com/vishvananda/netns"
 )
 
 // Lab is two namespaces, A and B, joined by a veth pair (vA in A, vB in B),
@@ -69,7 +71,7 @@ func New(name string, subnet int, limit time.Duration) (*Lab, error) {
 	}
 	if err == nil {
 		// Resolve each side's MAC once so nothing waits for ARP later.
-		err = Cmd(a.Exec("ping", "-c1", "-W1", l.BAddr)...)
+		err = Cmd(append([]string{"ip"}, a.Exec("ping", "-c1", "-W1", l.BAddr)...)...)
 	}
 	if err != nil {
 		l.Close()
@@ -99,11 +101,22 @@ func Output(args ...string) (string, error) {
 	return out, err
 }
 
-// In runs fn on a thread inside the named namespace (lab's NS.Do): sockets
-// fn opens belong to that namespace, and fn may use its thread for
-// measuring until it returns.
+// In locks the calling goroutine to its thread, moves the thread into the
+// named namespace and runs fn there; the thread stays there (and is
+// discarded when the goroutine ends), so what the caller does after In
+// returns (open a TUN, measure the thread's CPU) also happens inside the
+// namespace. lab's NS.Do, which puts the thread back, does not allow that.
 func In(ns string, fn func() error) error {
-	return lab.Existing(ns, ns).Do(fn)
+	runtime.LockOSThread()
+	h, err := netns.GetFromName(ns)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	if err := netns.Set(h); err != nil {
+		return err
+	}
+	return fn()
 }
 
 // Go runs fn in ns on a new locked thread and returns a channel with its
