@@ -16,11 +16,9 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"os/signal"
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	lab "github.com/ipipd/ipipd/bench/cmd/outerlab"
@@ -79,42 +77,10 @@ func freshVeth(l *lab.Lab) error {
 	return lab.Cmd(append([]string{"ip"}, a.Exec("ping", "-c1", "-W1", l.BAddr)...)...)
 }
 
-// newLab is outerlab.New (two namespaces, removed on return, on error, on
-// SIGINT, SIGTERM, SIGHUP and SIGPIPE and after limit), with the veth made
-// by freshVeth. (outerlab.New, as of this commit, runs its ARP ping as
-// "netns exec …" without the leading "ip" and fails.)
+// newLab is outerlab.New: two namespaces joined by a veth pair, removed on
+// return, on error, on SIGINT, SIGTERM, SIGHUP and SIGPIPE and after limit.
 func newLab(name string, subnet int, limit time.Duration) (*lab.Lab, error) {
-	const prefix = "outerlab-" // as outerlab's, so lab.CleanupStale finds a killed run's
-	if _, err := ilab.CleanupStale(prefix); err != nil {
-		return nil, err
-	}
-	l := &lab.Lab{A: ilab.Name(prefix, name+"-a"), B: ilab.Name(prefix, name+"-b"), Net: subnet,
-		AAddr: fmt.Sprintf("10.245.%d.1", subnet), BAddr: fmt.Sprintf("10.245.%d.2", subnet)}
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE)
-	go func() {
-		select {
-		case s := <-sig:
-			fmt.Fprintf(os.Stderr, "%s: %v: cleaning up\n", name, s)
-		case <-time.After(limit):
-			fmt.Fprintf(os.Stderr, "%s: time limit %v reached: cleaning up\n", name, limit)
-		}
-		l.Close()
-		os.Exit(3)
-	}()
-	ctx := context.Background()
-	_, err := ilab.Add(ctx, l.A, "A")
-	if err == nil {
-		_, err = ilab.Add(ctx, l.B, "B")
-	}
-	if err == nil {
-		err = freshVeth(l)
-	}
-	if err != nil {
-		l.Close()
-		return nil, err
-	}
-	return l, nil
+	return lab.New(name, subnet, limit)
 }
 
 // The ksoftirqd threads: when softirq work runs long the kernel hands it
