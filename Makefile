@@ -10,7 +10,7 @@ BIN       := bin/ipipd
 # a target here. FUZZTIME=60s still works for a longer local run.
 FUZZTIME  ?= 200000x
 # Packages with fuzz targets, and the targets.
-FUZZ      := ./decap:FuzzDecap ./decap:FuzzSplitCoalesced ./encap:FuzzEncap ./internal/config:FuzzParse ./internal/rawsock:FuzzIngressIfindex ./internal/icmperr:FuzzParse ./lookup:FuzzTunnelLookup ./lookup:FuzzRouteLookup
+FUZZ      := ./decap:FuzzDecap ./decap:FuzzSplitCoalesced ./encap:FuzzEncap ./encap:FuzzEncapGSO ./internal/config:FuzzParse ./internal/rawsock:FuzzIngressIfindex ./internal/icmperr:FuzzParse ./lookup:FuzzTunnelLookup ./lookup:FuzzRouteLookup
 BENCHTIME ?= 300ms
 BENCHCOUNT ?= 10
 # The commit goes into the binary (`ipipd version`, ipipd_build_info)

@@ -21,18 +21,6 @@ import (
 // cuts the packet back into segments with whole checksums, as
 // tcp_gso_segment would.
 
-const (
-	tcpSeq      = 4
-	tcpDataOff  = 12
-	tcpFlags    = 13
-	tcpChecksum = 16
-	tcpMinSize  = 20
-
-	tcpFlagFIN = 0x01
-	tcpFlagPSH = 0x08
-	tcpFlagCWR = 0x80
-)
-
 // Coalesced reports whether inner, a valid inner IPv4 packet, is a TCP
 // packet the underlay's GRO merged: whole (not a fragment), with a
 // checksum field that holds the pseudo-header sum and a segment that does
@@ -46,11 +34,11 @@ func Coalesced(inner header.IPv4) bool {
 		return false
 	}
 	tcp := inner[inner.HeaderLength():]
-	if len(tcp) < tcpMinSize {
+	if len(tcp) < header.TCPMinSize {
 		return false
 	}
-	pseudo := pseudoHeaderSum(inner, len(tcp))
-	if binary.BigEndian.Uint16(tcp[tcpChecksum:]) != pseudo {
+	pseudo := header.TCPPseudoHeaderSum(inner, len(tcp))
+	if binary.BigEndian.Uint16(tcp[header.TCPChecksum:]) != pseudo {
 		return false
 	}
 	// A whole checksum can hold that value too, once in 65 536 segments.
@@ -62,7 +50,7 @@ func Coalesced(inner header.IPv4) bool {
 // TCP headers (options included), the MSS a peer with the same MTU sends.
 // It returns 0 when inner's TCP header is malformed or leaves no room.
 func SegmentSize(inner header.IPv4, mtu int) int {
-	hdrs := tcpHeadersLength(inner)
+	hdrs := header.TCPHeadersLength(inner)
 	if hdrs == 0 || mtu <= hdrs {
 		return 0
 	}
@@ -74,7 +62,7 @@ func SegmentSize(inner header.IPv4, mtu int) int {
 // with headroom bytes in front of each. It returns 0, 0 when inner cannot
 // be split (a malformed TCP header, or mss < 1).
 func SplitSpace(inner header.IPv4, mss, headroom int) (count, bytes int) {
-	hdrs := tcpHeadersLength(inner)
+	hdrs := header.TCPHeadersLength(inner)
 	if hdrs == 0 || mss < 1 {
 		return 0, 0
 	}
@@ -101,62 +89,14 @@ func SplitCoalesced(inner header.IPv4, mss int, slab []byte, headroom int, segs 
 	if count == 0 || count > len(segs) || need > len(slab) || headroom < 0 {
 		return 0
 	}
-	hdrs := tcpHeadersLength(inner)
-	ihl := inner.HeaderLength()
-	payload := inner[hdrs:]
-	seq := binary.BigEndian.Uint32(inner[ihl+tcpSeq:])
-	flags := inner[ihl+tcpFlags]
-	id := inner.ID()
+	hdrs := header.TCPHeadersLength(inner)
 	pos := 0
 	for i := range count {
-		chunk := payload[min(i*mss, len(payload)):min((i+1)*mss, len(payload))]
-		size := hdrs + len(chunk)
+		size := min(mss, len(inner)-hdrs-i*mss) + hdrs
 		seg := slab[pos : pos+headroom+size]
 		pos += len(seg)
-		pkt := seg[headroom:]
-		copy(pkt, inner[:hdrs])
-		copy(pkt[hdrs:], chunk)
-
-		ip := header.IPv4(pkt)
-		ip.SetTotalLength(uint16(size))
-		ip.SetID(id + uint16(i))
-		ip.SetHeaderChecksum()
-
-		tcp := pkt[ihl:]
-		binary.BigEndian.PutUint32(tcp[tcpSeq:], seq+uint32(i*mss))
-		f := flags
-		if i > 0 {
-			f &^= tcpFlagCWR
-		}
-		if i < count-1 {
-			f &^= tcpFlagFIN | tcpFlagPSH
-		}
-		tcp[tcpFlags] = f
-		binary.BigEndian.PutUint16(tcp[tcpChecksum:], 0)
-		binary.BigEndian.PutUint16(tcp[tcpChecksum:], ^header.Checksum(tcp, pseudoHeaderSum(ip, len(tcp))))
+		header.TCPSegment(seg[headroom:], inner, hdrs, mss, i, count)
 		segs[i] = seg[:len(seg):len(seg)]
 	}
 	return count
-}
-
-// tcpHeadersLength is the length of inner's IP and TCP headers, or 0 when
-// the TCP header is shorter than 20 bytes or runs past the packet.
-func tcpHeadersLength(inner header.IPv4) int {
-	ihl := inner.HeaderLength()
-	if inner.Protocol() != header.ProtocolTCP || len(inner) < ihl+tcpMinSize {
-		return 0
-	}
-	doff := int(inner[ihl+tcpDataOff]>>4) * 4
-	if doff < tcpMinSize || ihl+doff > len(inner) {
-		return 0
-	}
-	return ihl + doff
-}
-
-// pseudoHeaderSum is the one's complement sum of the TCP pseudo-header of
-// a TCP segment of length bytes in ip, not complemented: the value a
-// partial checksum field holds.
-func pseudoHeaderSum(ip header.IPv4, length int) uint16 {
-	src, dst := uint64(ip.Src()), uint64(ip.Dst())
-	return header.Fold(src>>16 + src&0xffff + dst>>16 + dst&0xffff + header.ProtocolTCP + uint64(length))
 }

@@ -58,11 +58,11 @@ func TestSplitUndoesGRO(t *testing.T) {
 		plain        bool
 		mtu, wantMSS int
 	}{
-		{"45 full segments, timestamps", 45 * 1428, 1428, tcpFlagPSH, false, 1480, 1428},
-		{"short last segment", 10*1448 + 100, 1448, tcpFlagPSH, true, 1488, 1448},
-		{"FIN on the last", 3 * 1000, 1000, tcpFlagFIN | tcpFlagPSH, true, 1040, 1000},
-		{"CWR on the first only", 4 * 500, 500, tcpFlagCWR, false, 552, 500},
-		{"small segments under the MTU", 2 * 100, 100, tcpFlagPSH, false, 152, 100},
+		{"45 full segments, timestamps", 45 * 1428, 1428, header.TCPFlagPSH, false, 1480, 1428},
+		{"short last segment", 10*1448 + 100, 1448, header.TCPFlagPSH, true, 1488, 1448},
+		{"FIN on the last", 3 * 1000, 1000, header.TCPFlagFIN | header.TCPFlagPSH, true, 1040, 1000},
+		{"CWR on the first only", 4 * 500, 500, header.TCPFlagCWR, false, 552, 500},
+		{"small segments under the MTU", 2 * 100, 100, header.TCPFlagPSH, false, 152, 100},
 		{"largest IPv4 packet", 65535 - 52, 1428, 0, false, 1480, 1428},
 	}
 	for _, tt := range tests {
@@ -100,7 +100,7 @@ func TestSplitUndoesGRO(t *testing.T) {
 // Every segment decodes in gopacket, and gopacket's serializer, computing
 // the checksums itself, writes the same bytes.
 func TestSplitSegmentsAgreeWithGopacket(t *testing.T) {
-	merged := packettest.GROMerge(tcpSegments(7*1000+3, 1000, tcpFlagPSH, false))
+	merged := packettest.GROMerge(tcpSegments(7*1000+3, 1000, header.TCPFlagPSH, false))
 	for i, seg := range split(t, merged, 1000) {
 		p := gopacket.NewPacket(seg, layers.LayerTypeIPv4, gopacket.Default)
 		if el := p.ErrorLayer(); el != nil {
@@ -131,10 +131,10 @@ func TestCoalescedRejects(t *testing.T) {
 	// it, then make the last payload word balance the sum.
 	lucky := bytes.Clone(whole)
 	tcp := lucky[20:]
-	binary.BigEndian.PutUint16(tcp[16:], pseudoHeaderSum(header.IPv4(lucky), len(tcp)))
+	binary.BigEndian.PutUint16(tcp[16:], header.TCPPseudoHeaderSum(header.IPv4(lucky), len(tcp)))
 	binary.BigEndian.PutUint16(tcp[len(tcp)-2:], 0)
-	binary.BigEndian.PutUint16(tcp[len(tcp)-2:], ^header.Checksum(tcp, pseudoHeaderSum(header.IPv4(lucky), len(tcp))))
-	if header.Checksum(tcp, pseudoHeaderSum(header.IPv4(lucky), len(tcp))) != 0xffff {
+	binary.BigEndian.PutUint16(tcp[len(tcp)-2:], ^header.Checksum(tcp, header.TCPPseudoHeaderSum(header.IPv4(lucky), len(tcp))))
+	if header.Checksum(tcp, header.TCPPseudoHeaderSum(header.IPv4(lucky), len(tcp))) != 0xffff {
 		t.Fatal("test setup: the lucky segment's checksum is not whole")
 	}
 	udp := packettest.GROMerge(tcpSegments(2000, 1000, 0, false))
@@ -219,7 +219,7 @@ func BenchmarkCoalescedCheck(b *testing.B) {
 // BenchmarkSplitCoalesced: one 64 KiB GRO packet, check and split into 45
 // segments of 1428 bytes; bytes/s counts the merged packet.
 func BenchmarkSplitCoalesced(b *testing.B) {
-	merged := packettest.GROMerge(tcpSegments(45*1428, 1428, tcpFlagPSH, false))
+	merged := packettest.GROMerge(tcpSegments(45*1428, 1428, header.TCPFlagPSH, false))
 	count, need := SplitSpace(merged, 1428, 20)
 	slab, segs := make([]byte, need), make([][]byte, count)
 	b.SetBytes(int64(len(merged)))

@@ -114,9 +114,9 @@ func FuzzSplitCoalesced(f *testing.F) {
 		if n == 0 {
 			return
 		}
-		hdrs := tcpHeadersLength(inner)
+		hdrs := header.TCPHeadersLength(inner)
 		var payload []byte
-		seq := binary.BigEndian.Uint32(inner[inner.HeaderLength()+tcpSeq:])
+		seq := binary.BigEndian.Uint32(inner[inner.HeaderLength()+header.TCPSeq:])
 		for i, s := range segs[:n] {
 			if cap(s) != len(s) {
 				t.Fatalf("segment %d shares capacity with what follows it", i)
@@ -126,13 +126,13 @@ func FuzzSplitCoalesced(f *testing.F) {
 				t.Fatalf("segment %d is not valid IPv4", i)
 			}
 			tcp := seg[seg.HeaderLength():]
-			if header.Checksum(tcp, pseudoHeaderSum(seg, len(tcp))) != 0xffff {
+			if header.Checksum(tcp, header.TCPPseudoHeaderSum(seg, len(tcp))) != 0xffff {
 				t.Fatalf("segment %d: TCP checksum not whole", i)
 			}
 			if len(seg)-hdrs > mss {
 				t.Fatalf("segment %d carries %d bytes, more than mss %d", i, len(seg)-hdrs, mss)
 			}
-			if got := binary.BigEndian.Uint32(tcp[tcpSeq:]); got != seq+uint32(i*mss) {
+			if got := binary.BigEndian.Uint32(tcp[header.TCPSeq:]); got != seq+uint32(i*mss) {
 				t.Fatalf("segment %d: seq %d, want %d", i, got, seq+uint32(i*mss))
 			}
 			payload = append(payload, seg[hdrs:]...)

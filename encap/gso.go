@@ -15,19 +15,6 @@ import (
 // before (inet_gso_segment). Each segment must then fit the path on its
 // own, so the MTU decision is made for a segment, not for the super-packet.
 
-// TCP header fields a super-packet's segments differ in.
-const (
-	tcpSeq      = 4
-	tcpDataOff  = 12
-	tcpFlags    = 13
-	tcpChecksum = 16
-	tcpMinSize  = 20
-
-	tcpFlagFIN = 0x01
-	tcpFlagPSH = 0x08
-	tcpFlagCWR = 0x80
-)
-
 // EncapGSO wraps the TCP super-packet at buf[Headroom:Headroom+n], of
 // mss-byte segments, as one outer packet for dst, when every segment it
 // stands for would be sent as it is: it writes the outer header into
@@ -80,11 +67,11 @@ func segments(inner header.IPv4, mss int) (count, hdrs int) {
 		return 0, 0
 	}
 	ihl := int(inner[0]&0x0f) * 4
-	if ihl < header.MinSize || len(inner) < ihl+tcpMinSize || int(binary.BigEndian.Uint16(inner[2:])) != len(inner) {
+	if ihl < header.MinSize || len(inner) < ihl+header.TCPMinSize || int(binary.BigEndian.Uint16(inner[2:])) != len(inner) {
 		return 0, 0
 	}
-	hdrs = ihl + int(inner[ihl+tcpDataOff]>>4)*4
-	if hdrs < ihl+tcpMinSize || hdrs > len(inner) {
+	hdrs = ihl + int(inner[ihl+header.TCPDataOff]>>4)*4
+	if hdrs < ihl+header.TCPMinSize || hdrs > len(inner) {
 		return 0, 0
 	}
 	return max(1, (len(inner)-hdrs+mss-1)/mss), hdrs
@@ -114,38 +101,8 @@ func SplitGSO(inner []byte, mss int, outs [][]byte, sizes []int, offset int) int
 			return 0
 		}
 	}
-	ihl := ip.HeaderLength()
-	payload := inner[hdrs:]
-	seq := binary.BigEndian.Uint32(inner[ihl+tcpSeq:])
-	flags := inner[ihl+tcpFlags]
-	id := ip.ID()
-	src, dst := uint64(ip.Src()), uint64(ip.Dst())
 	for i := range count {
-		chunk := payload[i*mss : min((i+1)*mss, len(payload))]
-		size := hdrs + len(chunk)
-		pkt := outs[i][offset : offset+size]
-		copy(pkt, inner[:hdrs])
-		copy(pkt[hdrs:], chunk)
-		sizes[i] = size
-
-		seg := header.IPv4(pkt)
-		seg.SetTotalLength(uint16(size))
-		seg.SetID(id + uint16(i))
-		seg.SetHeaderChecksum()
-
-		tcp := pkt[ihl:]
-		binary.BigEndian.PutUint32(tcp[tcpSeq:], seq+uint32(i*mss))
-		f := flags
-		if i > 0 {
-			f &^= tcpFlagCWR
-		}
-		if i < count-1 {
-			f &^= tcpFlagFIN | tcpFlagPSH
-		}
-		tcp[tcpFlags] = f
-		binary.BigEndian.PutUint16(tcp[tcpChecksum:], 0)
-		pseudo := header.Fold(src>>16 + src&0xffff + dst>>16 + dst&0xffff + header.ProtocolTCP + uint64(len(tcp)))
-		binary.BigEndian.PutUint16(tcp[tcpChecksum:], ^header.Checksum(tcp, pseudo))
+		sizes[i] = header.TCPSegment(outs[i][offset:], ip, hdrs, mss, i, count)
 	}
 	return count
 }
