@@ -14,38 +14,6 @@ import (
 	lab "github.com/ipipd/ipipd/bench/cmd/outerlab"
 )
 
-// flood sends 1400-byte IPIP packets (1414-byte frames, 16 inner flows)
-// from A on a packet socket with sendmmsg × 64 until stop: bench/cmd/rxring's
-// sender.
-func flood(l *lab.Lab, stop *atomic.Bool, started chan<- error) {
-	err := lab.In(l.A, func() error {
-		bMAC, _ := lab.MAC(l.B, "vB")
-		aMAC, _ := lab.MAC(l.A, "vA")
-		fd, err := lab.PacketSocket("vA", false)
-		if err != nil {
-			started <- err
-			return err
-		}
-		defer unix.Close(fd)
-		m := lab.NewMmsg(64, 1414, false)
-		src, dst := netip.MustParseAddr(l.AAddr), netip.MustParseAddr(l.BAddr)
-		for i := range m.Bufs {
-			lab.EtherHeader(m.Bufs[i], bMAC, aMAC)
-			n := lab.IPIPTCP(m.Bufs[i][14:], src, dst, uint16(i+1), uint32(i), 1340, false)
-			m.Bufs[i][14+40+1] = byte(i % 16) // inner source port: 16 flows
-			m.SetLen(i, 14+n)
-		}
-		started <- nil
-		for !stop.Load() {
-			m.Call(unix.SYS_SENDMMSG, fd, len(m.Hdrs))
-		}
-		return nil
-	})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "flood:", err)
-	}
-}
-
 // reader is one receive case's set-up (in B, on the reader's thread) and
 // loop.
 type reader struct {
@@ -248,7 +216,7 @@ func runRx(l *lab.Lab, name string, dur time.Duration) (result, error) {
 	started := make(chan error, 1)
 	var floodDone sync.WaitGroup
 	floodDone.Add(1)
-	go func() { defer floodDone.Done(); flood(l, &stop, started) }()
+	go func() { defer floodDone.Done(); lab.Flood(l, &stop, started) }()
 	if err := <-started; err != nil {
 		stop.Store(true)
 		close(begin)

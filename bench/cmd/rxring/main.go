@@ -95,37 +95,6 @@ func main() {
 	}
 }
 
-// flood sends 1400-byte IPIP packets (16 inner flows) from A on a packet
-// socket until stop.
-func flood(l *lab.Lab, stop *atomic.Bool, started chan<- error) {
-	err := lab.In(l.A, func() error {
-		bMAC, _ := lab.MAC(l.B, "vB")
-		aMAC, _ := lab.MAC(l.A, "vA")
-		fd, err := lab.PacketSocket("vA", false)
-		if err != nil {
-			started <- err
-			return err
-		}
-		defer unix.Close(fd)
-		m := lab.NewMmsg(64, 1414, false)
-		src, dst := netip.MustParseAddr(l.AAddr), netip.MustParseAddr(l.BAddr)
-		for i := range m.Bufs {
-			lab.EtherHeader(m.Bufs[i], bMAC, aMAC)
-			n := lab.IPIPTCP(m.Bufs[i][14:], src, dst, uint16(i+1), uint32(i), 1340, false)
-			m.Bufs[i][14+40+1] = byte(i % 16) // inner source port: 16 flows
-			m.SetLen(i, 14+n)
-		}
-		started <- nil
-		for !stop.Load() {
-			m.Call(unix.SYS_SENDMMSG, fd, len(m.Hdrs))
-		}
-		return nil
-	})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "flood:", err)
-	}
-}
-
 // icmpOut is B's Icmp OutDestUnreachs.
 func icmpOut(ns string) int64 {
 	out, _ := lab.Output("ip", "netns", "exec", ns, "cat", "/proc/net/snmp")
@@ -287,7 +256,7 @@ func run(l *lab.Lab, name string, dur time.Duration) (result, error) {
 	started := make(chan error, 1)
 	var floodDone sync.WaitGroup
 	floodDone.Add(1)
-	go func() { defer floodDone.Done(); flood(l, &stop, started) }()
+	go func() { defer floodDone.Done(); lab.Flood(l, &stop, started) }()
 	if err := <-started; err != nil {
 		stop.Store(true)
 		close(begin)
