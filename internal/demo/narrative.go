@@ -1,10 +1,13 @@
 package demo
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"path/filepath"
 	"strings"
+
+	"github.com/ipipd/ipipd/internal/lab"
 )
 
 // printTopology shows what was built and where.
@@ -33,6 +36,20 @@ func (d *demo) printPlan() {
 		"the protocol-4 packets that arrive. %s's config file (%s):\n",
 		n1.Name, filepath.Join(d.dir, n1.Name+".yaml"))
 	d.printf("%s\n\n", indent(trimNewlines(string(nodeConfig(n1, d.topo.Nodes))), "    "))
+	d.printf("The file is one way; the kernel's routing table is what ipipd follows. Without a\n" +
+		"file, `ipipd run` makes tunl0 as `modprobe ipip` does, and the commands above, or\n" +
+		"a routing daemon such as BIRD, drive it unchanged (docs/migration.md).\n\n")
+}
+
+// printKernelRoutes shows the routes node1's kernel holds through tunl0:
+// the file's, installed as the kernel's ipip would hold them.
+func (d *demo) printKernelRoutes(ctx context.Context) {
+	n1 := d.topo.Nodes[0]
+	out, err := lab.Run(ctx, lab.CommandTimeout, "ip", "-n", n1.NS, "route", "show", "dev", tunnelDev)
+	if err != nil {
+		return
+	}
+	d.printf("  %s's kernel now holds (ip route show dev %s; proto 70 is ipipd's):\n%s\n", n1.Name, tunnelDev, indent(trimNewlines(out), "    "))
 }
 
 // packetFile is where the captured packet is saved, in explain's hex form.

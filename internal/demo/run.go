@@ -104,6 +104,7 @@ func (d *demo) run(ctx context.Context) error {
 		}
 		d.printf("  %s: ipipd is up (pid %d), %s is UP\n", dm.node.Name, dm.pid(), tunnelDev)
 	}
+	d.printKernelRoutes(ctx)
 
 	// The remaining steps go on after a failure, so that the counters and
 	// the logs printed at the end show where packets went.
