@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ipipd/ipipd/internal/header"
+	"github.com/ipipd/ipipd/internal/tcxmark"
 )
 
 // GSOSender is a Sender that can also hand the kernel an IPIP super-packet
@@ -109,6 +110,10 @@ func NewGSOSender(opts GSOOptions) (*GSOSender, error) {
 			}
 			err = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_SNDTIMEO, &unix.Timeval{Sec: 1})
 		}
+		if err == nil {
+			// The program marks only frames of this mark (tcxmark).
+			err = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_MARK, tcxmark.SocketMark)
+		}
 		if err != nil {
 			unix.Close(fd)
 		}
@@ -195,12 +200,12 @@ func (s *GSOSender) WriteWhole(pkt []byte, mss int) (bool, error) {
 	case err == nil:
 		return true, nil
 	case deviceGone(err):
-		s.paths.forget(ip.Dst()) // ask the kernel again
-	default:
-		// The kernel refuses an unmarked super-packet (ipip_gso_segment:
-		// -EINVAL; __dev_queue_xmit then answers -ENOMEM): the device may
-		// have been made again under the same index, without the
-		// program. Attach again on the next one.
+		// The device went (the kernel detached the program with it) or
+		// went down: ask the kernel for the path again, and attach again
+		// when a super-packet next goes through this index. Any other
+		// error (a full queue, the send timeout) says nothing about the
+		// program, which every tunnel's sender shares: it stays.
+		s.paths.forget(ip.Dst())
 		s.marker.Forget(path.Ifindex)
 		delete(s.devices, path.Ifindex)
 	}

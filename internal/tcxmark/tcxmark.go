@@ -86,7 +86,12 @@ func (m *Marker) Mark(ifindex int) error {
 	if _, ok := m.links[ifindex]; ok {
 		return nil
 	}
-	l, err := link.AttachTCX(link.TCXOptions{Interface: ifindex, Program: m.prog, Attach: ebpf.AttachTCXEgress})
+	// At the head of the chain: a program before it that ends the chain
+	// (TCX_PASS, as some CNIs' do) would leave the super-packet unmarked,
+	// and the kernel would refuse it silently at dequeue on a queued
+	// device. Running first is harmless: it touches only ipipd's frames
+	// (SocketMark) and passes everything on.
+	l, err := link.AttachTCX(link.TCXOptions{Interface: ifindex, Program: m.prog, Attach: ebpf.AttachTCXEgress, Anchor: link.Head()})
 	if err != nil {
 		return fmt.Errorf("tcxmark: attaching to the egress of device %d: %w", ifindex, err)
 	}
@@ -122,8 +127,18 @@ func (m *Marker) Close() error {
 	return errors.Join(errs, m.prog.Close())
 }
 
+// SocketMark is the mark (SO_MARK) on the socket ipipd sends its IPIP
+// super-packets on, and the first thing the program tests: it marks those
+// frames and no other, so that IPIP GSO traffic the host forwards or the
+// kernel's own tunnel sends, already marked as encapsulated, goes by
+// untouched (marking such a frame again fails, and the frame, its outer
+// header already taken off, would be dropped). The program clears the
+// mark, so a second copy of it on the same device passes the frame on.
+const SocketMark = 0x69706970 // "ipip"
+
 // Offsets the program reads.
 const (
+	skbMark        = 8   // offsetof(struct __sk_buff, mark)
 	ethHeaderLen   = 14  // tcx egress on an Ethernet device: data starts at the MAC header
 	outerHeaderLen = 20  // the daemon's outer header has no options
 	skbGSOSize     = 176 // offsetof(struct __sk_buff, gso_size), include/uapi/linux/bpf.h
@@ -135,12 +150,13 @@ const (
 
 // program is the tcx egress program:
 //
+//	if skb->mark != SocketMark: next     only ipipd's own frames
 //	if skb->gso_size == 0: next          only super-packets: every other frame goes on untouched
 //	load the 20 bytes after the MAC header onto the stack;
 //	unless they begin 0x45 (IPv4, no options) and byte 9 is 4 (IPIP): next
 //	bpf_skb_adjust_room(-20, MAC, FIXED_GSO)                  drop the outer header: the inner one becomes the network header
 //	bpf_skb_adjust_room(+20, MAC, FIXED_GSO | ENCAP_L3_IPV4)  room for it as an encapsulation: skb->encapsulation, SKB_GSO_IPXIP4
-//	store the saved outer header back.
+//	store the saved outer header back; skb->mark = 0.
 //
 // The outer header is the daemon's, byte for byte; the program only
 // changes what the skb says about it. FIXED_GSO keeps gso_size (the inner
@@ -150,6 +166,8 @@ func program() asm.Instructions {
 	const saved = -24 // the outer header on the stack, r10-24 … r10-5
 	return asm.Instructions{
 		asm.Mov.Reg(asm.R6, asm.R1),
+		asm.LoadMem(asm.R0, asm.R6, skbMark, asm.Word),
+		asm.JNE.Imm(asm.R0, SocketMark, "next"),
 		asm.LoadMem(asm.R0, asm.R6, skbGSOSize, asm.Word),
 		asm.JEq.Imm(asm.R0, 0, "next"),
 
@@ -187,6 +205,7 @@ func program() asm.Instructions {
 		asm.Mov.Imm(asm.R5, 0),
 		asm.FnSkbStoreBytes.Call(),
 		asm.JNE.Imm(asm.R0, 0, "drop"),
+		asm.StoreImm(asm.R6, skbMark, 0, asm.Word),
 
 		asm.Mov.Imm(asm.R0, tcxNext).WithSymbol("next"),
 		asm.Return(),
