@@ -274,22 +274,42 @@ func (t *peerTable) count(peer uint32, packets, bytes uint64, now int64) {
 }
 
 // drop counts n packets to or from peer that were dropped once their
-// tunnel was selected. Drops are the rare path: it reads the clock itself.
+// tunnel was selected: against the peer if it holds a slot, else in the
+// other peers' bucket. Drops are the rare path: it reads the clock itself.
 func (t *peerTable) drop(peer uint32, n uint64) {
 	s := t.p.Load()
 	if s == nil {
 		s = t.grow(nil)
 	}
-	if peer != 0 {
-		now := peerClock()
-		var sl *peerSlot
-		if s, sl = t.slot(s, peer, now); sl != nil {
-			sl.drops.Add(n)
-			sl.last.Store(now)
-			return
-		}
+	// A drop counts against a peer that holds a slot already, and never
+	// takes one: packets a filter refuses, or spoofed sources, would
+	// otherwise fill the table (and the first metric series) with peers
+	// that never got a packet through.
+	if sl := s.find(peer); sl != nil {
+		sl.drops.Add(n)
+		sl.last.Store(peerClock())
+		return
 	}
 	s.other.drops.Add(n)
+}
+
+// find returns peer's slot if it holds one, without claiming one.
+func (s *peerSlots) find(peer uint32) *peerSlot {
+	if peer == 0 {
+		return nil
+	}
+	h := peerHash(peer)
+	mask := uint64(len(s.slots) - 1)
+	for i := range min(peerProbes, len(s.slots)) {
+		sl := &s.slots[(h+uint64(i))&mask]
+		switch uint32(sl.tag.Load()) {
+		case peer:
+			return sl
+		case 0:
+			return nil
+		}
+	}
+	return nil
 }
 
 // peerRun sums consecutive packets of one peer, so that a batch of one
