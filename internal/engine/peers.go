@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/bits"
 	"net/netip"
+	goruntime "runtime"
 	"sort"
 	"sync/atomic"
 	"time"
@@ -103,6 +104,11 @@ type peerSlots struct {
 	slots []peerSlot // a power of two long
 	used  int        // slots claimed; the writer's alone
 	other peerCounts
+	// moves is odd while reuse moves a slot's counts into other, and
+	// counts the moves: a reader that saw it change reads again, else it
+	// could count the moved peer twice, in its slot and in other (a
+	// counter that then falls, which Prometheus takes for a reset).
+	moves atomic.Uint64
 	// refused are the HyperLogLog registers of peers refused a slot, made
 	// when the table reaches MaxPeers (no peer is refused before).
 	refused []atomic.Uint32
@@ -233,6 +239,8 @@ func (c *peerCounts) add(sl *peerSlot) {
 func (s *peerSlots) reuse(sl *peerSlot, peer uint32, now int64) {
 	tag := sl.tag.Load()
 	gen := tag >> 32
+	s.moves.Add(1)
+	defer s.moves.Add(1)
 	sl.tag.Store((gen+1)<<32 | uint64(uint32(tag)))
 	s.other.add(sl)
 	sl.packets.Store(0)
@@ -408,21 +416,36 @@ func (t *peerTable) read(each func(peerRead)) (slots, tracked int, other peerRea
 	if s == nil {
 		return 0, 0, peerRead{}, 0
 	}
-	for i := range s.slots {
-		sl := &s.slots[i]
-		tag := sl.tag.Load()
-		if uint32(tag) == 0 || tag>>32&1 == 1 {
-			continue
+	// Read the slots and other between two equal, even move counts, so
+	// a peer moved into other meanwhile is not counted twice; a few tries,
+	// then the last read, as a takeover is rare (a full table and a slot
+	// idle for PeerIdle).
+	var peers []peerRead
+	for try := 0; ; try++ {
+		before := s.moves.Load()
+		peers = peers[:0]
+		for i := range s.slots {
+			sl := &s.slots[i]
+			tag := sl.tag.Load()
+			if uint32(tag) == 0 || tag>>32&1 == 1 {
+				continue
+			}
+			r := peerRead{addr: uint32(tag), packets: sl.packets.Load(), bytes: sl.bytes.Load(), drops: sl.drops.Load(), last: sl.last.Load()}
+			if sl.tag.Load() != tag {
+				continue
+			}
+			peers = append(peers, r)
 		}
-		r := peerRead{addr: uint32(tag), packets: sl.packets.Load(), bytes: sl.bytes.Load(), drops: sl.drops.Load(), last: sl.last.Load()}
-		if sl.tag.Load() != tag {
-			continue
+		other = peerRead{packets: s.other.packets.Load(), bytes: s.other.bytes.Load(), drops: s.other.drops.Load()}
+		if after := s.moves.Load(); (before == after && before%2 == 0) || try == 8 {
+			break
 		}
-		tracked++
+		goruntime.Gosched()
+	}
+	for _, r := range peers {
 		each(r)
 	}
-	other = peerRead{packets: s.other.packets.Load(), bytes: s.other.bytes.Load(), drops: s.other.drops.Load()}
-	return len(s.slots), tracked, other, estimate(s.refused)
+	return len(s.slots), len(peers), other, estimate(s.refused)
 }
 
 // estimate is HyperLogLog's count of the distinct values in registers,
