@@ -30,19 +30,37 @@ import (
 // An ordinary packet costs a pseudo-header sum and a compare; the segment
 // is summed only when the field matches.
 func Coalesced(inner header.IPv4) bool {
+	if !CouldBeCoalesced(inner) {
+		return false
+	}
+	// A whole checksum can hold that value too, once in 65 536 segments.
+	tcp := inner[inner.HeaderLength():]
+	return header.Checksum(tcp, header.TCPPseudoHeaderSum(inner, len(tcp))) != 0xffff
+}
+
+// CouldBeCoalesced is the cheap part of Coalesced: a whole TCP packet
+// whose checksum field holds the pseudo-header sum, a merge or one plain
+// segment in 65 536. The receive loop asks it first, and only then what
+// the ingress device's MTU is.
+func CouldBeCoalesced(inner header.IPv4) bool {
 	if inner.Protocol() != header.ProtocolTCP || inner.IsFragment() {
 		return false
 	}
 	tcp := inner[inner.HeaderLength():]
-	if len(tcp) < header.TCPMinSize {
-		return false
+	return len(tcp) >= header.TCPMinSize && binary.BigEndian.Uint16(tcp[header.TCPChecksum:]) == header.TCPPseudoHeaderSum(inner, len(tcp))
+}
+
+// CoalescedBeyond is Coalesced for a packet that arrived on a device whose
+// MTU less the outer header is maxPlain: a longer inner packet cannot have
+// come unmerged, so the pseudo-header sum in its checksum field is enough,
+// and its payload (up to 64 KiB) is not summed; that sum was 7 % of the
+// daemon's CPU under a stream of super-packets (docs/performance.md).
+// maxPlain 0 means unknown: Coalesced.
+func CoalescedBeyond(inner header.IPv4, maxPlain int) bool {
+	if maxPlain <= 0 || len(inner) <= maxPlain {
+		return Coalesced(inner)
 	}
-	pseudo := header.TCPPseudoHeaderSum(inner, len(tcp))
-	if binary.BigEndian.Uint16(tcp[header.TCPChecksum:]) != pseudo {
-		return false
-	}
-	// A whole checksum can hold that value too, once in 65 536 segments.
-	return header.Checksum(tcp, pseudo) != 0xffff
+	return CouldBeCoalesced(inner)
 }
 
 // SegmentSize is the TCP payload per segment that splitting inner for a

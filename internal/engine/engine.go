@@ -96,6 +96,9 @@ type Engine struct {
 	// destination through a device (netsetup.RouteGateway), asked when the
 	// route table does not hold it yet; nil in tests without a kernel.
 	routeGateway func(dst netip.Addr, oif int) netip.Addr
+	// linkMTU is a device's MTU by ifindex (netsetup.LinkMTU), for the
+	// receive loop's test of merged packets; nil in tests without a kernel.
+	linkMTU func(index int) int
 }
 
 // New opens the raw sockets and starts the receive loop with an empty
@@ -124,6 +127,7 @@ func New(opts Options) (*Engine, error) {
 	e.underlayMTU = netsetup.UnderlayMTU
 	e.outerDevice = netsetup.OuterDevice
 	e.routeGateway = netsetup.RouteGateway
+	e.linkMTU = netsetup.LinkMTU
 	empty, err := compile(&config.Config{})
 	if err != nil {
 		return nil, err

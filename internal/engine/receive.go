@@ -60,6 +60,8 @@ type receiveBuffers struct {
 	icmpID    uint16
 	// peers are the peer filters of the state last seen (peer_filter.go).
 	peers peerFilters
+	// ingress caches the ingress devices' MTUs (ingress_mtu.go).
+	ingress ingressMTUs
 }
 
 func newReceiveBuffers(batch int, rateLimit time.Duration) *receiveBuffers {
@@ -132,7 +134,7 @@ func (e *Engine) receiveBatch(icmp Sender, b *receiveBuffers, n int) {
 			// it (the end of the outer header, whatever its IHL): a TUN
 			// with offloads writes its virtio-net header there.
 			start := header.IPv4(pkt).HeaderLength()
-			if decap.Coalesced(r.Inner) {
+			if decap.CouldBeCoalesced(r.Inner) && decap.CoalescedBeyond(r.Inner, b.ingress.maxPlain(b.batch.Links[p], e.linkMTU)) {
 				e.deliverCoalesced(st, b, r.Tunnel, header.IPv4(pkt).Src(), pkt[start-deliverOffset:start+len(r.Inner)])
 				break
 			}

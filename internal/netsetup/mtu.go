@@ -104,3 +104,14 @@ func RouteGateway(dst netip.Addr, oif int) netip.Addr {
 	gw, _ := netip.AddrFromSlice(routes[0].Gw)
 	return gw.Unmap()
 }
+
+// LinkMTU is the MTU of device index, 0 when it cannot be read.
+//
+// Equivalent to: `ip link show` of the device
+func LinkMTU(index int) int {
+	l, err := rtnl().LinkByIndex(index)
+	if err != nil {
+		return 0
+	}
+	return l.Attrs().MTU
+}
