@@ -114,13 +114,6 @@ func New(opts Options) (*Engine, error) {
 	if opts.ReceiveBatch == 0 {
 		opts.ReceiveBatch = rawsock.DefaultBatchSize
 	}
-	switch opts.Transmit {
-	case "":
-		opts.Transmit = TransmitRaw
-	case TransmitRaw, TransmitPacket, TransmitPacketGSO:
-	default:
-		return nil, fmt.Errorf("transmit %q: want %q, %q or %q", opts.Transmit, TransmitRaw, TransmitPacket, TransmitPacketGSO)
-	}
 	e := &Engine{log: opts.Logger, opts: opts, runtimes: map[string]*runtime{}, lastLogs: map[string]time.Time{},
 		viewReady: make(chan struct{}, 1), followDone: make(chan struct{}), fatal: make(chan error, 1)}
 	e.newSender = e.openSender
