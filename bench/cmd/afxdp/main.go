@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -153,20 +152,12 @@ func measure(l *lab.Lab, names []string, dur time.Duration, reps int, run func(*
 			all[name] = append(all[name], r)
 		}
 	}
-	med := func(rs []result, f func(result) float64) float64 {
-		v := make([]float64, len(rs))
-		for i, r := range rs {
-			v[i] = f(r)
-		}
-		sort.Float64s(v)
-		return v[len(v)/2]
-	}
 	kpps := func(r result) float64 { return float64(r.pkts) / dur.Seconds() / 1e3 }
 	cpu := func(r result) float64 { return us(r.cpu(), r.pkts) }
 	var refK, refC float64
 	for _, ref := range []string{"raw", "raw-send"} {
 		if rs := all[ref]; len(rs) > 0 {
-			refK, refC = med(rs, kpps), med(rs, cpu)
+			refK, refC = lab.Median(rs, kpps), lab.Median(rs, cpu)
 		}
 	}
 	fmt.Printf("\n# medians of %d, load %s at the end\n| case | kpps | on vB kpps | CPU µs/pkt (process + ksoftirqd) | CPU µs per pkt on vB | worker µs/pkt | sleeps or calls per 1000 pkts | drops/s | ÷ raw: kpps, CPU/pkt | loads |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n", reps, Loadavg())
@@ -179,17 +170,17 @@ func measure(l *lab.Lab, names []string, dur time.Duration, reps int, run func(*
 		for _, r := range rs {
 			loads = append(loads, r.load)
 		}
-		k, c := med(rs, kpps), med(rs, cpu)
+		k, c := lab.Median(rs, kpps), lab.Median(rs, cpu)
 		ratio := "—"
 		if refK > 0 && k > 0 {
 			ratio = fmt.Sprintf("%.2f, %.2f", k/refK, c/refC)
 		}
 		fmt.Printf("| %s | %.1f | %.1f | %.2f | %.2f | %.2f | %.1f | %.0f | %s | %s |\n", n, k,
-			med(rs, func(r result) float64 { return float64(r.wire) / dur.Seconds() / 1e3 }), c,
-			med(rs, func(r result) float64 { return us(r.cpu(), r.wire) }),
-			med(rs, func(r result) float64 { return us(r.worker, r.pkts) }),
-			med(rs, func(r result) float64 { return float64(r.calls) * 1000 / float64(max(r.pkts, 1)) }),
-			med(rs, func(r result) float64 { return float64(r.drops) / dur.Seconds() }),
+			lab.Median(rs, func(r result) float64 { return float64(r.wire) / dur.Seconds() / 1e3 }), c,
+			lab.Median(rs, func(r result) float64 { return us(r.cpu(), r.wire) }),
+			lab.Median(rs, func(r result) float64 { return us(r.worker, r.pkts) }),
+			lab.Median(rs, func(r result) float64 { return float64(r.calls) * 1000 / float64(max(r.pkts, 1)) }),
+			lab.Median(rs, func(r result) float64 { return float64(r.drops) / dur.Seconds() }),
 			ratio, strings.Join(loads, " "))
 	}
 	return nil

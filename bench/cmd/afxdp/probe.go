@@ -40,35 +40,11 @@ func features(l *lab.Lab, when string) {
 	}
 }
 
-// superPacket sends one 63 420-byte IPIP TCP super-packet from A (packet
-// socket with a virtio-net header and outerlab's tcx IPIP mark, as
+// superPacket sends one 63 420-byte IPIP TCP super-packet from A (as
 // bench/cmd/rxring -mode big) and returns how many packets vB counted.
 func superPacket(l *lab.Lab) (uint64, error) {
 	w0 := lab.LinkStat(l.B, "vB", "rx_packets")
-	err := lab.In(l.A, func() error {
-		idx, err := lab.Ifindex("vA")
-		if err != nil {
-			return err
-		}
-		link, err := lab.AttachIPIPMark(idx)
-		if err != nil {
-			return err
-		}
-		defer unix.Close(link)
-		fd, err := lab.PacketSocket("vA", true)
-		if err != nil {
-			return err
-		}
-		defer unix.Close(fd)
-		bMAC, _ := lab.MAC(l.B, "vB")
-		aMAC, _ := lab.MAC(l.A, "vA")
-		buf := make([]byte, 70000)
-		lab.VnetHdr{Flags: lab.VnetNeedsCsum, GSOType: lab.VnetGSOTCPv4, HdrLen: 74, GSOSize: 1440, CsumStart: 54, CsumOffset: 16}.Put(buf)
-		lab.EtherHeader(buf[10:], bMAC, aMAC)
-		n := lab.IPIPTCP(buf[24:], netip.MustParseAddr(l.AAddr), netip.MustParseAddr(l.BAddr), 1, 1, 44*1440, true)
-		_, err = unix.Write(fd, buf[:24+n])
-		return err
-	})
+	err := lab.SendSuperPacket(l)
 	time.Sleep(100 * time.Millisecond)
 	return lab.LinkStat(l.B, "vB", "rx_packets") - w0, err
 }

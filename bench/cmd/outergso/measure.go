@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"sort"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -158,14 +157,7 @@ func measure(l *lab.Lab, list string, dur time.Duration, reps int) {
 		if len(rs) == 0 {
 			continue
 		}
-		med := func(f func(result) float64) float64 {
-			v := make([]float64, len(rs))
-			for i, r := range rs {
-				v[i] = f(r)
-			}
-			sort.Float64s(v)
-			return v[len(v)/2]
-		}
+		med := func(f func(result) float64) float64 { return lab.Median(rs, f) }
 		var loads []string
 		for _, r := range rs {
 			loads = append(loads, r.load)

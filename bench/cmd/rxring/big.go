@@ -37,30 +37,7 @@ func big(l *lab.Lab) {
 	case err := <-errCh:
 		lab.Fatal("ring: %v", err)
 	}
-	err := lab.In(l.A, func() error {
-		idx, err := lab.Ifindex("vA")
-		if err != nil {
-			return err
-		}
-		link, err := lab.AttachIPIPMark(idx)
-		if err != nil {
-			return err
-		}
-		defer unix.Close(link)
-		fd, err := lab.PacketSocket("vA", true)
-		if err != nil {
-			return err
-		}
-		defer unix.Close(fd)
-		bMAC, _ := lab.MAC(l.B, "vB")
-		aMAC, _ := lab.MAC(l.A, "vA")
-		buf := make([]byte, 70000)
-		lab.VnetHdr{Flags: lab.VnetNeedsCsum, GSOType: lab.VnetGSOTCPv4, HdrLen: 74, GSOSize: 1440, CsumStart: 54, CsumOffset: 16}.Put(buf)
-		lab.EtherHeader(buf[10:], bMAC, aMAC)
-		n := lab.IPIPTCP(buf[24:], netip.MustParseAddr(l.AAddr), netip.MustParseAddr(l.BAddr), 1, 1, 44*1440, true)
-		_, err = unix.Write(fd, buf[:24+n])
-		return err
-	})
+	err := lab.SendSuperPacket(l)
 	if err != nil {
 		lab.Fatal("send: %v", err)
 	}
