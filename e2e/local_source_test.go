@@ -102,15 +102,7 @@ func martianSources(t *testing.T) uint64 {
 func TestFragNeededUnderStrictRPFilter(t *testing.T) {
 	node1, d1 := routedTunnel(t)
 	node1.Run(t, "sysctl", "-qw", "net.ipv4.conf.all.rp_filter=1", "net.ipv4.conf.ipip1.rp_filter=1")
-	deadline := time.Now().Add(10 * time.Second)
-	var out string
-	for time.Now().Before(deadline) {
-		out, _ = ping(node1, "-c", "1", "-M", "do", "-s", "1400", "-I", "192.168.61.1", "192.168.62.1")
-		if strings.Contains(out, "mtu = 1280") {
-			break
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	out := pingUntilFragNeeded(node1)
 	if !strings.Contains(out, "From 192.168.62.1") || !strings.Contains(out, "Frag needed and DF set (mtu = 1280)") {
 		t.Fatalf("with rp_filter=1, ping -M do -s 1400 never got ipipd's frag needed (mtu 1280, from the inner destination):\n%s", out)
 	}

@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -101,22 +100,8 @@ func TestPcapTrace(t *testing.T) {
 		l.nodes[0].Ping(tunnelAddr(1), time.Second)
 		time.Sleep(50 * time.Millisecond)
 	}
-	for i := 0; i < 3; i++ {
-		if err := l.nodes[0].Ping(tunnelAddr(1), 2*time.Second); err != nil {
-			t.Fatalf("ping during the trace: %v", err)
-		}
-	}
-	time.Sleep(300 * time.Millisecond)
-	trace.Process.Signal(syscall.SIGINT)
-	done := make(chan error, 1)
-	go func() { done <- trace.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("ipipd trace --pcap did not exit 0 on Ctrl-C: %v\n%s", err, stderr.String())
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatalf("ipipd trace --pcap did not stop on Ctrl-C")
+	if err := pingThenInterrupt(t, l, trace, "ipipd trace --pcap"); err != nil {
+		t.Fatalf("ipipd trace --pcap did not exit 0 on Ctrl-C: %v\n%s", err, stderr.String())
 	}
 	if !strings.Contains(stderr.String(), "packets written to "+file) {
 		t.Errorf("trace --pcap did not say what it wrote:\n%s", stderr.String())

@@ -110,15 +110,7 @@ func TestPathMTUFromRouter(t *testing.T) {
 	// 1400 + 28 = 1428 bytes inside, 1448 outside: the router refuses it.
 	// The first ping is lost on the way and teaches ipipd the path MTU; from
 	// then on ipipd answers frag needed itself.
-	deadline := time.Now().Add(10 * time.Second)
-	var out string
-	for time.Now().Before(deadline) {
-		out, _ = ping(node1, "-c", "1", "-M", "do", "-s", "1400", "-I", "192.168.61.1", "192.168.62.1")
-		if strings.Contains(out, "mtu = 1280") {
-			break
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	out := pingUntilFragNeeded(node1)
 	if !strings.Contains(out, "Frag needed and DF set (mtu = 1280)") {
 		t.Fatalf("ping -M do -s 1400 across a 1300-byte router link never got frag needed with mtu 1280 from ipipd:\n%s", out)
 	}
@@ -157,4 +149,20 @@ func TestPathMTUOfTheUnderlay(t *testing.T) {
 	if out, ok := ping(l.nodes[0], "-c", "1", "-M", "do", "-s", "1352", tunnelAddr(1).String()); !ok {
 		t.Errorf("a 1380-byte DF ping, which fits, failed:\n%s", out)
 	}
+}
+
+// pingUntilFragNeeded sends node1's 1428-byte DF ping to 192.168.62.1, once
+// a 200 ms, until ping reports a frag needed with mtu 1280 or 10 s have
+// passed, and returns ping's last output.
+func pingUntilFragNeeded(node1 *lab.NS) string {
+	deadline := time.Now().Add(10 * time.Second)
+	var out string
+	for time.Now().Before(deadline) {
+		out, _ = ping(node1, "-c", "1", "-M", "do", "-s", "1400", "-I", "192.168.61.1", "192.168.62.1")
+		if strings.Contains(out, "mtu = 1280") {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return out
 }

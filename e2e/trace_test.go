@@ -46,22 +46,8 @@ func TestTrace(t *testing.T) {
 	if _, stderr, err := runBinarySplit(5*time.Second, "trace", "--control", node1.control); err == nil || !strings.Contains(stderr, "already running") {
 		t.Errorf("a second trace was not refused while the first ran: %v\n%s", err, stderr)
 	}
-	for i := 0; i < 3; i++ {
-		if err := l.nodes[0].Ping(tunnelAddr(1), 2*time.Second); err != nil {
-			t.Fatalf("ping during the trace: %v", err)
-		}
-	}
-	time.Sleep(300 * time.Millisecond)
-	trace.Process.Signal(syscall.SIGINT)
-	done := make(chan error, 1)
-	go func() { done <- trace.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("ipipd trace did not exit 0 on Ctrl-C: %v\n%s", err, out.String())
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatalf("ipipd trace did not stop on Ctrl-C")
+	if err := pingThenInterrupt(t, l, trace, "ipipd trace"); err != nil {
+		t.Errorf("ipipd trace did not exit 0 on Ctrl-C: %v\n%s", err, out.String())
 	}
 	got := out.String()
 	for _, want := range []string{
@@ -93,4 +79,27 @@ func TestTrace(t *testing.T) {
 	if !started {
 		t.Errorf("no trace could start after the first ended")
 	}
+}
+
+// pingThenInterrupt pings node2 from node1 three times while trace runs,
+// then ends trace with Ctrl-C as a user would and returns how it exited.
+// The test stops at once if a ping fails or trace has not ended in 5 s.
+func pingThenInterrupt(t *testing.T, l *lan, trace *exec.Cmd, what string) error {
+	t.Helper()
+	for i := 0; i < 3; i++ {
+		if err := l.nodes[0].Ping(tunnelAddr(1), 2*time.Second); err != nil {
+			t.Fatalf("ping during the trace: %v", err)
+		}
+	}
+	time.Sleep(300 * time.Millisecond)
+	trace.Process.Signal(syscall.SIGINT)
+	done := make(chan error, 1)
+	go func() { done <- trace.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(5 * time.Second):
+		t.Fatalf("%s did not stop on Ctrl-C", what)
+	}
+	return nil
 }
