@@ -3,7 +3,6 @@ package tun
 import (
 	"bytes"
 	"encoding/binary"
-	"net"
 	"net/netip"
 	"testing"
 	"time"
@@ -19,24 +18,7 @@ import (
 func TestGSOReaderReturnsTCPSuperPacketsWhole(t *testing.T) {
 	dev := offloadBackend.open(t)
 	const peerPort = 40012
-	dialed := make(chan net.Conn, 1)
-	goInNetns(t, func() {
-		conn, err := net.DialTimeout("tcp4", testPeer+":40012", testTimeout)
-		if err != nil {
-			t.Errorf("connect to %s:%d: %v", testPeer, peerPort, err)
-		}
-		dialed <- conn
-	})
-	syn := decodeTCP(readOneMatching(t, dev, isTCPTo(peerPort, true, false)))
-	writeOne(t, dev, peerSegment(t, peerPort, uint16(syn.SrcPort), 1, 7000, syn.Seq+1, tcpFlags{syn: true, ack: true}, nil, mssOption()))
-	var conn net.Conn
-	select {
-	case conn = <-dialed:
-	case <-time.After(testTimeout):
-	}
-	if conn == nil {
-		t.FailNow()
-	}
+	conn, syn := connectThroughTUN(t, dev, peerPort)
 	defer conn.Close()
 
 	r, err := NewGSOReader(dev)

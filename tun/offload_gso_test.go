@@ -59,25 +59,7 @@ func TestOffloadReadSplitsUDPSegmentation(t *testing.T) {
 func TestOffloadReadSplitsTCPSegmentation(t *testing.T) {
 	dev := offloadBackend.open(t)
 	const peerPort = 40011
-	dialed := make(chan net.Conn, 1)
-	goInNetns(t, func() {
-		conn, err := net.DialTimeout("tcp4", testPeer+":40011", testTimeout)
-		if err != nil {
-			t.Errorf("connect to %s:%d: %v", testPeer, peerPort, err)
-		}
-		dialed <- conn
-	})
-	syn := decodeTCP(readOneMatching(t, dev, isTCPTo(peerPort, true, false)))
-	const peerISN = 7000
-	writeOne(t, dev, peerSegment(t, peerPort, uint16(syn.SrcPort), 1, peerISN, syn.Seq+1, tcpFlags{syn: true, ack: true}, nil, mssOption()))
-	var conn net.Conn
-	select {
-	case conn = <-dialed:
-	case <-time.After(testTimeout):
-	}
-	if conn == nil {
-		t.FailNow()
-	}
+	conn, syn := connectThroughTUN(t, dev, peerPort)
 	defer conn.Close()
 
 	data := pattern(60000) // within the 65535-byte window the peer offered

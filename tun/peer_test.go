@@ -3,7 +3,9 @@ package tun
 import (
 	"bytes"
 	"net"
+	"strconv"
 	"testing"
+	"time"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
@@ -141,4 +143,31 @@ func isTCPTo(port layers.TCPPort, syn, ack bool) func([]byte) bool {
 		tcp := decodeTCP(pkt)
 		return tcp != nil && tcp.DstPort == port && tcp.SYN == syn && tcp.ACK == ack
 	}
+}
+
+// connectThroughTUN dials testPeer:peerPort from the test's namespace and
+// plays the peer's side of the handshake on dev (a SYN-ACK with ISN 7000
+// and an MSS of 1460). It returns the connected socket and the SYN the
+// kernel sent, and stops the test if the connection is not up in time.
+func connectThroughTUN(t *testing.T, dev Device, peerPort uint16) (net.Conn, *layers.TCP) {
+	t.Helper()
+	dialed := make(chan net.Conn, 1)
+	goInNetns(t, func() {
+		conn, err := net.DialTimeout("tcp4", net.JoinHostPort(testPeer, strconv.Itoa(int(peerPort))), testTimeout)
+		if err != nil {
+			t.Errorf("connect to %s:%d: %v", testPeer, peerPort, err)
+		}
+		dialed <- conn
+	})
+	syn := decodeTCP(readOneMatching(t, dev, isTCPTo(layers.TCPPort(peerPort), true, false)))
+	writeOne(t, dev, peerSegment(t, peerPort, uint16(syn.SrcPort), 1, 7000, syn.Seq+1, tcpFlags{syn: true, ack: true}, nil, mssOption()))
+	var conn net.Conn
+	select {
+	case conn = <-dialed:
+	case <-time.After(testTimeout):
+	}
+	if conn == nil {
+		t.FailNow()
+	}
+	return conn, syn
 }
