@@ -30,15 +30,10 @@ import (
 // An ordinary packet costs a pseudo-header sum and a compare; the segment
 // is summed only when the field matches.
 func Coalesced(inner header.IPv4) bool {
-	if !CouldBeCoalesced(inner) {
-		return false
-	}
-	// A whole checksum can hold that value too, once in 65 536 segments.
-	tcp := inner[inner.HeaderLength():]
-	return header.Checksum(tcp, header.TCPPseudoHeaderSum(inner, len(tcp))) != 0xffff
+	return CouldBeCoalesced(inner) && MergeConfirmed(inner, 0)
 }
 
-// CouldBeCoalesced is the cheap part of Coalesced: a whole TCP packet
+// CouldBeCoalesced is the cheap half of Coalesced: a whole TCP packet
 // whose checksum field holds the pseudo-header sum, a merge or one plain
 // segment in 65 536. The receive loop asks it first, and only then what
 // the ingress device's MTU is.
@@ -50,17 +45,19 @@ func CouldBeCoalesced(inner header.IPv4) bool {
 	return len(tcp) >= header.TCPMinSize && binary.BigEndian.Uint16(tcp[header.TCPChecksum:]) == header.TCPPseudoHeaderSum(inner, len(tcp))
 }
 
-// CoalescedBeyond is Coalesced for a packet that arrived on a device whose
-// MTU less the outer header is maxPlain: a longer inner packet cannot have
-// come unmerged, so the pseudo-header sum in its checksum field is enough,
-// and its payload (up to 64 KiB) is not summed; that sum was 7 % of the
+// MergeConfirmed is the other half, for a packet CouldBeCoalesced accepted
+// that arrived on a device whose MTU less the outer header is maxPlain
+// (0: unknown). A longer inner packet cannot have come unmerged, so its
+// payload (up to 64 KiB) need not be summed; that sum was 7 % of the
 // daemon's CPU under a stream of super-packets (docs/performance.md).
-// maxPlain 0 means unknown: Coalesced.
-func CoalescedBeyond(inner header.IPv4, maxPlain int) bool {
-	if maxPlain <= 0 || len(inner) <= maxPlain {
-		return Coalesced(inner)
+// Otherwise the segment is summed: a whole checksum can hold the
+// pseudo-header sum too, once in 65 536 segments.
+func MergeConfirmed(inner header.IPv4, maxPlain int) bool {
+	if maxPlain > 0 && len(inner) > maxPlain {
+		return true
 	}
-	return CouldBeCoalesced(inner)
+	tcp := inner[inner.HeaderLength():]
+	return header.Checksum(tcp, header.TCPPseudoHeaderSum(inner, len(tcp))) != 0xffff
 }
 
 // SegmentSize is the TCP payload per segment that splitting inner for a

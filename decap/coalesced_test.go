@@ -251,7 +251,10 @@ func TestCoalescedSeed(t *testing.T) {
 // pseudo-header sum alone; one that fits is summed, so the 1-in-65 536
 // plain segment whose whole checksum happens to equal the pseudo-header
 // sum is still told apart.
-func TestCoalescedBeyond(t *testing.T) {
+func TestMergeConfirmed(t *testing.T) {
+	coalescedBeyond := func(ip header.IPv4, maxPlain int) bool {
+		return CouldBeCoalesced(ip) && MergeConfirmed(ip, maxPlain)
+	}
 	pkt := packettest.IP{Src: netip.MustParseAddr("192.168.42.1"), Dst: netip.MustParseAddr("192.168.41.0")}.TCP(1000, 2000, 1, 1, 0x10, make([]byte, 4000))
 	ip := header.IPv4(pkt)
 	tcp := pkt[ip.HeaderLength():]
@@ -265,14 +268,14 @@ func TestCoalescedBeyond(t *testing.T) {
 	if header.Checksum(tcp, pseudo) != 0xffff {
 		t.Fatal("test packet: the whole checksum does not check")
 	}
-	if Coalesced(ip) || CoalescedBeyond(ip, len(ip)) || CoalescedBeyond(ip, 0) {
+	if Coalesced(ip) || coalescedBeyond(ip, len(ip)) || coalescedBeyond(ip, 0) {
 		t.Error("a plain segment that fits its device taken for a merge")
 	}
-	if !CoalescedBeyond(ip, len(ip)-1) {
+	if !coalescedBeyond(ip, len(ip)-1) {
 		t.Error("a packet longer than its device carries, with the pseudo-header sum, not taken for a merge")
 	}
 	binary.BigEndian.PutUint16(tcp[header.TCPChecksum:], pseudo+1)
-	if CoalescedBeyond(ip, len(ip)-1) {
+	if coalescedBeyond(ip, len(ip)-1) {
 		t.Error("a long packet without the pseudo-header sum taken for a merge")
 	}
 }

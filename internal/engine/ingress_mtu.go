@@ -3,7 +3,7 @@ package engine
 import "time"
 
 // ingressMTUs is the receive loop's cache of each ingress device's MTU,
-// for decap.CoalescedBeyond: a received inner packet longer than its
+// for decap.MergeConfirmed: a received inner packet longer than its
 // device's MTU less the outer header can only be a merge, and need not be
 // summed to tell it from a damaged plain segment. It is asked only for a
 // packet whose checksum field holds the pseudo-header sum (a merge, or

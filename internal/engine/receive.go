@@ -134,7 +134,7 @@ func (e *Engine) receiveBatch(icmp Sender, b *receiveBuffers, n int) {
 			// it (the end of the outer header, whatever its IHL): a TUN
 			// with offloads writes its virtio-net header there.
 			start := header.IPv4(pkt).HeaderLength()
-			if decap.CouldBeCoalesced(r.Inner) && decap.CoalescedBeyond(r.Inner, b.ingress.maxPlain(b.batch.Links[p], e.linkMTU)) {
+			if decap.CouldBeCoalesced(r.Inner) && decap.MergeConfirmed(r.Inner, b.ingress.maxPlain(b.batch.Links[p], e.linkMTU)) {
 				e.deliverCoalesced(st, b, r.Tunnel, header.IPv4(pkt).Src(), pkt[start-deliverOffset:start+len(r.Inner)])
 				break
 			}

@@ -63,11 +63,7 @@ func routeDeviceMTU(dst netip.Addr, oifIndex int) int {
 	if err != nil || len(routes) == 0 || routes[0].LinkIndex <= 0 {
 		return 0
 	}
-	link, err := rtnl().LinkByIndex(routes[0].LinkIndex)
-	if err != nil {
-		return 0
-	}
-	return link.Attrs().MTU
+	return LinkMTU(routes[0].LinkIndex)
 }
 
 // OuterDevice returns the ifindex of the device the kernel would send an
