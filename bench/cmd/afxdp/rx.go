@@ -213,11 +213,8 @@ func runRx(l *lab.Lab, name string, dur time.Duration) (result, error) {
 		wg.Wait()
 		return r, err
 	}
-	started := make(chan error, 1)
-	var floodDone sync.WaitGroup
-	floodDone.Add(1)
-	go func() { defer floodDone.Done(); lab.Flood(l, &stop, started) }()
-	if err := <-started; err != nil {
+	waitFlood, err := lab.StartFlood(l, &stop)
+	if err != nil {
 		stop.Store(true)
 		close(begin)
 		wg.Wait()
@@ -229,7 +226,7 @@ func runRx(l *lab.Lab, name string, dur time.Duration) (result, error) {
 	time.Sleep(dur)
 	stop.Store(true)
 	wg.Wait()
-	floodDone.Wait()
+	waitFlood()
 	r.between(l, s0, take(l))
 	if strings.HasPrefix(name, "baseline") || name == "xdp-drop" {
 		r.pkts = r.wire // no reader: the packets the veth carried

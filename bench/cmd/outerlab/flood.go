@@ -4,15 +4,29 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"sync"
 	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
 
-// Flood sends 1400-byte IPIP packets (1414-byte frames, 16 inner flows)
-// from A on a packet socket with sendmmsg × 64 until stop: the receive
-// prototypes' sender.
-func Flood(l *Lab, stop *atomic.Bool, started chan<- error) {
+// StartFlood starts the receive prototypes' sender on a goroutine of its
+// own: 1400-byte IPIP packets (1414-byte frames, 16 inner flows) from A on
+// a packet socket with sendmmsg × 64 until stop. It returns once the
+// sender is sending, with a function that waits for it to end after stop
+// is set, or with the error that kept it from starting.
+func StartFlood(l *Lab, stop *atomic.Bool) (wait func(), err error) {
+	started := make(chan error, 1)
+	var done sync.WaitGroup
+	done.Add(1)
+	go func() { defer done.Done(); flood(l, stop, started) }()
+	if err := <-started; err != nil {
+		return nil, err
+	}
+	return done.Wait, nil
+}
+
+func flood(l *Lab, stop *atomic.Bool, started chan<- error) {
 	err := In(l.A, func() error {
 		bMAC, _ := MAC(l.B, "vB")
 		aMAC, _ := MAC(l.A, "vA")

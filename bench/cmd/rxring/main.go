@@ -245,11 +245,8 @@ func run(l *lab.Lab, name string, dur time.Duration) (result, error) {
 			return r, err
 		}
 	}
-	started := make(chan error, 1)
-	var floodDone sync.WaitGroup
-	floodDone.Add(1)
-	go func() { defer floodDone.Done(); lab.Flood(l, &stop, started) }()
-	if err := <-started; err != nil {
+	waitFlood, err := lab.StartFlood(l, &stop)
+	if err != nil {
 		stop.Store(true)
 		close(begin)
 		wg.Wait()
@@ -263,7 +260,7 @@ func run(l *lab.Lab, name string, dur time.Duration) (result, error) {
 	stop.Store(true)
 	wg.Wait()
 	r.procCPU, r.machine = lab.ProcessCPU()-p0, lab.MachineBusy()-m0
-	floodDone.Wait()
+	waitFlood()
 	r.wire = int64(lab.LinkStat(l.B, "vB", "rx_packets") - wire0)
 	r.icmp = icmpOut(l.B) - icmp0
 	r.drops = rawDrops(l.B) - raw0 + ringDrops.Load()
