@@ -5,13 +5,14 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/ipipd/ipipd/internal/lab"
 )
 
-const usage = `usage: ipipbench [-reps N] [-duration D] [-cases LIST] [-short] [-check] [-binary PATH] [-wireguard-go PATH] [-out DIR]
+const usage = `usage: ipipbench [-reps N] [-duration D] [-cases LIST] [-underlay veth|napi] [-short] [-check] [-binary PATH] [-wireguard-go PATH] [-out DIR]
        ipipbench -render FILE.json
 
 End-to-end benchmark of ipipd against wireguard-go, with a plain veth and
@@ -26,6 +27,12 @@ ip, iperf3, ping, ss, and wg for the wireguard-go case.
                  turned by one each repetition (default 3)
   -duration D    length of each iperf3 test, whole seconds (default 5s)
   -cases LIST    comma-separated, from: %s (default: all)
+  -underlay veth|napi
+                 veth (default): the veth pair as created, whose receive
+                 runs in the sender's system call, packet by packet;
+                 napi: GRO and threaded NAPI on both ends, so that received
+                 packets are merged and handled on another core, as a
+                 NIC's interrupt would (every case alike)
   -short         1 s tests, 1 repetition (explicit -reps/-duration win)
   -check         CI mode: -short, and fail unless every case that ran moved
                  data and the daemons counted packets and no errors
@@ -40,6 +47,7 @@ type options struct {
 	reps      int
 	duration  time.Duration
 	cases     []string
+	underlay  string // "veth" or "napi", see underlayModes
 	check     bool
 	out       string // "" writes no files
 	render    string // a results JSON to render again
@@ -54,6 +62,7 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.reps, "reps", 3, "")
 	fs.DurationVar(&o.duration, "duration", 5*time.Second, "")
 	cases := fs.String("cases", strings.Join(caseNames(), ","), "")
+	fs.StringVar(&o.underlay, "underlay", "veth", "")
 	short := fs.Bool("short", false, "")
 	fs.BoolVar(&o.check, "check", false, "")
 	fs.StringVar(&o.out, "out", "", "")
@@ -83,6 +92,9 @@ func parseFlags(args []string) (options, error) {
 	if o.duration < time.Second || o.duration%time.Second != 0 {
 		return o, fmt.Errorf("-duration %v: want whole seconds, 1s or more (iperf3 -t takes seconds)", o.duration)
 	}
+	if !slices.Contains(underlayModes, o.underlay) {
+		return o, fmt.Errorf("-underlay %q: want one of %s", o.underlay, strings.Join(underlayModes, ", "))
+	}
 	for _, c := range strings.Split(*cases, ",") {
 		if c = strings.TrimSpace(c); c == "" {
 			continue
@@ -108,6 +120,9 @@ func parseFlags(args []string) (options, error) {
 // command is the run's options written as a command line, for the report.
 func (o options) command() string {
 	s := fmt.Sprintf("ipipbench -reps %d -duration %v -cases %s", o.reps, o.duration, strings.Join(o.cases, ","))
+	if o.underlay != "veth" {
+		s += " -underlay " + o.underlay
+	}
 	if o.check {
 		s += " -check"
 	}

@@ -233,7 +233,14 @@ func TestParseFlags(t *testing.T) {
 	if err != nil || o.reps != 2 || o.duration != time.Second || len(o.cases) != len(allCases) {
 		t.Errorf("-short -reps 2: %+v, %v", o, err)
 	}
-	for _, bad := range [][]string{{"-cases", "wireguard"}, {"-duration", "1500ms"}, {"-reps", "0"}, {"extra"}} {
+	if o.underlay != "veth" {
+		t.Errorf("default underlay %q, want veth", o.underlay)
+	}
+	o, err = parseFlags([]string{"-underlay", "napi", "-out", "/tmp/x"})
+	if err != nil || o.underlay != "napi" || !strings.Contains(o.command(), "-underlay napi") {
+		t.Errorf("-underlay napi: %+v, %v, command %q", o, err, o.command())
+	}
+	for _, bad := range [][]string{{"-cases", "wireguard"}, {"-duration", "1500ms"}, {"-reps", "0"}, {"extra"}, {"-underlay", "nic"}} {
 		if _, err := parseFlags(append(bad, "-out", "/tmp/x")); err == nil {
 			t.Errorf("%v accepted", bad)
 		}

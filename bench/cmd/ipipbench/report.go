@@ -59,6 +59,12 @@ func markdownReport(res *results, paths *outputPaths) string {
 	}
 	fmt.Fprintf(&b, "- run: `%s`: %d repetition(s), cases interleaved within each (their order turned by one each repetition), %d s per iperf3 test; %s\n",
 		m.Command, m.Reps, m.Seconds, m.Finished.Sub(m.Started).Round(1e9))
+	switch m.Underlay {
+	case "napi":
+		b.WriteString("- underlay: veth with GRO and threaded NAPI on both ends (`-underlay napi`): received packets are merged and handled by a kernel thread, as behind a NIC\n")
+	default:
+		b.WriteString("- underlay: veth as created (no NAPI): each packet is received in its sender's system call, on its CPU, never merged\n")
+	}
 	fmt.Fprintf(&b, "- load average (1/5/15 min) before: %s, after: %s\n", m.LoadBefore, m.LoadAfter)
 	if med, hi, ok := otherLoad(res); ok {
 		fmt.Fprintf(&b, "- other processes on the machine used %.2f CPUs during a test (median over tests; max %.2f) of %d", med, hi, m.CPUs)

@@ -40,9 +40,12 @@ type meta struct {
 	Reps        int      `json:"reps"`
 	Seconds     int      `json:"seconds_per_test"`
 	Cases       []string `json:"cases"`
-	Check       bool     `json:"check"`
-	LoadBefore  string   `json:"loadavg_before"`
-	LoadAfter   string   `json:"loadavg_after"`
+	// Underlay is how the veth pair was set up (-underlay); empty in runs
+	// made before the option, which were all "veth".
+	Underlay   string `json:"underlay,omitempty"`
+	Check      bool   `json:"check"`
+	LoadBefore string `json:"loadavg_before"`
+	LoadAfter  string `json:"loadavg_after"`
 	// LoadMax is the highest 1-minute load average seen at a case's start:
 	// other work on the machine competes with the measurement.
 	LoadMax     float64 `json:"loadavg_max"`

@@ -36,6 +36,7 @@ func benchmark(ctx context.Context, opts options, log io.Writer) (*results, erro
 		Kernel: kernelRelease(), CPUs: runtime.NumCPU(), GoVersion: runtime.Version(),
 		Iperf3: toolVersion(ctx, "iperf3", "--version"), Reps: opts.reps,
 		Seconds: int(opts.duration / time.Second), Cases: opts.cases, Check: opts.check,
+		Underlay:   opts.underlay,
 		LoadBefore: loadavg(),
 	}}
 	e := &env{dir: dir}
@@ -51,7 +52,7 @@ func benchmark(ctx context.Context, opts options, log io.Writer) (*results, erro
 			fmt.Fprintf(log, "no wireguard-go binary, its case will be marked failed: %v\n", e.wireGuardErr)
 		}
 	}
-	topo, err := newTopology(ctx)
+	topo, err := newTopology(ctx, opts.underlay)
 	if err != nil {
 		return nil, fmt.Errorf("topology: %w", err)
 	}
