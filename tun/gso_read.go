@@ -2,7 +2,6 @@ package tun
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"syscall"
 
@@ -52,11 +51,7 @@ func NewGSOReader(dev Device) (*GSOReader, error) {
 		return nil, fmt.Errorf("TUN device %s: whole super-packets need the offload backend, not %T", dev.Name(), dev)
 	}
 	r := &GSOReader{dev: d, conn: d.readiness.conn}
-	var ioctlErr error
-	err := r.conn.Control(func(fd uintptr) {
-		ioctlErr = unix.IoctlSetInt(int(fd), unix.TUNSETOFFLOAD, unix.TUN_F_CSUM|unix.TUN_F_TSO4|unix.TUN_F_TSO6)
-	})
-	if err = errors.Join(err, ioctlErr); err != nil {
+	if err := d.setOffloads(unix.TUN_F_CSUM | unix.TUN_F_TSO4 | unix.TUN_F_TSO6); err != nil {
 		return nil, fmt.Errorf("TUN device %s: setting its offloads to TSO only: %w", d.name, err)
 	}
 	r.read = r.readFrame

@@ -1,13 +1,14 @@
 package tun
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"sync"
 	"sync/atomic"
 
 	"golang.org/x/sys/unix"
-	wgtun "golang.zx2c4.com/wireguard/tun"
+	"golang.zx2c4.com/wireguard/conn"
 )
 
 // The offload backend's needs, from golang.zx2c4.com/wireguard/tun
@@ -42,20 +43,34 @@ var _ Device = (*offloadDevice)(nil)
 // it GSO super-packets of up to 64 KiB, split into MTU-sized packets on Read,
 // and Write coalesces segments of a TCP or UDP flow into super-packets (GRO),
 // so one system call moves many packets.
+//
+// wireguard's part is made at the first Read or Write (see wireguard), not
+// at open: its GRO tables and read buffer take about 1.9 MiB per device,
+// which a node of 10 000 tunnels, most of them idle, should not pay for
+// tunnels that carry nothing.
 type offloadDevice struct {
-	dev  wgtun.Device
+	// file is the device's own descriptor, under the Go runtime's poller:
+	// it keeps the device alive, answers Waiter, and carries GSO reads and
+	// writes. wireguard's device works on a duplicate of it.
+	file *os.File
 	name string
 	readiness
 
-	// closed is set before the wireguard device is closed, so that any
-	// error a Read or Write sees from then on is reported as closed.
+	// wg is wireguard's device once made; lazyMu orders its making with
+	// Close and with changes of offloads, which it must carry over.
+	wg       atomic.Pointer[wireguardDevice]
+	lazyMu   sync.Mutex
+	offloads int // TUNSETOFFLOAD flags the device runs with
+
+	// closed is set before anything is closed, so that any error a Read or
+	// Write sees from then on is reported as closed.
 	closed    atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
 
-	// writeMu guards writeBatch, the batch handed to wireguard: a copy of
-	// the caller's slice headers, because wireguard's GRO grows and swaps
-	// the elements of the slice it is given.
+	// writeMu orders writes, and guards writeBatch, the batch handed to
+	// wireguard: a copy of the caller's slice headers, because wireguard's
+	// GRO grows and swaps the elements of the slice it is given.
 	writeMu    sync.Mutex
 	writeBatch [][]byte
 }
@@ -66,9 +81,10 @@ type offloadDevice struct {
 // (TUNSETOFFLOAD), sets its MTU to mtu and returns it, down and without
 // addresses; package netsetup configures it (setting the same MTU again is
 // harmless). The kernel deletes the device on Close. Nothing runs in the
-// background: a device costs its descriptor and wireguard's per-device
-// buffers, no goroutine and no OS thread, so a daemon of 10 000 tunnels
-// does not hold 10 000 threads.
+// background: a device costs its descriptor and, from its first Read or
+// Write on, wireguard's per-device buffers (about 1.9 MiB of heap, resident
+// as its traffic touches them); no goroutine and no OS thread, so a daemon
+// of 10 000 tunnels does not hold 10 000 threads.
 //
 // The Device contract holds with two differences, both from wireguard's GRO:
 //
@@ -107,44 +123,32 @@ func OpenOffload(name string, mtu int) (Device, error) {
 	if err != nil {
 		return nil, err
 	}
-	// CreateUnmonitoredTUNFromFD, not CreateTUN: CreateTUN starts two
-	// goroutines per device that watch its link state, one of them blocked
-	// in recvmsg on a netlink socket of its own, so every device held an OS
-	// thread and a descriptor, and every link change anywhere woke them
-	// all (10 000 tunnels: 10 000 threads). The daemon follows its devices
-	// with one watcher (package kernelview) instead. The unmonitored
-	// device sets the descriptor non-blocking and wraps it with
-	// os.NewFile, which puts it under the Go runtime's poller (Close wakes
-	// a blocked Read), and enables the offloads (TUNSETOFFLOAD) as
-	// CreateTUN does.
-	dev, kernelName, err := wgtun.CreateUnmonitoredTUNFromFD(fd)
-	if err != nil {
-		// The descriptor now belongs to an os.File we never got: its
-		// finalizer closes it, which deletes the device. Closing the
-		// number here could close a descriptor reused meanwhile.
-		return nil, fmt.Errorf("open TUN device %s with offloads: %w", name, err)
+	// Offloads as wireguard sets them (initFromFlags): checksum and TSO,
+	// and USO where the kernel has it (6.2 and later).
+	offloads := unix.TUN_F_CSUM | unix.TUN_F_TSO4 | unix.TUN_F_TSO6
+	if err := unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, offloads|unix.TUN_F_USO4|unix.TUN_F_USO6); err == nil {
+		offloads |= unix.TUN_F_USO4 | unix.TUN_F_USO6
+	} else if err := unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, offloads); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("open TUN device %s with offloads: TUNSETOFFLOAD: %w", name, err)
 	}
-	native, ok := dev.(*wgtun.NativeTun)
-	if !ok {
-		dev.Close()
-		return nil, fmt.Errorf("open TUN device %s: wireguard returned a %T, not its NativeTun", name, dev)
+	// Non-blocking before os.NewFile, which then puts it under the Go
+	// runtime's poller: Close wakes a blocked Read.
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("open TUN device %s: %w", name, err)
 	}
-	ready, err := newReadiness(native.File(), kernelName)
+	file := os.NewFile(uintptr(fd), "/dev/net/tun")
+	ready, err := newReadiness(file, name)
 	if err != nil {
-		dev.Close()
+		file.Close()
 		return nil, err
 	}
-	return &offloadDevice{
-		dev:        dev,
-		name:       kernelName,
-		readiness:  ready,
-		writeBatch: make([][]byte, 0, dev.BatchSize()),
-	}, nil
+	return &offloadDevice{file: file, name: name, readiness: ready, offloads: offloads}, nil
 }
 
 // createTUN creates the device (IFF_TUN|IFF_NO_PI|IFF_VNET_HDR) with its MTU
-// and returns its descriptor, blocking still: CreateUnmonitoredTUNFromFD
-// makes it non-blocking before it hands it to the poller. On error nothing
+// and returns its descriptor, blocking still. On error nothing
 // is left: the descriptor is closed, and with it the device.
 func createTUN(name string, mtu int) (int, error) {
 	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC, 0)
@@ -170,8 +174,9 @@ func createTUN(name string, mtu int) (int, error) {
 
 // BatchSize is wireguard's: 128 (conn.IdealBatchSize) with the virtio-net
 // header, the most segments a Read returns and the most packets one GRO pass
-// of Write takes.
-func (d *offloadDevice) BatchSize() int { return d.dev.BatchSize() }
+// of Write takes. It is asked before wireguard's device is made; wireguard
+// confirms it then.
+func (d *offloadDevice) BatchSize() int { return conn.IdealBatchSize }
 
 // Name is the device's kernel name, as read when it was opened.
 func (d *offloadDevice) Name() string { return d.name }
@@ -181,7 +186,15 @@ func (d *offloadDevice) Name() string { return d.name }
 func (d *offloadDevice) Close() error {
 	d.closeOnce.Do(func() {
 		d.closed.Store(true)
-		if err := d.dev.Close(); err != nil {
+		d.lazyMu.Lock()
+		defer d.lazyMu.Unlock()
+		var errs []error
+		if wg := d.wg.Load(); wg != nil {
+			errs = append(errs, wg.dev.Close())
+		}
+		// The device is deleted when its last descriptor is closed: ours.
+		errs = append(errs, d.file.Close())
+		if err := errors.Join(errs...); err != nil {
 			d.closeErr = fmt.Errorf("close %s: %w", d.name, err)
 		}
 	})

@@ -3,7 +3,6 @@ package tun
 import (
 	"encoding/binary"
 	"fmt"
-	"os"
 )
 
 // GSOWriter is a Device that can take a TCP/IPv4 super-packet whole and
@@ -67,13 +66,9 @@ func (d *offloadDevice) WriteTCPv4GSO(buf []byte, offset, mss int) error {
 	binary.NativeEndian.PutUint16(h[6:], uint16(ihl))               // csum_start
 	binary.NativeEndian.PutUint16(h[8:], uint16(tcpChecksumOffset)) // csum_offset
 
-	file, ok := d.dev.(interface{ File() *os.File })
-	if !ok {
-		return fmt.Errorf("write %s: the wireguard device gives no file to write to", d.name)
-	}
 	d.writeMu.Lock()
 	defer d.writeMu.Unlock()
-	if _, err := file.File().Write(buf[offset-OffloadWriteHeadroom:]); err != nil {
+	if _, err := d.file.Write(buf[offset-OffloadWriteHeadroom:]); err != nil {
 		return d.ioError("write", err)
 	}
 	return nil

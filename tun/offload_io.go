@@ -28,7 +28,11 @@ func (d *offloadDevice) Read(bufs [][]byte, sizes []int, offset int) (int, error
 	if err := d.checkReadBatch(bufs, sizes, offset); err != nil {
 		return 0, err
 	}
-	n, err := d.dev.Read(bufs, sizes, offset)
+	wg, err := d.wireguard("read")
+	if err != nil {
+		return 0, err
+	}
+	n, err := wg.Read(bufs, sizes, offset)
 	if err == nil {
 		return n, nil
 	}
@@ -87,15 +91,19 @@ func (d *offloadDevice) Write(bufs [][]byte, offset int) (int, error) {
 	if d.closed.Load() {
 		return 0, d.closedError("write")
 	}
+	wg, err := d.wireguard("write")
+	if err != nil {
+		return 0, err
+	}
 	d.writeMu.Lock()
 	defer d.writeMu.Unlock()
 	var errs error
 	written := 0
 	// wireguard's GRO tables have room for BatchSize flows and panic on the
 	// next (an index of -1 into their pool), so a longer batch goes in parts.
-	for first := 0; first < len(bufs); first += d.dev.BatchSize() {
-		part := bufs[first:min(len(bufs), first+d.dev.BatchSize())]
-		n, err := d.writePart(part, offset, first)
+	for first := 0; first < len(bufs); first += d.BatchSize() {
+		part := bufs[first:min(len(bufs), first+d.BatchSize())]
+		n, err := d.writePart(wg, part, offset, first)
 		written += n
 		if err != nil {
 			errs = errors.Join(errs, err)
@@ -109,7 +117,7 @@ func (d *offloadDevice) Write(bufs [][]byte, offset int) (int, error) {
 
 // writePart writes at most BatchSize packets; first is the index of part[0]
 // in the caller's batch, for error messages.
-func (d *offloadDevice) writePart(part [][]byte, offset, first int) (int, error) {
+func (d *offloadDevice) writePart(wg wgtun.Device, part [][]byte, offset, first int) (int, error) {
 	var errs error
 	batch := d.writeBatch[:0]
 	for i, buf := range part {
@@ -124,7 +132,7 @@ func (d *offloadDevice) writePart(part [][]byte, offset, first int) (int, error)
 	}
 	// wireguard returns bytes, not packets, and joins one error per
 	// refused write(2) into err.
-	_, err := d.dev.Write(batch, offset)
+	_, err := wg.Write(batch, offset)
 	// Keep the grown capacity for the next call, but no reference to the
 	// caller's buffers.
 	clear(batch)

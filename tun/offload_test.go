@@ -51,7 +51,7 @@ func TestOpenOffloadCreatesADownDeviceWithOffloads(t *testing.T) {
 // SyscallConn, not File().Fd(), which would make the descriptor blocking.
 func tunFlags(t *testing.T, d *offloadDevice) uint16 {
 	t.Helper()
-	raw, err := d.dev.File().SyscallConn()
+	raw, err := d.file.SyscallConn()
 	if err != nil {
 		t.Fatal(err)
 	}
