@@ -12,6 +12,13 @@ import (
 // Receive counters are written only by the receive loop and transmit
 // counters only by the tunnel's transmit loop; the padding keeps the two
 // on separate cache lines so the loops do not slow each other down.
+//
+// A TCP super-packet read whole (--transmit packet-gso) that is sent whole
+// counts as its segments in TxPackets and TxBytes, the packets the wire
+// carries, as the same bytes count when ipipd cuts them or reads them as
+// segments. Dropped whole, it counts once in every transmit drop and error
+// counter, its reason's and its peer's: the kernel's tunnel counts a GSO
+// skb it drops once (ip_tunnel_xmit's tx_error, iptunnel_xmit_stats).
 type Counters struct {
 	RxPackets      atomic.Uint64 // inner packets written into the TUN
 	RxBytes        atomic.Uint64 // their inner IP length

@@ -364,25 +364,35 @@ func (e *Engine) flush(ts *tunnelState, send Sender, b *transmitBuffers) {
 			break
 		}
 		// pkts[sent] failed: count it and carry on after it.
-		switch {
-		case errors.Is(err, syscall.ENETUNREACH) || errors.Is(err, syscall.EHOSTUNREACH),
-			// the packet socket's device is down or gone
-			errors.Is(err, syscall.ENETDOWN) || errors.Is(err, syscall.ENXIO) || errors.Is(err, syscall.ENODEV):
-			c.TxCarrierErrors.Add(1)
-			c.TxErrors.Add(1)
-		case errors.Is(err, syscall.EMSGSIZE):
-			// The path toward this destination is narrower than the cache
-			// said (a route or device MTU changed): look it up again, so
-			// the next DF packet gets ICMP frag needed instead.
-			b.underlay.forget(header.IPv4(queue[sent]).Dst())
-			c.TxDropped.Add(1)
-			c.TxDrops[encap.TooBig].Add(1)
-		default:
-			c.TxDropped.Add(1)
-		}
-		c.TxPeers.drop(header.IPv4(queue[sent]).Dst(), 1)
-		e.logLimited("sending an outer packet failed", "tunnel", ts.rt.name, "err", err)
+		e.sendFailed(ts, b, header.IPv4(queue[sent]).Dst(), err)
 		queue, lens = queue[sent+1:], lens[sent+1:]
 	}
 	b.queue, b.innerLens = b.queue[:0], b.innerLens[:0]
+}
+
+// sendFailed counts one outer packet to dst that the socket refused with
+// err: a packet of the queue, or a TCP super-packet sent whole, which
+// counts once as the kernel counts a GSO skb that ip_local_out refused
+// (iptunnel_xmit_stats), so that the same refusal has the same counters
+// whichever way the packet went.
+func (e *Engine) sendFailed(ts *tunnelState, b *transmitBuffers, dst uint32, err error) {
+	c := ts.rt.counters
+	switch {
+	case errors.Is(err, syscall.ENETUNREACH) || errors.Is(err, syscall.EHOSTUNREACH),
+		// the packet socket's device is down or gone
+		errors.Is(err, syscall.ENETDOWN) || errors.Is(err, syscall.ENXIO) || errors.Is(err, syscall.ENODEV):
+		c.TxCarrierErrors.Add(1)
+		c.TxErrors.Add(1)
+	case errors.Is(err, syscall.EMSGSIZE):
+		// The path toward this destination is narrower than the cache
+		// said (a route or device MTU changed): look it up again, so
+		// the next DF packet gets ICMP frag needed instead.
+		b.underlay.forget(dst)
+		c.TxDropped.Add(1)
+		c.TxDrops[encap.TooBig].Add(1)
+	default:
+		c.TxDropped.Add(1)
+	}
+	c.TxPeers.drop(dst, 1)
+	e.logLimited("sending an outer packet failed", "tunnel", ts.rt.name, "err", err)
 }

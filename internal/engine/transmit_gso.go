@@ -54,7 +54,12 @@ func (e *Engine) gsoReader(rt *runtime) *tun.GSOReader {
 // into b.bufs[p+1:] for the loop to handle one by one.
 //
 // A super-packet sent whole counts as its segments in TxPackets, TxBytes
-// and TxPacketSocket (what the wire carries), and once in TxGSO.
+// and TxPacketSocket (what the wire carries), and once in TxGSO. One
+// dropped whole, here (the socket refused it, it could not be cut) or
+// before (the loop guard, a tunnel down), counts once in every drop and
+// error counter, as one packet dropped for the same reason: the kernel's
+// tunnel counts a GSO skb it drops once (ip_tunnel_xmit's tx_error,
+// iptunnel_xmit_stats). Once cut, each segment is a packet of its own.
 func (e *Engine) transmitWhole(rt *runtime, ts *tunnelState, b *transmitBuffers, send Sender, p int, dst uint32, path encap.Path) int {
 	buf, size, mss := b.bufs[p], b.sizes[p], b.gso
 	b.gso = 0
@@ -80,9 +85,7 @@ func (e *Engine) transmitWhole(rt *runtime, ts *tunnelState, b *transmitBuffers,
 				c.TxPeers.count(dst, uint64(segments), uint64(bytes), peerClock())
 				return 0
 			case sent:
-				c.TxDropped.Add(uint64(segments))
-				c.TxPeers.drop(dst, uint64(segments))
-				e.logLimited("sending an outer super-packet failed", "tunnel", rt.name, "err", err)
+				e.sendFailed(ts, b, dst, err)
 				return 0
 			}
 		}

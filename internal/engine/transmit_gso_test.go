@@ -2,6 +2,8 @@ package engine
 
 import (
 	"net/netip"
+	"reflect"
+	"syscall"
 	"testing"
 
 	"github.com/ipipd/ipipd/encap"
@@ -11,16 +13,28 @@ import (
 
 // fakeWholeSender is a fakeSender that also takes super-packets whole,
 // unless refuse is set (a destination the packet socket cannot address).
+// With err set, the socket refuses every packet, whole or not, with it.
 type fakeWholeSender struct {
 	fakeSender
 	refuse bool
+	err    error
 	whole  [][]byte
 	mss    []int
+}
+
+func (s *fakeWholeSender) Write(pkts [][]byte) (int, error) {
+	if s.err != nil {
+		return 0, s.err
+	}
+	return s.fakeSender.Write(pkts)
 }
 
 func (s *fakeWholeSender) WriteWhole(pkt []byte, mss int) (bool, error) {
 	if s.refuse {
 		return false, nil
+	}
+	if s.err != nil {
+		return true, s.err
 	}
 	if s.keep {
 		s.whole = append(s.whole, append([]byte(nil), pkt...))
@@ -42,7 +56,8 @@ func superPacketFrom(src, dst string, count, mss int) []byte {
 }
 
 // transmitSuper runs one batch holding the super-packet pkt of mss-byte
-// segments through tunl0's transmit loop, with send as its sender.
+// segments (mss 0: an ordinary packet) through tunl0's transmit loop, with
+// send as its sender.
 func transmitSuper(t *testing.T, e *Engine, send Sender, pkt []byte, mss int) {
 	t.Helper()
 	e.newSender = func(string, string, *Counters) Sender { return send }
@@ -113,6 +128,62 @@ tunnels:
 	s := e.Status().Tunnels[0].Stats
 	if s.TxErrors != 4 || s.ICMPSent == 0 || s.ICMPSent != uint64(len(devs["tunl0"].written)) {
 		t.Errorf("tx_errors %d, ICMP sent %d, written into the TUN %d; want 4 and at least one ICMP", s.TxErrors, s.ICMPSent, len(devs["tunl0"].written))
+	}
+}
+
+// A super-packet dropped whole counts as one packet dropped for the same
+// reason, in every counter and in its peer's drops, as the kernel's tunnel
+// counts a GSO skb it drops once (ip_tunnel_xmit's tx_error,
+// iptunnel_xmit_stats): the oracle is one segment of the same flow,
+// dropped the same way.
+func TestSuperPacketDroppedWholeCountsOnce(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		drop func(e *Engine, send *fakeWholeSender, pkt []byte)
+	}{
+		{"loop guard", func(e *Engine, _ *fakeWholeSender, _ []byte) {
+			// The outer route leads back into one of ipipd's TUNs.
+			e.outerDevice = func(netip.Addr, string) int { return 77 }
+			e.state.Load().devices = map[int]int{77: 0}
+		}},
+		{"tunnel down", func(e *Engine, _ *fakeWholeSender, _ []byte) {
+			st := e.state.Load()
+			st.tunnels[st.index[runtimeOf(st, "tunl0")]].down = true
+		}},
+		{"bad header", func(_ *Engine, _ *fakeWholeSender, pkt []byte) {
+			header.IPv4(pkt).SetTotalLength(uint16(len(pkt) + 1))
+		}},
+		{"device gone", func(_ *Engine, send *fakeWholeSender, _ []byte) { send.err = syscall.ENETDOWN }},
+		{"path narrower than thought", func(_ *Engine, send *fakeWholeSender, _ []byte) { send.err = syscall.EMSGSIZE }},
+		{"send buffer full", func(_ *Engine, send *fakeWholeSender, _ []byte) { send.err = syscall.EAGAIN }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			counts := func(count int) (Stats, uint64) {
+				e, _, _ := newTestEngine(t, meshYAML)
+				send := &fakeWholeSender{}
+				pkt := superPacketFrom("192.168.41.0", "192.168.42.7", count, 1440)
+				tc.drop(e, send, pkt)
+				mss := 1440
+				if count == 1 {
+					mss = 0 // an ordinary packet
+				}
+				transmitSuper(t, e, send, pkt, mss)
+				peers, tables := runtimeOf(e.state.Load(), "tunl0").counters.peers()
+				drops := tables.Other.TxDrops
+				for _, p := range peers {
+					drops += p.TxDrops
+				}
+				return runtimeOf(e.state.Load(), "tunl0").counters.Stats(), drops
+			}
+			wantStats, wantDrops := counts(1)
+			stats, drops := counts(44)
+			if !reflect.DeepEqual(stats, wantStats) || drops != wantDrops {
+				t.Errorf("a super-packet of 44 segments dropped: %+v, peer drops %d\none segment dropped:         %+v, peer drops %d", stats, drops, wantStats, wantDrops)
+			}
+			if wantStats.TxErrors+wantStats.TxDropped == 0 {
+				t.Error("the segment was counted neither as an error nor as dropped: the case drops nothing")
+			}
+		})
 	}
 }
 
