@@ -27,7 +27,8 @@ import (
 // fit path (the inner headers plus mss, plus Overhead, above path.MTU: a
 // per-segment verdict of fragment, frag needed or drop), one segment only,
 // or an outer length past 65535. The caller then cuts it with SplitGSO and
-// encapsulates each segment with Encap, which gives each its verdict.
+// encapsulates each segment with Encap, which gives each its verdict;
+// RefuseGSO, asked first, refuses whole what no segment could be sent as.
 func (t *Tunnel) EncapGSO(buf []byte, n, mss int, dst uint32, ids *IDs, path Path) (Result, bool) {
 	if len(buf) < Headroom+n || n < header.MinSize {
 		return Result{}, false
@@ -45,6 +46,44 @@ func (t *Tunnel) EncapGSO(buf []byte, n, mss int, dst uint32, ids *IDs, path Pat
 	}
 	ids.skip(t.src, dst, count-1)
 	return r, true
+}
+
+// RefuseGSO returns the verdict that refuses the TCP super-packet at
+// buf[Headroom:Headroom+n], of mss-byte segments, whole, and true, when
+// its segments do not fit path and may not be fragmented: FragNeeded,
+// advertising the path's inner MTU, when the inner header has DF; Drop
+// with TooBig when only the outer one would (the tunnel's pmtudisc, on a
+// path that is not locked). It is the verdict Encap gives the first
+// segment, the longest; every segment but the last is as long, so it is
+// given once, for the super-packet: its sender hears one ICMP, not one per
+// segment, and it counts once, as the kernel counts a GSO skb. The kernel
+// sends at most one ICMP per GSO skb too: tnl_update_pmtu sends none for
+// one (it lowers the inner route's PMTU, which a local sender reads; a
+// TUN's sender hears only ICMP), and ip_forward refuses a forwarded one
+// whose segments are too long with one (ip_exceeds_mtu:
+// skb_gso_validate_network_len).
+//
+// It returns false when the segments fit path, when they would be
+// fragmented (no DF, or DF cleared on a locked path), or when inner is not
+// a packet Segments accepts: the caller goes on with EncapGSO or SplitGSO.
+// It writes nothing and takes no ID.
+func (t *Tunnel) RefuseGSO(buf []byte, n, mss int, path Path) (Result, bool) {
+	if len(buf) < Headroom+n || n < header.MinSize {
+		return Result{}, false
+	}
+	inner := header.IPv4(buf[Headroom : Headroom+n])
+	count, hdrs := segments(inner, mss)
+	mtu := max(path.MTU-Overhead, 0)
+	if count == 0 || hdrs+min(mss, n-hdrs) <= mtu {
+		return Result{}, false
+	}
+	switch {
+	case inner.DontFragment():
+		return Result{Verdict: FragNeeded, MTU: uint16(mtu)}, true
+	case t.df && !path.Locked:
+		return Result{Verdict: Drop, Reason: TooBig, MTU: uint16(mtu)}, true
+	}
+	return Result{}, false
 }
 
 // Segments returns how many segments the TCP super-packet inner stands for

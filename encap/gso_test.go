@@ -40,6 +40,47 @@ func superPacket(segs [][]byte) []byte {
 	return append(make([]byte, Headroom, Headroom+len(merged)), merged...)
 }
 
+// RefuseGSO refuses a super-packet whole exactly when Encap refuses its
+// first segment (frag needed, or too big under an outer DF), with Encap's
+// result; a super-packet whose segments Encap sends or fragments is not
+// refused.
+func TestRefuseGSOIsEncapOfTheFirstSegment(t *testing.T) {
+	verdicts := map[Verdict]int{}
+	for _, pmtudisc := range []bool{false, true} {
+		for _, df := range []bool{false, true} {
+			for _, path := range []Path{{MTU: 1500}, {MTU: 1499}, {MTU: 1400}, {MTU: 552, Locked: true}, {MTU: 9000}} {
+				for _, mss := range []int{1460, 1440, 1000, 400} {
+					segs := tcpSegments(3, mss, 100, 0, df)
+					buf := superPacket(segs)
+					inner := bytes.Clone(buf)
+					tu := NewTunnel(Params{Local: local, PMTUDisc: pmtudisc})
+					r, refused := tu.RefuseGSO(buf, len(buf)-Headroom, mss, path)
+					if !bytes.Equal(buf, inner) {
+						t.Fatal("RefuseGSO wrote into the buffer")
+					}
+					seg := append(make([]byte, Headroom), segs[0]...)
+					want := tu.Encap(seg, len(segs[0]), remote, NewIDs(7), path)
+					wantRefused := want.Verdict == FragNeeded || want.Verdict == Drop
+					if refused != wantRefused || (refused && r != want) {
+						t.Errorf("pmtudisc %v, DF %v, path %+v, mss %d: RefuseGSO = %+v, %v; Encap of the first segment %+v",
+							pmtudisc, df, path, mss, r, refused, want)
+					}
+					verdicts[want.Verdict]++
+				}
+			}
+		}
+	}
+	if len(verdicts) != 4 {
+		t.Errorf("the cases gave the first segment only the verdicts %v; want all four", verdicts)
+	}
+	// Not a super-packet: left to SplitGSO, which refuses it.
+	buf := superPacket(tcpSegments(3, 1460, 0, 0, true))
+	header.IPv4(buf[Headroom:]).SetTotalLength(1)
+	if r, refused := NewTunnel(Params{PMTUDisc: true}).RefuseGSO(buf, len(buf)-Headroom, 1460, Path{MTU: 576}); refused {
+		t.Errorf("a bad header refused as %+v", r)
+	}
+}
+
 func TestEncapGSO(t *testing.T) {
 	const mss = 1440 // 1480 with 20 + 20 bytes of headers: a tunnel MTU of 1480 on a 1500 path
 	tests := []struct {
@@ -233,6 +274,18 @@ func FuzzEncapGSO(f *testing.F) {
 		split := SplitGSO(inner, int(mss), outs, sizes, Headroom)
 		if count > 0 && split != count {
 			t.Fatalf("SplitGSO = %d, Segments = %d", split, count)
+		}
+		// Refused whole exactly when the first segment, the longest, is
+		// refused (below the lengths Encap refuses for the 16-bit field).
+		refusal, refused := tu.RefuseGSO(buf, len(inner), int(mss), path)
+		if refused && ok {
+			t.Fatalf("refused whole as %+v and sent whole", refusal)
+		}
+		if split > 0 && sizes[0] <= header.MaxTotalLength-Overhead {
+			first := tu.Encap(outs[0][:Headroom+sizes[0]], sizes[0], remote, NewIDs(1), path)
+			if want := first.Verdict == FragNeeded || first.Verdict == Drop; refused != want || (refused && refusal != first) {
+				t.Fatalf("RefuseGSO = %+v, %v; Encap of the first segment %+v", refusal, refused, first)
+			}
 		}
 		if !ok {
 			return

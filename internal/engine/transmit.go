@@ -274,14 +274,23 @@ func (e *Engine) transmitBatch(rt *runtime, b *transmitBuffers, n int) {
 			}
 		}
 		path := pathMTU(b.underlay.get(st, ts, dst, e.underlayMTU), pmtu, dst, now)
+		var r encap.Result
 		if b.gso > 0 && p == n-1 {
-			// A TCP super-packet read whole: sent whole, or cut into
-			// segments after it, which the loop goes on with.
-			n += e.transmitWhole(rt, ts, b, send, p, dst, path)
-			continue
+			// A TCP super-packet read whole: refused whole when its
+			// segments are too big for the path, and then judged below as
+			// one packet (one ICMP to its sender, one count); otherwise
+			// sent whole, or cut into segments after it, which the loop
+			// goes on with.
+			var refused bool
+			if r, refused = ts.encap.RefuseGSO(buf, size, b.gso, path); !refused {
+				n += e.transmitWhole(rt, ts, b, send, p, dst, path)
+				continue
+			}
+			b.gso = 0
+		} else {
+			r = ts.encap.Encap(buf, size, dst, b.ids, path)
 		}
 		mtu := path.MTU
-		r := ts.encap.Encap(buf, size, dst, b.ids, path)
 		if tr != nil {
 			tr.transmitted(ts, buf[encap.Headroom:encap.Headroom+size], dst, mtu, r, buf)
 		}

@@ -12,17 +12,21 @@ import (
 // from its TUN whole (tun.GSOReader) and, per super-packet:
 //
 //  1. outer destination, loop guard and path MTU, as for any packet;
-//  2. encap.EncapGSO: one outer header in front of it, when each segment
+//  2. encap.RefuseGSO: segments too big for the path that may not be
+//     fragmented refuse it whole (tnl_update_pmtu's verdict on its
+//     first segment), and the loop judges it as one packet: one ICMP
+//     frag needed to its sender, one count;
+//  3. encap.EncapGSO: one outer header in front of it, when each segment
 //     it stands for fits the path (the MTU decision per segment);
-//  3. packetsock.GSOSender.WriteWhole: one frame with a virtio-net header
+//  4. packetsock.GSOSender.WriteWhole: one frame with a virtio-net header
 //     on the packet socket; the tcx program (internal/tcxmark) on the
 //     egress device marks it SKB_GSO_IPXIP4, and the kernel or the NIC
 //     cuts it into segments (ipip_gso_segment) after ipipd, or carries it
 //     whole over veth;
-//  4. otherwise (a segment too big for the path, a destination the packet
-//     socket cannot address yet, a device the program could not be put
-//     on): encap.SplitGSO cuts it into segments in the batch's spare
-//     buffers, and the loop handles each as any packet.
+//  5. otherwise (segments to fragment, a destination the packet socket
+//     cannot address yet, a device the program could not be put on):
+//     encap.SplitGSO cuts it into segments in the batch's spare buffers,
+//     and the loop handles each as any packet.
 
 // wholeWriter is what the loop needs of an outer.WholeSender: the loop
 // closes its senders elsewhere, and tests' fakes need not.
@@ -56,10 +60,11 @@ func (e *Engine) gsoReader(rt *runtime) *tun.GSOReader {
 // A super-packet sent whole counts as its segments in TxPackets, TxBytes
 // and TxPacketSocket (what the wire carries), and once in TxGSO. One
 // dropped whole, here (the socket refused it, it could not be cut) or
-// before (the loop guard, a tunnel down), counts once in every drop and
-// error counter, as one packet dropped for the same reason: the kernel's
-// tunnel counts a GSO skb it drops once (ip_tunnel_xmit's tx_error,
-// iptunnel_xmit_stats). Once cut, each segment is a packet of its own.
+// before (the loop guard, a tunnel down, segments too big for the path),
+// counts once in every drop and error counter, as one packet dropped for
+// the same reason: the kernel's tunnel counts a GSO skb it drops once
+// (ip_tunnel_xmit's tx_error, iptunnel_xmit_stats). Once cut, each
+// segment is a packet of its own.
 func (e *Engine) transmitWhole(rt *runtime, ts *tunnelState, b *transmitBuffers, send Sender, p int, dst uint32, path encap.Path) int {
 	buf, size, mss := b.bufs[p], b.sizes[p], b.gso
 	b.gso = 0

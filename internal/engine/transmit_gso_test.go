@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"encoding/binary"
+	"fmt"
 	"net/netip"
 	"reflect"
 	"syscall"
@@ -107,27 +109,75 @@ func TestTransmitWholeRefusedIsSegmented(t *testing.T) {
 	}
 }
 
-// Segments too big for the path: the decision is made per segment, as if
-// the TUN had handed them over one by one (DF: ICMP frag needed to the
-// inner sender, within the rate limit's burst, and a tx_error for each).
-func TestTransmitWholeTooBigPerSegment(t *testing.T) {
-	e, devs, _ := newTestEngine(t, `
+// A super-packet whose segments are too big for the path is refused whole,
+// as one packet: its sender hears one ICMP frag needed, not one per
+// segment, and it counts once (the kernel sends at most one ICMP per GSO
+// skb, and counts the skb once). Segments that may be fragmented are cut
+// and fragmented, as if the TUN had handed them over one by one.
+func TestTransmitWholeTooBigAnswersOnce(t *testing.T) {
+	const sender = "192.168.41.0"
+	for _, tc := range []struct {
+		name      string
+		pmtudisc  bool
+		df, local bool
+		// What the 4 segments of 1500 inner bytes on a 1500-byte path
+		// become: ICMP codes written into the TUN, packets sent, counts.
+		icmp                    int
+		sent                    int
+		errors, dropped, tooBig uint64
+	}{
+		{name: "inner DF: frag needed", df: true, icmp: 1, errors: 1},
+		{name: "no DF, pmtudisc, this host's sender", pmtudisc: true, local: true, icmp: 1, dropped: 1, tooBig: 1},
+		{name: "no DF, pmtudisc, a forwarded packet", pmtudisc: true, dropped: 1, tooBig: 1},
+		{name: "no DF, nopmtudisc: each segment fragmented", sent: 8},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e, devs, _ := newTestEngine(t, fmt.Sprintf(`
 tunnels:
   - name: tunl0
     mtu: 1500
+    pmtudisc: %v
     addresses: [192.168.41.0/32]
     routes:
       - {to: 192.168.42.0/24, via: 10.245.1.3}
-`)
-	send := &fakeWholeSender{fakeSender: fakeSender{keep: true}}
-	// 1460 + 40 = 1500 inner bytes: 1520 outer on a 1500-byte path.
-	transmitSuper(t, e, send, superPacketFrom("192.168.41.0", "192.168.42.7", 4, 1460), 1460)
-	if len(send.whole) != 0 || len(send.sent) != 0 {
-		t.Fatalf("sent %d whole and %d segments of 1520 bytes on a 1500-byte path", len(send.whole), len(send.sent))
-	}
-	s := e.Status().Tunnels[0].Stats
-	if s.TxErrors != 4 || s.ICMPSent == 0 || s.ICMPSent != uint64(len(devs["tunl0"].written)) {
-		t.Errorf("tx_errors %d, ICMP sent %d, written into the TUN %d; want 4 and at least one ICMP", s.TxErrors, s.ICMPSent, len(devs["tunl0"].written))
+`, tc.pmtudisc))
+			if tc.local {
+				e.netns().local.Store(&localTable{local: map[uint32]struct{}{ip4(sender): {}}})
+			}
+			send := &fakeWholeSender{fakeSender: fakeSender{keep: true}}
+			// 1460 + 40 = 1500 inner bytes: 1520 outer on a 1500-byte path.
+			pkt := superPacketFrom(sender, "192.168.42.7", 4, 1460)
+			if !tc.df {
+				header.IPv4(pkt).SetFlagsFragmentOffset(0)
+				header.IPv4(pkt).SetHeaderChecksum()
+			}
+			transmitSuper(t, e, send, pkt, 1460)
+			codes, mtus := icmpCodes(devs["tunl0"])
+			if len(codes) != tc.icmp || len(send.whole) != 0 || len(send.sent) != tc.sent {
+				t.Errorf("ICMP codes %v, %d sent whole, %d sent; want %d ICMP, %d sent", codes, len(send.whole), len(send.sent), tc.icmp, tc.sent)
+			}
+			if tc.icmp > 0 && len(codes) > 0 {
+				// Frag needed with the path's inner MTU, to the inner
+				// sender, quoting the super-packet's headers: its TCP
+				// ports, for the sender's socket to take it.
+				icmp := header.IPv4(devs["tunl0"].written[0])
+				quote := header.IPv4(icmp.Payload()[8:])
+				port := binary.BigEndian.Uint16(quote[quote.HeaderLength():])
+				if codes[0] != 4 || mtus[0] != 1480 || icmp.Dst() != ip4(sender) || quote.Src() != ip4(sender) || port != 40000 {
+					t.Errorf("ICMP code %d, MTU %d, to %s, quoting %s port %d; want frag needed, 1480, to %s port 40000", codes[0], mtus[0], icmp.DstAddr(), quote.SrcAddr(), port, sender)
+				}
+			}
+			s := runtimeOf(e.state.Load(), "tunl0").counters.Stats()
+			_, tables := runtimeOf(e.state.Load(), "tunl0").counters.peers()
+			refused := tc.errors + tc.dropped
+			if s.TxErrors != tc.errors || s.TxDropped != tc.dropped || s.Drops["too_big"] != tc.tooBig || s.ICMPSent != uint64(tc.icmp) || tables.Other.TxDrops != refused {
+				t.Errorf("tx_errors %d, tx_dropped %d, too_big %d, ICMP sent %d, peer drops %d; want %d, %d, %d, %d, %d",
+					s.TxErrors, s.TxDropped, s.Drops["too_big"], s.ICMPSent, tables.Other.TxDrops, tc.errors, tc.dropped, tc.tooBig, tc.icmp, refused)
+			}
+			if tc.sent > 0 && s.TxPackets != 4 {
+				t.Errorf("tx_packets %d for 4 fragmented segments, want 4", s.TxPackets)
+			}
+		})
 	}
 }
 
