@@ -163,7 +163,7 @@ func (b *Bind) Sender(tunnel, dev string, c Counts) Sender {
 			Options: opts,
 			Marker:  b.marker,
 			OnMarkError: func(ifindex int, err error) {
-				b.log.Warn("--transmit packet-gso: super-packets through this device are cut into segments by ipipd", "tunnel", tunnel, "ifindex", ifindex, "err", err)
+				b.log.Warn("--transmit packet-gso: super-packets through this device are cut into segments by ipipd until the tcx program can be put on it (tried again every second)", "tunnel", tunnel, "ifindex", ifindex, "err", err)
 			},
 		})
 		if err != nil {

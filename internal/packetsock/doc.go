@@ -17,10 +17,11 @@
 // mark. The route and the neighbour are still the kernel's: the Sender
 // asks for them over netlink (`ip route get`, the neighbour table), drops
 // what it learnt as soon as the kernel announces a change of a neighbour
-// or a route (events.go), and asks again every second regardless; tc and
+// or a route, and a GSOSender what it learnt of its devices at a change of
+// a device (events.go), and asks again every second regardless; tc and
 // the queueing discipline still see every frame.
 //
-// The asking is a PathFinder's (finder.go): one netlink handle, one pair of
+// The asking is a PathFinder's (finder.go): one netlink handle, one set of
 // subscriptions and one resolving goroutine, shared by every Sender of an
 // engine, while each Sender keeps its own cache of answers, so Writes of
 // different tunnels never wait for one another.

@@ -20,7 +20,12 @@ import (
 //     that next hop;
 //   - an IPv4 route change invalidates the paths to destinations inside
 //     its prefix (a default route's: every path), so a routing daemon's
-//     churn elsewhere in the table leaves the tunnel's paths alone.
+//     churn elsewhere in the table leaves the tunnel's paths alone;
+//   - a device that changes (its MAC address, up or down) or comes or goes
+//     invalidates what a GSOSender learnt of its egress devices: their
+//     addresses, and whether the tcx program is on them. Any device's
+//     notification does, for every device: a Sender has one or two, and
+//     learning one again is two ioctls, while a notification is rare.
 //
 // An invalidated path sends through the fallback until it is resolved
 // again, which also means the kernel, not a stale copy, addresses those
@@ -36,6 +41,10 @@ type invalidations struct {
 	allGen   *atomic.Uint64 // the generation of the last invalidation of every path
 	hops     chan hopInvalidation
 	prefixes chan prefixInvalidation
+	// devices counts the changes of devices (and the losses of
+	// notifications, which may have hidden one): a GSOSender learns an
+	// egress device again when it has moved since.
+	devices *atomic.Uint64
 }
 
 // prefixInvalidation voids the paths to destinations in addr/bits.
@@ -62,11 +71,18 @@ type hopInvalidation struct {
 
 func newInvalidations() invalidations {
 	return invalidations{gen: new(atomic.Uint64), allGen: new(atomic.Uint64),
-		hops: make(chan hopInvalidation, queueSize), prefixes: make(chan prefixInvalidation, queueSize)}
+		hops: make(chan hopInvalidation, queueSize), prefixes: make(chan prefixInvalidation, queueSize),
+		devices: new(atomic.Uint64)}
 }
 
-// voidAll voids every path.
-func (v invalidations) voidAll() { v.allGen.Store(v.gen.Add(1)) }
+// voidAll voids every path and what was learnt of every device.
+func (v invalidations) voidAll() {
+	v.allGen.Store(v.gen.Add(1))
+	v.devices.Add(1)
+}
+
+// voidDevices voids what was learnt of every device.
+func (v invalidations) voidDevices() { v.devices.Add(1) }
 
 // voidPrefix voids the paths to destinations in addr/bits, without
 // blocking: when the queue is full, every path.
@@ -94,6 +110,7 @@ type voider interface {
 	voidAll()
 	voidPrefix(addr uint32, bits int)
 	voidHop(hop uint32)
+	voidDevices()
 }
 
 // subscribe starts listening, in the calling thread's network namespace,
@@ -102,6 +119,7 @@ type voider interface {
 func subscribe(v voider, done <-chan struct{}) error {
 	neighbours := make(chan netlink.NeighUpdate, queueSize)
 	routes := make(chan netlink.RouteUpdate, queueSize)
+	links := make(chan netlink.LinkUpdate, queueSize)
 	lost := func(error) { v.voidAll() }
 	if err := netlink.NeighSubscribeWithOptions(neighbours, done, netlink.NeighSubscribeOptions{ErrorCallback: lost}); err != nil {
 		return fmt.Errorf("packetsock: neighbour notifications: %w", err)
@@ -109,16 +127,25 @@ func subscribe(v voider, done <-chan struct{}) error {
 	if err := netlink.RouteSubscribeWithOptions(routes, done, netlink.RouteSubscribeOptions{ErrorCallback: lost}); err != nil {
 		return fmt.Errorf("packetsock: route notifications: %w", err)
 	}
-	go listen(v, neighbours, routes)
+	if err := netlink.LinkSubscribeWithOptions(links, done, netlink.LinkSubscribeOptions{ErrorCallback: lost}); err != nil {
+		return fmt.Errorf("packetsock: device notifications: %w", err)
+	}
+	go listen(v, neighbours, routes, links)
 	return nil
 }
 
-// listen turns notifications into invalidations until both channels are
+// listen turns notifications into invalidations until every channel is
 // closed (the library closes them when done is closed or the socket fails).
-func listen(v voider, neighbours <-chan netlink.NeighUpdate, routes <-chan netlink.RouteUpdate) {
+func listen(v voider, neighbours <-chan netlink.NeighUpdate, routes <-chan netlink.RouteUpdate, links <-chan netlink.LinkUpdate) {
 	macs := map[uint32][6]byte{} // the last usable address seen for each next hop
-	for neighbours != nil || routes != nil {
+	for neighbours != nil || routes != nil || links != nil {
 		select {
+		case _, ok := <-links:
+			if !ok {
+				links = nil
+				continue
+			}
+			v.voidDevices()
 		case u, ok := <-neighbours:
 			if !ok {
 				neighbours = nil

@@ -263,3 +263,20 @@ func TestVoidAllSurvivesAHopGenClear(t *testing.T) {
 		t.Fatal("a path survived a voidAll stored after a hopGen clear")
 	}
 }
+
+// Any device's notification, and a lost notification, void what a
+// GSOSender learnt of its devices.
+func TestDeviceNotificationsVoidDevices(t *testing.T) {
+	v := newInvalidations()
+	links := make(chan netlink.LinkUpdate, 1)
+	links <- netlink.LinkUpdate{Header: unix.NlMsghdr{Type: unix.RTM_NEWLINK}}
+	close(links)
+	listen(v, nil, nil, links)
+	if n := v.devices.Load(); n != 1 {
+		t.Fatalf("%d device changes after one notification; want 1", n)
+	}
+	v.voidAll()
+	if n := v.devices.Load(); n != 2 {
+		t.Fatalf("%d device changes after voidAll; want 2", n)
+	}
+}

@@ -13,7 +13,7 @@ import (
 )
 
 // PathFinder resolves outer destinations for every Sender that shares it:
-// one netlink handle, one pair of notification subscriptions and one
+// one netlink handle, one set of notification subscriptions and one
 // resolving goroutine, however many tunnels send. Each Sender keeps its own
 // cache, owned by its writing goroutine, so Writes never wait for one
 // another; the PathFinder answers into each cache and passes every
@@ -155,6 +155,7 @@ func (f *PathFinder) voidPrefix(addr uint32, bits int) {
 	f.each(func(v invalidations) { v.voidPrefix(addr, bits) })
 }
 func (f *PathFinder) voidHop(hop uint32) { f.each(func(v invalidations) { v.voidHop(hop) }) }
+func (f *PathFinder) voidDevices()       { f.each(func(v invalidations) { v.voidDevices() }) }
 
 func (f *PathFinder) each(fn func(invalidations)) {
 	f.mu.Lock()

@@ -33,8 +33,14 @@ type GSOSender struct {
 	marker Marker
 	// devices holds, per egress device, its MAC address once the tcx
 	// program is on it, or the error of the attempt; under Sender.mu.
+	// An entry is learnt again after the kernel announced a change of a
+	// device (events.go): a new MAC address, a device down, gone or made
+	// again; and a failed one also markRetryAfter after it failed.
 	devices     map[int]egress
 	onMarkError func(ifindex int, err error)
+	// ifreq is hardwareAddr's, made once: learning a device again
+	// allocates nothing.
+	ifreq *unix.Ifreq
 
 	// fd is blocking, outside the Go runtime's poller: registered there,
 	// every skb the kernel frees after sending (sock_wfree) woke an idle
@@ -55,10 +61,23 @@ type GSOSender struct {
 type egress struct {
 	mac [6]byte
 	err error // the marker's or the address lookup's: super-packets do not go whole through it
+	// learnt is when mac and err were found, on the Sender's clock, and
+	// devices the Sender's count of device changes then.
+	learnt  int64
+	devices uint64
 }
 
+// markRetryAfter is how long a device the program could not be put on (or
+// whose address could not be read) is left before the next super-packet
+// through it tries again: a failure may pass without any notification (a
+// device being made again, a busy kernel), and trying once a second costs
+// a few system calls a second, not one per packet.
+const markRetryAfter = int64(1e9)
+
 // Marker puts the tcx program that marks IPIP super-packets on a device's
-// egress (tcxmark.Marker).
+// egress (tcxmark.Marker). Mark is called again for a device after the
+// kernel announced a change of a device, and must then put the program
+// back if the device was made again.
 type Marker interface {
 	Mark(ifindex int) error
 	Forget(ifindex int)
@@ -70,9 +89,11 @@ type GSOOptions struct {
 	// Marker marks the egress devices the Sender's paths go out of.
 	// Required.
 	Marker Marker
-	// OnMarkError, if set, is told once per device the program could not
-	// be attached to; super-packets through it are then refused by
-	// WriteWhole, for the caller to segment.
+	// OnMarkError, if set, is told when the program cannot be attached to
+	// a device, once until an attempt succeeds again; super-packets
+	// through it are refused by WriteWhole meanwhile, for the caller to
+	// segment. The attempt is made again a second later, or at once when
+	// the kernel announces a change of a device.
 	OnMarkError func(ifindex int, err error)
 }
 
@@ -122,7 +143,8 @@ func NewGSOSender(opts GSOOptions) (*GSOSender, error) {
 		s.Close()
 		return nil, fmt.Errorf("packetsock: opening an AF_PACKET socket with virtio-net headers: %w", err)
 	}
-	g := &GSOSender{Sender: s, marker: opts.Marker, devices: map[int]egress{}, onMarkError: opts.OnMarkError, fd: fd}
+	ifreq, _ := unix.NewIfreq("") // fails only for a name longer than IFNAMSIZ
+	g := &GSOSender{Sender: s, marker: opts.Marker, devices: map[int]egress{}, onMarkError: opts.OnMarkError, ifreq: ifreq, fd: fd}
 	g.addr.Family = unix.AF_PACKET
 	g.addr.Protocol = htons(unix.ETH_P_IP)
 	g.msg.Name = (*byte)(unsafe.Pointer(&g.addr))
@@ -165,11 +187,12 @@ func (s *GSOSender) WriteWhole(pkt []byte, mss int) (bool, error) {
 	}
 	ip := header.IPv4(pkt)
 	s.paths.apply()
-	path, ok := s.directPath(ip, s.clock())
+	now := s.clock()
+	path, ok := s.directPath(ip, now)
 	if !ok {
 		return false, nil
 	}
-	dev := s.egress(path.Ifindex)
+	dev := s.egress(path.Ifindex, now)
 	if dev.err != nil {
 		return false, nil
 	}
@@ -212,35 +235,38 @@ func (s *GSOSender) WriteWhole(pkt []byte, mss int) (bool, error) {
 	return true, err
 }
 
-// egress returns what the sender knows of device ifindex, learning it on
-// the device's first super-packet: the tcx program is attached, and the
-// device's MAC address is read, by ioctls on the socket, so in its network
-// namespace whatever thread calls.
+// egress returns what the sender knows of device ifindex at now, learning
+// it on the device's first super-packet, again on the first after the
+// kernel announced a change of a device, and, after a failure, again on
+// the first markRetryAfter later: the device's MAC address is read and the
+// tcx program attached (the marker's Mark, which does nothing on a device
+// that has it), by ioctls on the socket, so in its network namespace
+// whatever thread calls. Between those, it costs an atomic load and a map
+// look-up.
 //
-// Equivalent to: bpftool net attach tcx_egress … dev DEV; ip link show DEV.
-func (s *GSOSender) egress(ifindex int) egress {
+// Equivalent to: ip link show DEV; bpftool net attach tcx_egress … dev DEV.
+func (s *GSOSender) egress(ifindex int, now int64) egress {
+	changes := s.paths.void.devices.Load() // before the reading, so a change during it is seen next time
 	dev, seen := s.devices[ifindex]
-	if seen {
+	if seen && dev.devices == changes && (dev.err == nil || now-dev.learnt < markRetryAfter) {
 		return dev
 	}
-	dev.mac, dev.err = hardwareAddr(s.fd, ifindex)
+	failing := seen && dev.err != nil
+	dev = egress{learnt: now, devices: changes}
+	dev.mac, dev.err = hardwareAddr(s.fd, s.ifreq, ifindex)
 	if dev.err == nil {
 		dev.err = s.marker.Mark(ifindex)
 	}
 	s.devices[ifindex] = dev
-	if dev.err != nil && s.onMarkError != nil {
+	if dev.err != nil && !failing && s.onMarkError != nil {
 		s.onMarkError(ifindex, dev.err)
 	}
 	return dev
 }
 
 // hardwareAddr reads the MAC address of device ifindex in the namespace of
-// the socket fd (SIOCGIFNAME, then SIOCGIFHWADDR).
-func hardwareAddr(fd, ifindex int) (mac [6]byte, err error) {
-	ifr, err := unix.NewIfreq("")
-	if err != nil {
-		return mac, err
-	}
+// the socket fd (SIOCGIFNAME, then SIOCGIFHWADDR), with ifr as the request.
+func hardwareAddr(fd int, ifr *unix.Ifreq, ifindex int) (mac [6]byte, err error) {
 	ifr.SetUint32(uint32(ifindex))
 	if err := unix.IoctlIfreq(fd, unix.SIOCGIFNAME, ifr); err != nil {
 		return mac, fmt.Errorf("packetsock: the name of device %d: %w", ifindex, err)

@@ -73,8 +73,11 @@ func Load() (*Marker, error) {
 }
 
 // Mark attaches the program to the egress of the device ifindex in the
-// calling thread's network namespace, once: later calls for the same
-// device return nil at once.
+// calling thread's network namespace, once: a later call for the same
+// device asks the kernel whether the program is still there (one bpf
+// system call) and attaches it again if not, as when the device went (the
+// kernel detaches its programs with it) and this index is the same device
+// made again, or another.
 //
 // Equivalent to: bpftool net attach tcx_egress PROG dev DEV.
 func (m *Marker) Mark(ifindex int) error {
@@ -83,8 +86,12 @@ func (m *Marker) Mark(ifindex int) error {
 	if m.closed {
 		return errors.New("tcxmark: closed")
 	}
-	if _, ok := m.links[ifindex]; ok {
-		return nil
+	if l, ok := m.links[ifindex]; ok {
+		if attached(l, ifindex) {
+			return nil
+		}
+		l.Close()
+		delete(m.links, ifindex)
 	}
 	// At the head of the chain: a program before it that ends the chain
 	// (TCX_PASS, as some CNIs' do) would leave the super-packet unmarked,
@@ -97,6 +104,17 @@ func (m *Marker) Mark(ifindex int) error {
 	}
 	m.links[ifindex] = l
 	return nil
+}
+
+// attached reports whether l is still on the device ifindex: a tcx link
+// whose device went reports device 0 (tcx_link_fill_info). A kernel that
+// cannot say leaves it taken for attached, as before the question.
+func attached(l link.Link, ifindex int) bool {
+	info, err := l.Info()
+	if err != nil || info.TCX() == nil {
+		return true
+	}
+	return int(info.TCX().Ifindex) == ifindex
 }
 
 // Forget detaches the program from ifindex, if it was attached: the device

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/vishvananda/netlink"
 
 	"github.com/ipipd/ipipd/internal/lab"
 )
@@ -40,6 +42,54 @@ func TestLoadMarkClose(t *testing.T) {
 	}
 	if err := m.Mark(loopback); err == nil {
 		t.Error("Mark after Close succeeded")
+	}
+}
+
+// A device that goes takes its programs with it; made again with the same
+// index (ip link add … index N), it gets the program back from the next
+// Mark, where the link the Marker kept would have said it had it.
+func TestMarkPutsTheProgramBackOnADeviceMadeAgain(t *testing.T) {
+	lab.EnterFresh(t)
+	m, err := Load()
+	if err != nil {
+		lab.SkipOrFail(t, "no tcx here: "+err.Error())
+	}
+	defer m.Close()
+	const index = 4242
+	add := func() {
+		t.Helper()
+		veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "mark0", Index: index}, PeerName: "mark1"}
+		if err := netlink.LinkAdd(veth); err != nil {
+			t.Fatal(err)
+		}
+	}
+	programs := func() int {
+		t.Helper()
+		q, err := link.QueryPrograms(link.QueryOptions{Target: index, Attach: ebpf.AttachTCXEgress})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(q.Programs)
+	}
+	add()
+	if err := m.Mark(index); err != nil {
+		t.Fatal(err)
+	}
+	if err := netlink.LinkDel(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "mark0"}}); err != nil {
+		t.Fatal(err)
+	}
+	add()
+	if n := programs(); n != 0 {
+		t.Fatalf("the device made again has %d programs before Mark; want 0", n)
+	}
+	if err := m.Mark(index); err != nil {
+		t.Fatal(err)
+	}
+	if n := programs(); n != 1 {
+		t.Fatalf("the device made again has %d programs after Mark; want 1", n)
+	}
+	if err := m.Mark(index); err != nil || programs() != 1 {
+		t.Fatalf("a second Mark of the device: %v, %d programs; want nil, 1", err, programs())
 	}
 }
 
