@@ -6,6 +6,8 @@ import (
 	"runtime"
 	"testing"
 
+	"github.com/vishvananda/netlink"
+
 	"github.com/ipipd/ipipd/internal/lab"
 	"github.com/ipipd/ipipd/internal/packettest"
 )
@@ -96,4 +98,28 @@ func TestOffloadIdleDeviceCostsLittle(t *testing.T) {
 		t.Fatal("no wireguard device after a Write")
 	}
 	t.Logf("heap after the first Write: %+d bytes", int64(heap())-int64(idle))
+}
+
+// A device deleted before its first Read (ip link del, or ipipd deleting
+// many in one request) reads as closed, as one deleted later does: the
+// transmit loop then ends instead of retrying.
+func TestOffloadDeletedBeforeFirstReadReadsClosed(t *testing.T) {
+	lab.EnterFresh(t)
+	d, err := OpenOffload("gone0", testMTU)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	link, err := netlink.LinkByName("gone0")
+	if err == nil {
+		err = netlink.LinkDel(link)
+	}
+	if err != nil {
+		t.Fatalf("ip link del gone0: %v", err)
+	}
+	bufs, sizes := newBatch(d.BatchSize())
+	_, err = d.Read(bufs, sizes, OffloadWriteHeadroom)
+	if !IsClosed(err) {
+		t.Errorf("Read of a deleted device = %v, want a closed error", err)
+	}
 }

@@ -1,7 +1,9 @@
 package tun
 
 import (
+	"errors"
 	"fmt"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 	"golang.zx2c4.com/wireguard/conn"
@@ -40,6 +42,11 @@ func (d *offloadDevice) wireguard(op string) (wgtun.Device, error) {
 		return nil, d.closedError(op)
 	}
 	wg, err := d.openWireguard()
+	if errors.Is(err, syscall.EBADFD) {
+		// The device was deleted (ip link del, or ipipd deleting many at
+		// once) before its first Read or Write: say so as Read would.
+		return nil, d.ioError(op, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", op, d.name, err)
 	}
@@ -50,12 +57,20 @@ func (d *offloadDevice) wireguard(op string) (wgtun.Device, error) {
 // openWireguard makes wireguard's device over a duplicate of the
 // descriptor. Called with lazyMu held.
 func (d *offloadDevice) openWireguard() (*wireguardDevice, error) {
-	var dup int
-	dupErr := error(nil)
+	dup, dupErr, ifErr := -1, error(nil), error(nil)
 	if err := d.readiness.conn.Control(func(fd uintptr) {
-		dup, dupErr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
+		// A deleted device's descriptor answers EBADFD: asked first, so
+		// that no duplicate is handed to wireguard only to be refused
+		// (it would then stay open until a finalizer closed it).
+		ifErr = checkAttached(int(fd), d.name)
+		if ifErr == nil {
+			dup, dupErr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
+		}
 	}); err != nil {
 		return nil, d.ioError("dup", err)
+	}
+	if ifErr != nil {
+		return nil, ifErr
 	}
 	if dupErr != nil {
 		return nil, fmt.Errorf("a descriptor for wireguard's offloads: %w", dupErr)
@@ -102,6 +117,19 @@ func (d *offloadDevice) applyOffloads(flags int) error {
 	}
 	if ioctlErr != nil {
 		return fmt.Errorf("TUN device %s: setting its offloads to %#x: %w", d.name, flags, ioctlErr)
+	}
+	return nil
+}
+
+// checkAttached asks the kernel for the flags of the device behind fd
+// (TUNGETIFF), which fails with EBADFD once the device is deleted.
+func checkAttached(fd int, name string) error {
+	ifr, err := unix.NewIfreq(name)
+	if err != nil {
+		return err
+	}
+	if err := unix.IoctlIfreq(fd, unix.TUNGETIFF, ifr); err != nil {
+		return fmt.Errorf("TUNGETIFF: %w", err)
 	}
 	return nil
 }

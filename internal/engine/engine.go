@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -354,11 +355,20 @@ func (e *Engine) apply(ctx context.Context, cfg *config.Config) error {
 		e.runtimes[rt.name] = rt
 		go e.transmit(rt, newTunnelBuffers(randomSeed()))
 	}
+	var gone []*runtime
 	for name, rt := range e.runtimes {
 		if _, kept := wanted[name]; !kept {
 			delete(e.runtimes, name)
-			e.destroy(rt)
+			gone = append(gone, rt)
 		}
+	}
+	e.destroyAll(gone)
+	if len(gone) > 0 {
+		// What the removed tunnels and the reload held goes back to the
+		// system now, not over minutes as the runtime's scavenger would:
+		// measured at 3 000 tunnels, 244 MiB 2 s after a reload down to
+		// one tunnel, from 15 MiB with one tunnel at start.
+		go debug.FreeOSMemory()
 	}
 	for _, rt := range e.runtimes {
 		for _, w := range rt.setup.TakeWarnings() {
@@ -403,6 +413,28 @@ func (e *Engine) destroy(rt *runtime) {
 	}
 }
 
+// destroyAll destroys the tunnels rts, their devices deleted first in one
+// request (netsetup.DeleteLinks): closing each device's descriptor deletes
+// it alone, about 30 a second, where one request deletes thousands in a
+// fraction of a second. The runtimes must be out of e.runtimes already, so
+// that the follower does not take the deletions for ip link del.
+func (e *Engine) destroyAll(rts []*runtime) {
+	if len(rts) > 1 {
+		indexes := make([]int, 0, len(rts))
+		for _, rt := range rts {
+			if rt.ifindex != 0 {
+				indexes = append(indexes, rt.ifindex)
+			}
+		}
+		if err := netsetup.DeleteLinks(indexes); err != nil {
+			e.log.Warn("deleting the devices of removed tunnels in one request failed; deleting them one by one", "tunnels", len(rts), "err", err)
+		}
+	}
+	for _, rt := range rts {
+		e.destroy(rt)
+	}
+}
+
 // stop closes a tunnel's device and waits for its transmit loop.
 func (e *Engine) stop(rt *runtime) {
 	rt.dev.Close()
@@ -425,10 +457,12 @@ func (e *Engine) Close() error {
 	// The watcher first: the devices about to go are ipipd's own doing.
 	e.watcher.Close()
 	close(e.viewReady)
+	gone := make([]*runtime, 0, len(e.runtimes))
 	for name, rt := range e.runtimes {
 		delete(e.runtimes, name)
-		e.destroy(rt)
+		gone = append(gone, rt)
 	}
+	e.destroyAll(gone)
 	e.outer.StopReceiving()
 	<-e.recvDone
 	<-e.errsDone
