@@ -72,9 +72,10 @@ func compile(cfg *config.Config) (*compiled, error) {
 		return nil, err
 	}
 	p := &compiled{tunnels: make([]tunnelState, len(cfg.Tunnels))}
+	underlays := netsetup.NewUnderlayMTUs()
 	for i, pt := range pl.Tunnels {
 		t := pt.Config
-		underlay := netsetup.UnderlayMTU(t.Remote, t.Dev)
+		underlay := underlays.MTU(t.Remote, t.Dev)
 		tunMTU := t.MTU
 		if tunMTU == 0 {
 			tunMTU = netsetup.DefaultTunnelMTU(underlay)

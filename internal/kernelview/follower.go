@@ -29,6 +29,20 @@ type follower struct {
 	gone      []int
 	local     localStore
 
+	// published is the last View's routes and the devices and tables it
+	// was built for: a View reuses a device's slice (Views are never
+	// changed) unless its routes or its table changed since, or the store
+	// was read anew. Rebuilding every device's routes for every View cost
+	// 30 % of a daemon's CPU over the start and reloads of 10 000 tunnels
+	// and 100 000 routes.
+	published      map[int][]Route
+	watchedChanged bool // f.watched was replaced since the last View
+	routesReplaced bool // f.routes was read anew since the last View
+	// localSets is the last View's Local and Broadcast, made again only
+	// when the local table changed (10 000 tunnels: 10 000 addresses).
+	localSets    [2]map[netip.Addr]struct{}
+	localChanged bool
+
 	routeCh  chan netlink.RouteUpdate
 	linkCh   chan netlink.LinkUpdate
 	addrCh   chan netlink.AddrUpdate
@@ -101,7 +115,7 @@ func (f *follower) run() {
 			// notifications have told so far: read it all, publish, hand
 			// the View over.
 			f.w.mu.Lock()
-			f.watched = f.w.wanted
+			f.watched, f.watchedChanged = f.w.wanted, true
 			f.w.mu.Unlock()
 			f.readAll()
 			pending = false
@@ -112,7 +126,7 @@ func (f *follower) run() {
 			wanted := f.w.wanted
 			f.w.mu.Unlock()
 			if !maps.Equal(wanted, f.watched) {
-				f.watched = wanted
+				f.watched, f.watchedChanged = wanted, true
 				f.readAll()
 				changed()
 			}
@@ -269,6 +283,7 @@ func (f *follower) readRoutes() {
 			return
 		}
 		f.routes, f.local = routes, local
+		f.routesReplaced, f.localChanged = true, true
 		return
 	}
 }
@@ -282,6 +297,7 @@ func (f *follower) route(u *netlink.RouteUpdate) bool {
 		} else {
 			f.local[k] = kind
 		}
+		f.localChanged = true
 		return true
 	}
 	k, s, ok := convert(&u.Route)
@@ -358,19 +374,52 @@ func (f *follower) address(u *netlink.AddrUpdate) bool {
 
 // publish hands out a View of what the follower holds now, and returns it.
 func (f *follower) publish() *View {
-	v := &View{
-		Links:     maps.Clone(f.links),
-		Routes:    f.routes.routesByDevice(f.watched),
-		Addresses: make(map[int][]netip.Prefix, len(f.addresses)),
-		Gone:      f.gone,
+	if f.localChanged || f.localSets[0] == nil {
+		f.localSets[0], f.localSets[1] = f.local.sets()
+		f.localChanged = false
 	}
-	v.Local, v.Broadcast = f.local.sets()
-	for index, a := range f.addresses {
-		v.Addresses[index] = slices.Clone(a)
+	v := &View{
+		Links:  maps.Clone(f.links),
+		Routes: f.viewRoutes(),
+		// The slices are shared, not copied: the follower replaces a
+		// device's slice on every change and never writes into one.
+		Addresses: maps.Clone(f.addresses),
+		Gone:      f.gone,
+		Local:     f.localSets[0],
+		Broadcast: f.localSets[1],
 	}
 	f.gone = nil
 	f.w.opts.Publish(v)
 	return v
+}
+
+// viewRoutes returns the routes of every watched device for a new View,
+// built again only for the devices whose routes changed since the last one;
+// the others share the last View's slices.
+func (f *follower) viewRoutes() map[int][]Route {
+	var out map[int][]Route
+	if f.published == nil || f.watchedChanged || f.routesReplaced {
+		out = make(map[int][]Route, len(f.watched))
+		for index, table := range f.watched {
+			if r := f.routes.routesThrough(index, table); r != nil {
+				out[index] = r
+			}
+		}
+	} else {
+		out = maps.Clone(f.published)
+		for index := range f.routes.dirty {
+			delete(out, index)
+			if table, ok := f.watched[index]; ok {
+				if r := f.routes.routesThrough(index, table); r != nil {
+					out[index] = r
+				}
+			}
+		}
+	}
+	clear(f.routes.dirty)
+	f.watchedChanged, f.routesReplaced = false, false
+	f.published = out
+	return out
 }
 
 func linkOf(l netlink.Link) Link {

@@ -63,7 +63,7 @@ func Apply(l Link) (*Applied, error) {
 	if err := l.Validate(); err != nil {
 		return nil, err
 	}
-	link, err := netlink.LinkByName(l.Name)
+	link, err := rtnl().LinkByName(l.Name)
 	if err != nil {
 		if isLinkNotFound(err) {
 			return nil, fmt.Errorf("device %s does not exist in this network namespace; create it (package tun) before configuring it", l.Name)
@@ -146,7 +146,7 @@ func (a *Applied) TakeWarnings() []string {
 
 // link finds the device by its index, with a plain error if it is gone.
 func (a *Applied) link() (netlink.Link, error) {
-	link, err := netlink.LinkByIndex(a.index)
+	link, err := rtnl().LinkByIndex(a.index)
 	if err != nil {
 		if isLinkNotFound(err) {
 			return nil, fmt.Errorf("device %s (index %d) no longer exists: %w", a.name, a.index, err)

@@ -38,7 +38,7 @@ func (a *Applied) forgetMissing(link netlink.Link) {
 	if held, err := heldRoutes(link.Attrs().Index, a.table); err == nil {
 		a.routes = slices.DeleteFunc(a.routes, func(r Route) bool { return !held[r] })
 	}
-	addrs, err := netlink.AddrList(link, netlink.FAMILY_V4)
+	addrs, err := rtnl().AddrList(link, netlink.FAMILY_V4)
 	if err != nil {
 		return
 	}

@@ -1,12 +1,15 @@
 package netsetup
 
 import (
+	"cmp"
 	"errors"
+	"fmt"
 	"net/netip"
 	"os"
 	"slices"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // The steps of Apply, Update and Remove, each recorded in the Applied as it
@@ -71,26 +74,54 @@ func (a *Applied) addAddresses(link netlink.Link, want []netip.Prefix) error {
 // addRoutes adds those of want not yet recorded, recording each. A route
 // the kernel already holds for someone else is left to them, not recorded,
 // and said in a warning.
+//
+// The routes go to the kernel many to a system call (netlinkBatch); one the
+// kernel already holds goes again alone, through addRoute, which decides
+// between replacing ipipd's own and leaving another's. On an error the
+// routes installed are recorded all the same, so that Remove undoes them.
 func (a *Applied) addRoutes(link netlink.Link, want []Route) error {
+	var todo []Route
 	for _, r := range want {
-		if slices.Contains(a.routes, r) {
-			continue
+		if !slices.Contains(a.routes, r) && !slices.Contains(todo, r) {
+			todo = append(todo, r)
 		}
-		installed, warning, err := addRoute(link, a.name, a.table, r)
-		if err != nil {
-			return err
-		}
-		if warning != "" {
-			a.warnings = append(a.warnings, warning)
-		}
-		if !installed {
+	}
+	if len(todo) == 0 {
+		return nil
+	}
+	msgs := make([][]byte, len(todo))
+	for i, r := range todo {
+		msgs[i] = addRouteMessage(link.Attrs().Index, a.table, r)
+	}
+	answers, batchErr := netlinkBatch(msgs)
+	var firstErr error
+	for i, r := range todo {
+		switch answers[i] {
+		case 0:
+		case unix.EEXIST:
+			installed, warning, err := addRoute(link, a.name, a.table, r)
+			if err != nil {
+				firstErr = cmp.Or(firstErr, err)
+				continue
+			}
+			if warning != "" {
+				a.warnings = append(a.warnings, warning)
+			}
+			if !installed {
+				continue
+			}
+		default:
+			firstErr = cmp.Or(firstErr, fmt.Errorf("add route %s dev %s: %w", r, a.name, answers[i]))
 			continue
 		}
 		// A new via for a recorded prefix replaced the old route.
 		a.routes = slices.DeleteFunc(a.routes, func(old Route) bool { return old.To == r.To })
 		a.routes = append(a.routes, r)
 	}
-	return nil
+	if batchErr != nil {
+		firstErr = cmp.Or(firstErr, fmt.Errorf("add routes dev %s: %w", a.name, batchErr))
+	}
+	return firstErr
 }
 
 // deleteRoutesExcept deletes the recorded routes not in keep, newest first,

@@ -150,7 +150,7 @@ func describe(r netlink.Route, ok bool) string {
 	if r.Gw != nil {
 		s += " via " + r.Gw.String()
 	}
-	if l, err := netlink.LinkByIndex(r.LinkIndex); err == nil {
+	if l, err := rtnl().LinkByIndex(r.LinkIndex); err == nil {
 		s += " dev " + l.Attrs().Name
 	}
 	return s

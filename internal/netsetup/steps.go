@@ -18,7 +18,7 @@ import (
 //
 // Equivalent to: `ip link set dev $name mtu $mtu`
 func setMTU(link netlink.Link, name string, mtu int) error {
-	if err := netlink.LinkSetMTU(link, mtu); err != nil {
+	if err := rtnl().LinkSetMTU(link, mtu); err != nil {
 		return fmt.Errorf("set mtu %d dev %s: %w", mtu, name, err)
 	}
 	return nil
@@ -28,7 +28,7 @@ func setMTU(link netlink.Link, name string, mtu int) error {
 //
 // Equivalent to: `ip link set dev $name up`
 func setUp(link netlink.Link, name string) error {
-	if err := netlink.LinkSetUp(link); err != nil {
+	if err := rtnl().LinkSetUp(link); err != nil {
 		return fmt.Errorf("set link %s up: %w", name, err)
 	}
 	return nil
@@ -38,7 +38,7 @@ func setUp(link netlink.Link, name string) error {
 //
 // Equivalent to: `ip link set dev $name down`
 func setDown(link netlink.Link, name string) error {
-	if err := netlink.LinkSetDown(link); err != nil {
+	if err := rtnl().LinkSetDown(link); err != nil {
 		return fmt.Errorf("set link %s down: %w", name, err)
 	}
 	return nil

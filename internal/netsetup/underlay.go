@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	"github.com/ipipd/ipipd/tun"
-	"github.com/vishvananda/netlink"
 )
 
 // LinkIndex returns the interface index of the underlay device name, for
@@ -16,7 +15,7 @@ func LinkIndex(name string) (int, error) {
 	if err := tun.CheckName(name); err != nil {
 		return 0, fmt.Errorf("underlay device: %w", err)
 	}
-	link, err := netlink.LinkByName(name)
+	link, err := rtnl().LinkByName(name)
 	if err != nil {
 		if isLinkNotFound(err) {
 			return 0, fmt.Errorf("underlay device %s does not exist in this network namespace", name)

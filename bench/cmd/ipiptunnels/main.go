@@ -32,7 +32,7 @@ import (
 	"time"
 )
 
-const usage = `usage: ipiptunnels [-tunnels N] [-routes M] [-binary PATH] [-timeout D] [-water] [-print-config]`
+const usage = `usage: ipiptunnels [-tunnels N] [-routes M] [-binary PATH] [-timeout D] [-water] [-cpuprofile FILE] [-print-config]`
 
 func main() {
 	fs := flag.NewFlagSet("ipiptunnels", flag.ContinueOnError)
@@ -43,6 +43,7 @@ func main() {
 	fs.StringVar(&o.binary, "binary", "", "an ipipd binary (default: go build ./cmd/ipipd)")
 	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "bound of each step (start, reload, stop)")
 	fs.BoolVar(&o.water, "water", false, "tun: water instead of the default offload backend")
+	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write the measured daemon's CPU profile (start, reloads, stop) to `FILE`")
 	printConfig := fs.Bool("print-config", false, "print the config and exit, to run ipipd on it by hand (in a namespace with u0 as above)")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		os.Exit(2)

@@ -21,6 +21,14 @@ type options struct {
 	binary          string
 	timeout         time.Duration
 	water           bool
+	cpuprofile      string // passed to the measured daemon as --cpuprofile
+}
+
+func (o options) profileFlags() []string {
+	if o.cpuprofile == "" {
+		return nil
+	}
+	return []string{"--cpuprofile", o.cpuprofile}
 }
 
 func (o options) check() error {
@@ -119,7 +127,7 @@ func measure(ctx context.Context, o options, log io.Writer) (*result, error) {
 	full := writeConfig(o.tunnels, o.routes, 0, o.backend())
 	fmt.Fprintln(log, "ipiptunnels: starting")
 	begin := time.Now()
-	d, err = startDaemon(ctx, ns, binary, dir, "full", full, o.timeout)
+	d, err = startDaemon(ctx, ns, binary, dir, "full", full, o.timeout, o.profileFlags()...)
 	if err != nil {
 		return r, err
 	}
@@ -156,7 +164,7 @@ type daemon struct {
 
 // startDaemon writes cfg and runs ipipd on it in ns with NOTIFY_SOCKET set,
 // returning once it says READY=1.
-func startDaemon(ctx context.Context, ns, binary, dir, name, cfg string, timeout time.Duration) (*daemon, error) {
+func startDaemon(ctx context.Context, ns, binary, dir, name, cfg string, timeout time.Duration, flags ...string) (*daemon, error) {
 	d := &daemon{out: &lab.LockedBuffer{}, config: filepath.Join(dir, name+".yaml"), notices: make(chan string, 16)}
 	if err := os.WriteFile(d.config, []byte(cfg), 0o644); err != nil {
 		return nil, err
@@ -172,7 +180,7 @@ func startDaemon(ctx context.Context, ns, binary, dir, name, cfg string, timeout
 	os.Setenv("NOTIFY_SOCKET", socket)
 	defer os.Unsetenv("NOTIFY_SOCKET")
 	d.proc, err = lab.Start(ns, lab.Options{Output: d.out, DeathSignal: syscall.SIGKILL},
-		lab.RunArgs(binary, d.config, filepath.Join(dir, name+".sock"))...)
+		lab.RunArgs(binary, d.config, filepath.Join(dir, name+".sock"), flags...)...)
 	if err != nil {
 		d.notify.Close()
 		return nil, err

@@ -1,0 +1,90 @@
+package kernelview
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// A View's routes, built again only for the devices whose routes or table
+// changed, are those a build of every device gives, through any sequence of
+// additions, replacements, deletions, devices going down, table changes and
+// fresh reads.
+func TestViewRoutesIncrementalMatchesFullBuild(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	f := &follower{routes: newRouteStore(), watched: map[int]int{1: 254, 2: 254, 3: 100}}
+	key := func() routeKey {
+		return routeKey{
+			table:  []int{254, 254, 100}[rng.IntN(3)],
+			to:     netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(rng.IntN(4)), 0, 0}), 16),
+			metric: rng.IntN(2),
+			tos:    []int{0, 0, 0, 8}[rng.IntN(4)],
+		}
+	}
+	route := func() storedRoute {
+		var s storedRoute
+		for range 1 + rng.IntN(2) {
+			s.hops = append(s.hops, storedHop{index: 1 + rng.IntN(4), via: netip.AddrFrom4([4]byte{10, 245, 1, byte(rng.IntN(3))}), weight: 1})
+		}
+		return s
+	}
+	for step := range 5000 {
+		op := ""
+		switch n := rng.IntN(100); {
+		case n < 50:
+			op = "set"
+			f.routes.set(key(), route())
+		case n < 80:
+			op = "del"
+			f.routes.del(key())
+		case n < 90:
+			op = "drop"
+			f.routes.dropDevice(1 + rng.IntN(4))
+		case n < 95:
+			op = "watch"
+			w := map[int]int{}
+			for index := 1; index <= 4; index++ {
+				if rng.IntN(4) > 0 {
+					w[index] = []int{254, 100}[rng.IntN(2)]
+				}
+			}
+			f.watched, f.watchedChanged = w, true
+		default:
+			op = "read anew"
+			fresh := newRouteStore()
+			for k, r := range f.routes.all {
+				fresh.set(k, r)
+			}
+			f.routes, f.routesReplaced = fresh, true
+		}
+		if rng.IntN(3) > 0 {
+			continue // several changes between two Views
+		}
+		got := f.viewRoutes()
+		want := map[int][]Route{}
+		for index, table := range f.watched {
+			if r := f.routes.routesThrough(index, table); r != nil {
+				want[index] = r
+			}
+		}
+		if !reflect.DeepEqual(sorted(got), sorted(want)) {
+			t.Fatalf("step %d (%s): incremental %v, full %v", step, op, got, want)
+		}
+	}
+}
+
+func sorted(m map[int][]Route) map[int][]Route {
+	out := map[int][]Route{}
+	for index, r := range m {
+		r = slices.Clone(r)
+		slices.SortFunc(r, func(a, b Route) int {
+			return strings.Compare(fmt.Sprint(a), fmt.Sprint(b))
+		})
+		out[index] = r
+	}
+	return out
+}

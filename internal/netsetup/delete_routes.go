@@ -1,0 +1,108 @@
+package netsetup
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"github.com/vishvananda/netlink/nl"
+	"golang.org/x/sys/unix"
+)
+
+// RouteKey names one IPv4 route through a device, as the kernel tells its
+// routes apart: table, prefix and metric (TOS 0), and the device of its
+// (first) next hop.
+type RouteKey struct {
+	Index  int // ifindex of the device the route leaves through
+	Table  int
+	To     netip.Prefix
+	Metric int
+}
+
+// DeleteRoutes deletes the routes rs, in the calling thread's network
+// namespace, many to a system call, and returns how many it deleted. A
+// route the kernel does not hold (gone meanwhile, or whose first next hop
+// is through another device) is passed over.
+//
+// It goes before deleting many devices at once (DeleteLinks): the kernel
+// deletes a device's routes itself, but by a walk of the whole routing
+// table for each device that has any (fib_disable_ip, then fib_flush), so
+// 10 000 devices over 100 000 routes took 28 s in the kernel; deleted
+// first, the same routes take about 2 s and the devices 2.6 s.
+func DeleteRoutes(rs []RouteKey) (deleted int, err error) {
+	msgs := make([][]byte, len(rs))
+	for i, r := range rs {
+		msgs[i] = deleteRouteMessage(r)
+	}
+	answers, err := netlinkBatch(msgs)
+	if err != nil {
+		return 0, err
+	}
+	var errs []error
+	for _, errno := range answers {
+		switch errno {
+		case 0:
+			deleted++
+		case unix.ESRCH:
+			// Not there any more, or not through this device.
+		default:
+			if len(errs) < 3 {
+				errs = append(errs, fmt.Errorf("deleting a route: %w", errno))
+			}
+		}
+	}
+	return deleted, errors.Join(errs...)
+}
+
+// deleteRouteMessage is `ip route del TO dev INDEX table T metric M` as one
+// netlink message.
+func deleteRouteMessage(r RouteKey) []byte {
+	req := nl.NewNetlinkRequest(unix.RTM_DELROUTE, unix.NLM_F_ACK)
+	msg := nl.NewRtDelMsg()
+	msg.Family = unix.AF_INET
+	msg.Dst_len = uint8(r.To.Bits())
+	msg.Table = unix.RT_TABLE_UNSPEC
+	if r.Table < 256 {
+		msg.Table = uint8(r.Table)
+	}
+	req.AddData(msg)
+	dst := r.To.Masked().Addr().As4()
+	req.AddData(nl.NewRtAttr(unix.RTA_DST, dst[:]))
+	req.AddData(nl.NewRtAttr(unix.RTA_OIF, nl.Uint32Attr(uint32(r.Index))))
+	req.AddData(nl.NewRtAttr(unix.RTA_TABLE, nl.Uint32Attr(uint32(r.Table))))
+	if r.Metric != 0 {
+		req.AddData(nl.NewRtAttr(unix.RTA_PRIORITY, nl.Uint32Attr(uint32(r.Metric))))
+	}
+	return req.Serialize()
+}
+
+// addRouteMessage is kernelRoute(index, table, r) added as one netlink
+// message: `ip route add` with NLM_F_CREATE|NLM_F_EXCL, as RouteAdd sends
+// it.
+func addRouteMessage(index, table int, r Route) []byte {
+	req := nl.NewNetlinkRequest(unix.RTM_NEWROUTE, unix.NLM_F_CREATE|unix.NLM_F_EXCL|unix.NLM_F_ACK)
+	msg := nl.NewRtMsg()
+	msg.Family = unix.AF_INET
+	msg.Dst_len = uint8(r.To.Bits())
+	msg.Protocol = RouteProtocol
+	msg.Type = unix.RTN_UNICAST
+	msg.Scope = unix.RT_SCOPE_LINK
+	msg.Table = unix.RT_TABLE_UNSPEC
+	if table < 256 {
+		msg.Table = uint8(table)
+	}
+	if r.Via.IsValid() {
+		msg.Scope = unix.RT_SCOPE_UNIVERSE
+		msg.Flags = unix.RTNH_F_ONLINK
+	}
+	req.AddData(msg)
+	dst := r.To.Masked().Addr().As4()
+	req.AddData(nl.NewRtAttr(unix.RTA_DST, dst[:]))
+	if r.Via.IsValid() {
+		via := r.Via.As4()
+		req.AddData(nl.NewRtAttr(unix.RTA_GATEWAY, via[:]))
+	}
+	req.AddData(nl.NewRtAttr(unix.RTA_OIF, nl.Uint32Attr(uint32(index))))
+	req.AddData(nl.NewRtAttr(unix.RTA_TABLE, nl.Uint32Attr(uint32(table))))
+	return req.Serialize()
+}
