@@ -371,12 +371,15 @@ func (e *Engine) apply(ctx context.Context, cfg *config.Config) error {
 	steps.done("publish")
 	e.destroyAll(gone)
 	steps.done("remove")
-	if len(gone) > 0 {
-		// What the removed tunnels and the reload held goes back to the
-		// system now, not over minutes as the runtime's scavenger would:
-		// measured at 3 000 tunnels, 244 MiB 2 s after a reload down to
-		// one tunnel, from 15 MiB with one tunnel at start.
-		go debug.FreeOSMemory()
+	if len(gone) > 0 || len(created) > 0 {
+		// What the removed tunnels held and what building the new ones
+		// left behind go back to the system now, not over minutes as the
+		// runtime's scavenger would: measured at 3 000 tunnels, 244 MiB
+		// 2 s after a reload down to one tunnel, from 15 MiB with one
+		// tunnel at start; at 10 000 tunnels, 261 MiB of idle heap kept
+		// after the start, for 185 MiB in use.
+		debug.FreeOSMemory()
+		steps.done("free_memory")
 	}
 	for _, rt := range e.runtimes {
 		for _, w := range rt.setup.TakeWarnings() {
