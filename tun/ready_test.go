@@ -3,6 +3,8 @@ package tun
 import (
 	"testing"
 	"time"
+
+	"github.com/vishvananda/netlink"
 )
 
 // A Waiter says not readable on an idle device, wakes once the kernel
@@ -56,6 +58,33 @@ func TestWaitReadable(t *testing.T) {
 			}
 		case <-time.After(testTimeout):
 			t.Fatalf("WaitReadable still blocked %v after Close", testTimeout)
+		}
+	})
+}
+
+// A wait that began on an idle device ends, closed, when the device is
+// deleted from outside (ip link del, or ipipd deleting many at once).
+func TestWaitReadableEndsClosedWhenTheDeviceIsDeleted(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		dev := b.open(t)
+		w := dev.(Waiter)
+		woken := make(chan error, 1)
+		go func() { woken <- w.WaitReadable() }()
+		time.Sleep(50 * time.Millisecond)
+		link, err := netlink.LinkByName(dev.Name())
+		if err == nil {
+			err = netlink.LinkDel(link)
+		}
+		if err != nil {
+			t.Fatalf("ip link del %s: %v", dev.Name(), err)
+		}
+		select {
+		case err := <-woken:
+			if !IsClosed(err) {
+				t.Errorf("WaitReadable after the device was deleted = %v, want a closed error", err)
+			}
+		case <-time.After(testTimeout):
+			t.Fatalf("WaitReadable still blocked %v after the device was deleted", testTimeout)
 		}
 	})
 }
