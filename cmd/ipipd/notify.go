@@ -19,7 +19,7 @@ import (
 // when the reload was refused, why (the running config stays, and
 // systemctl status should not look as if the new file were in place).
 func notifyReady(log *slog.Logger, eng *engine.Engine, refused string) {
-	status := serviceStatus(eng.Status())
+	status := serviceStatus(eng.TunnelNames())
 	if refused != "" {
 		status += "; reload refused, running the previous config: " + refused
 	}
@@ -48,20 +48,20 @@ func warnNotify(log *slog.Logger, err error) {
 const maxStatusTunnels = 8
 
 // serviceStatus is the STATUS= line: the state and the running tunnels.
-func serviceStatus(st engine.Status) string {
+func serviceStatus(tunnels []string) string {
 	names := make([]string, 0, maxStatusTunnels)
-	for i, t := range st.Tunnels {
+	for i, name := range tunnels {
 		if i == maxStatusTunnels {
-			names = append(names, fmt.Sprintf("and %d more", len(st.Tunnels)-i))
+			names = append(names, fmt.Sprintf("and %d more", len(tunnels)-i))
 			break
 		}
-		names = append(names, t.Name)
+		names = append(names, name)
 	}
-	switch len(st.Tunnels) {
+	switch len(tunnels) {
 	case 0:
 		return "running, no tunnels"
 	case 1:
 		return "running, 1 tunnel: " + names[0]
 	}
-	return fmt.Sprintf("running, %d tunnels: %s", len(st.Tunnels), strings.Join(names, ", "))
+	return fmt.Sprintf("running, %d tunnels: %s", len(tunnels), strings.Join(names, ", "))
 }

@@ -3,17 +3,15 @@ package main
 import (
 	"fmt"
 	"testing"
-
-	"github.com/ipipd/ipipd/internal/engine"
 )
 
 func TestServiceStatus(t *testing.T) {
-	tunnels := func(n int) engine.Status {
-		var st engine.Status
+	tunnels := func(n int) []string {
+		var names []string
 		for i := range n {
-			st.Tunnels = append(st.Tunnels, engine.TunnelStatus{Name: fmt.Sprint("t", i)})
+			names = append(names, fmt.Sprint("t", i))
 		}
-		return st
+		return names
 	}
 	for _, tc := range []struct {
 		n    int

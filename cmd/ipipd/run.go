@@ -285,7 +285,9 @@ func (l *lifecycle) reload() (code int, stop bool) {
 	}
 	notifyReloading(l.log, l.path)
 	refused := ""
+	loading := time.Now()
 	cfg, err := config.Load(l.path)
+	l.log.Debug("config read", "file", l.path, "took", time.Since(loading).Round(time.Millisecond))
 	if err == nil {
 		err = l.apply(cfg)
 		if errors.Is(err, errStopped) {

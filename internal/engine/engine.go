@@ -182,8 +182,12 @@ func (e *Engine) Apply(cfg *config.Config) error {
 // reload of thousands of tunnels takes seconds; a SIGTERM meanwhile must
 // not wait for all of it.
 func (e *Engine) ApplyContext(ctx context.Context, cfg *config.Config) error {
+	waited := time.Now()
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if d := time.Since(waited); d > 10*time.Millisecond {
+		e.log.Debug("the config waited for the engine", "took", d.Round(time.Millisecond))
+	}
 	if e.closed {
 		return errors.New("engine is closed")
 	}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"net/netip"
+	"slices"
 	"sort"
 )
 
@@ -93,6 +94,22 @@ func (e *Engine) Status() Status {
 	}
 	sort.SliceStable(s.Tunnels, func(a, b int) bool { return s.Tunnels[a].Name < s.Tunnels[b].Name })
 	return s
+}
+
+// TunnelNames returns the running tunnels' names, sorted: what a summary
+// needs, without the counters, routes and peers Status gathers for each
+// (at 10 000 tunnels and 100 000 routes, seconds of work).
+func (e *Engine) TunnelNames() []string {
+	st := e.state.Load()
+	if st == nil {
+		return nil
+	}
+	names := make([]string, len(st.tunnels))
+	for i := range st.tunnels {
+		names[i] = st.tunnels[i].config.Name
+	}
+	slices.Sort(names)
+	return names
 }
 
 func anyAddr(a netip.Addr) string {
