@@ -59,6 +59,9 @@ type Engine struct {
 
 	limitMu  sync.Mutex
 	lastLogs map[string]time.Time
+	// trim gives the heap back once the kernel's View settles after a
+	// removal (heap_trim.go).
+	trim heapTrim
 
 	// pools lend batch buffers to the transmit loops, one pool per batch
 	// size (transmit.go).
@@ -385,6 +388,9 @@ func (e *Engine) apply(ctx context.Context, cfg *config.Config) error {
 		debug.FreeOSMemory()
 		steps.done("free_memory")
 	}
+	if len(gone) > 0 {
+		e.trim.arm()
+	}
 	for _, rt := range e.runtimes {
 		for _, w := range rt.setup.TakeWarnings() {
 			e.log.Warn(w, "tunnel", rt.name)
@@ -513,6 +519,7 @@ func (e *Engine) Close() error {
 		gone = append(gone, rt)
 	}
 	e.destroyAll(gone)
+	e.trim.stop()
 	e.outer.StopReceiving()
 	<-e.recvDone
 	<-e.errsDone

@@ -42,6 +42,7 @@ func (e *Engine) kernelChanged(v *kernelview.View) {
 func (e *Engine) follow() {
 	defer close(e.followDone)
 	for range e.viewReady {
+		e.trim.viewed()
 		v := e.view.Load()
 		e.mu.Lock()
 		if e.closed {
