@@ -447,9 +447,11 @@ func (e *Engine) destroyAll(rts []*runtime) {
 	if len(rts) > 1 {
 		start := time.Now()
 		indexes := make([]int, 0, len(rts))
+		links := make([]netsetup.LinkRef, 0, len(rts))
 		for _, rt := range rts {
 			if rt.ifindex != 0 {
 				indexes = append(indexes, rt.ifindex)
+				links = append(links, netsetup.LinkRef{Index: rt.ifindex, Name: rt.name})
 			}
 		}
 		routes := routesThrough(e.view.Load(), indexes)
@@ -458,8 +460,11 @@ func (e *Engine) destroyAll(rts []*runtime) {
 			e.log.Warn("deleting the routes of removed tunnels failed; the kernel deletes them with the devices", "err", err)
 		}
 		routesTook := time.Since(start)
-		if err := netsetup.DeleteLinks(indexes); err != nil {
+		skipped, err := netsetup.DeleteLinks(links)
+		if err != nil {
 			e.log.Warn("deleting the devices of removed tunnels in one request failed; deleting them one by one", "tunnels", len(rts), "err", err)
+		} else if len(skipped) > 0 {
+			e.log.Warn("some devices of removed tunnels were not deleted in one request; deleting them one by one", "devices", len(skipped))
 		}
 		e.log.Debug("devices deleted in one request", "devices", len(indexes), "routes", deleted,
 			"routes_took", routesTook.Round(time.Millisecond), "took", time.Since(start).Round(time.Millisecond))

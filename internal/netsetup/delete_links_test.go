@@ -11,41 +11,48 @@ import (
 	"github.com/ipipd/ipipd/tun"
 )
 
-// DeleteLinks deletes the devices it is given, whatever group they were
-// in, leaves every other device, a device already in a group among them,
-// and is faster than closing the TUN descriptors one by one, which is how
-// the kernel otherwise deletes them.
+// DeleteLinks deletes the devices it is given, leaves every other device
+// (one in a group of its own, and one whose index it is given under
+// another name, as when a deleted device's number is reused), and is
+// faster than closing the TUN descriptors one by one, which is how the
+// kernel otherwise deletes them.
 func TestDeleteLinksDeletesThoseGivenInOneRequest(t *testing.T) {
 	lab.EnterFresh(t)
 	const devices = 60
-	open := func(prefix string) ([]int, []tun.Device) {
-		var indexes []int
+	open := func(prefix string) ([]LinkRef, []tun.Device) {
+		var links []LinkRef
 		var devs []tun.Device
 		for i := range devices {
-			link, dev := addDevice(t, fmt.Sprintf("%s%d", prefix, i), 1500)
-			indexes = append(indexes, link.Attrs().Index)
+			name := fmt.Sprintf("%s%d", prefix, i)
+			link, dev := addDevice(t, name, 1500)
+			links = append(links, LinkRef{Index: link.Attrs().Index, Name: name})
 			devs = append(devs, dev)
 		}
-		return indexes, devs
+		return links, devs
 	}
-	addDevice(t, "keep0", 1500)
+	keep, _ := addDevice(t, "keep0", 1500)
 	grouped, _ := addDevice(t, "keep1", 1500)
 	if err := netlink.LinkSetGroup(grouped, 7); err != nil {
 		t.Fatal(err)
 	}
 
-	indexes, devs := open("del")
+	links, devs := open("del")
+	reused := LinkRef{Index: keep.Attrs().Index, Name: "del-reused"}
 	start := time.Now()
-	if err := DeleteLinks(indexes); err != nil {
+	skipped, err := DeleteLinks(append(links, reused))
+	if err != nil {
 		t.Fatalf("DeleteLinks: %v", err)
 	}
 	inOne := time.Since(start)
+	if len(skipped) != 1 || skipped[0] != reused {
+		t.Errorf("skipped %v, want only %v", skipped, reused)
+	}
 	for _, d := range devs {
 		d.Close()
 	}
-	for _, index := range indexes {
-		if l, err := netlink.LinkByIndex(index); err == nil {
-			t.Errorf("device %s (%d) still there", l.Attrs().Name, index)
+	for _, l := range links {
+		if got, err := netlink.LinkByIndex(l.Index); err == nil {
+			t.Errorf("device %s (%d) still there", got.Attrs().Name, l.Index)
 		}
 	}
 	for _, name := range []string{"keep0", "keep1"} {
@@ -70,7 +77,7 @@ func TestDeleteLinksDeletesThoseGivenInOneRequest(t *testing.T) {
 }
 
 func TestDeleteLinksOfNothing(t *testing.T) {
-	if err := DeleteLinks(nil); err != nil {
-		t.Errorf("DeleteLinks(nil) = %v", err)
+	if skipped, err := DeleteLinks(nil); err != nil || skipped != nil {
+		t.Errorf("DeleteLinks(nil) = %v, %v", skipped, err)
 	}
 }
