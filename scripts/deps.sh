@@ -25,5 +25,22 @@ if ! command -v apt-get >/dev/null; then
 fi
 echo "installing ${need[*]}"
 export DEBIAN_FRONTEND=noninteractive
+# Packages are installed, not started: bird2's maintainer scripts would
+# start a BIRD in the host's namespace, and the tests run their own, each
+# in a namespace of its own. policy-rc.d answering 101 ("action forbidden")
+# is how Debian's invoke-rc.d and deb-systemd-invoke are told so; one that
+# was there already is kept and put back.
+policy=/usr/sbin/policy-rc.d
+saved=""
+if [ -e "$policy" ]; then
+  saved=$(mktemp)
+  cp -p "$policy" "$saved"
+fi
+restore_policy() {
+  if [ -n "$saved" ]; then mv "$saved" "$policy"; else rm -f "$policy"; fi
+}
+trap restore_policy EXIT
+printf '#!/bin/sh\nexit 101\n' >"$policy"
+chmod 755 "$policy"
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
