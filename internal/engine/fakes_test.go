@@ -84,7 +84,7 @@ func newTestEngine(t testing.TB, yaml string) (*Engine, map[string]*fakeDevice, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := compile(cfg)
+	p, err := compile(cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -51,7 +51,7 @@ func TestFollowRouteBurst(t *testing.T) {
 
 	cfg := config.Default()
 	cfg.Tunnels[0].Down = false
-	p, err := compile(cfg)
+	p, err := compile(cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

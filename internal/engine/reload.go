@@ -44,14 +44,29 @@ func holds(v *kernelview.View, rt *runtime, l netsetup.Link) bool {
 	if table == 0 {
 		table = netsetup.MainTable
 	}
-	have := make(map[netip.Prefix]netip.Addr, len(v.Routes[rt.ifindex]))
-	for _, r := range v.Routes[rt.ifindex] {
-		if r.Protocol == netsetup.RouteProtocol && r.Table == table {
-			have[r.To] = r.Via
+	have := v.Routes[rt.ifindex]
+	matches := func(h kernelview.Route, r netsetup.Route) bool {
+		return h.To == r.To && h.Via == r.Via && h.Protocol == netsetup.RouteProtocol && h.Table == table
+	}
+	if len(l.Routes)*len(have) <= 4096 {
+		// A scan, not a map, for the usual tunnel of a few routes: a
+		// reload asks this of every tunnel, and 10 000 maps were most of
+		// a reload's check.
+		for _, r := range l.Routes {
+			if !slices.ContainsFunc(have, func(h kernelview.Route) bool { return matches(h, r) }) {
+				return false
+			}
+		}
+		return true
+	}
+	held := make(map[netsetup.Route]bool, len(have))
+	for _, h := range have {
+		if h.Protocol == netsetup.RouteProtocol && h.Table == table {
+			held[netsetup.Route{To: h.To, Via: h.Via}] = true
 		}
 	}
 	for _, r := range l.Routes {
-		if via, ok := have[r.To]; !ok || via != r.Via {
+		if !held[r] {
 			return false
 		}
 	}

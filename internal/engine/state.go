@@ -66,7 +66,13 @@ type compiled struct {
 // offload TUN's smallest MTU) and builds the tables through package plan,
 // as explain does; it changes nothing. Its route table holds the file's
 // routes: what the datapath reads until the kernel shows the devices'.
-func compile(cfg *config.Config) (*compiled, error) {
+//
+// known, when not nil, gives the underlay MTU a running tunnel was set up
+// with, when its remote and dev are unchanged: the kernel works it out when
+// a tunnel is made or changed (ip_tunnel_bind_dev), not on every reload,
+// and asking the kernel for each of 10 000 tunnels took 0.4-0.5 s of a
+// reload.
+func compile(cfg *config.Config, known func(config.Tunnel) (int, bool)) (*compiled, error) {
 	pl, err := plan.Compile(cfg, netsetup.LinkIndex)
 	if err != nil {
 		return nil, err
@@ -75,7 +81,13 @@ func compile(cfg *config.Config) (*compiled, error) {
 	underlays := netsetup.NewUnderlayMTUs()
 	for i, pt := range pl.Tunnels {
 		t := pt.Config
-		underlay := underlays.MTU(t.Remote, t.Dev)
+		underlay, ok := 0, false
+		if known != nil {
+			underlay, ok = known(t)
+		}
+		if !ok {
+			underlay = underlays.MTU(t.Remote, t.Dev)
+		}
 		tunMTU := t.MTU
 		if tunMTU == 0 {
 			tunMTU = netsetup.DefaultTunnelMTU(underlay)

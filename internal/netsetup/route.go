@@ -122,7 +122,7 @@ func routeAt(table int, prefix netip.Prefix) (netlink.Route, bool) {
 func heldRoutes(index, table int) (map[Route]bool, error) {
 	filter := &netlink.Route{Table: table, LinkIndex: index, Protocol: RouteProtocol}
 	held := map[Route]bool{}
-	err := rtnl().RouteListFilteredIter(netlink.FAMILY_V4, filter, netlink.RT_FILTER_TABLE|netlink.RT_FILTER_OIF|netlink.RT_FILTER_PROTOCOL,
+	err := rtnlStrict().RouteListFilteredIter(netlink.FAMILY_V4, filter, netlink.RT_FILTER_TABLE|netlink.RT_FILTER_OIF|netlink.RT_FILTER_PROTOCOL,
 		func(kr netlink.Route) bool {
 			if kr.Priority != 0 || kr.Tos != 0 {
 				return true
