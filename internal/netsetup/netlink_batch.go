@@ -2,6 +2,7 @@ package netsetup
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"syscall"
 
@@ -12,12 +13,28 @@ import (
 // handles every message of the buffer in turn and acknowledges each.
 const messagesPerWrite = 256
 
+// batchReceiveBuffer holds the acknowledgements of one write with room to
+// spare. The kernel queues them all before sendmsg returns, and charges
+// each 800-900 bytes against the receive buffer: the default 208 KiB holds
+// about 240-256 of them, and one over is lost (ENOBUFS). A variable so that
+// a test can make it overflow.
+var batchReceiveBuffer = 1 << 20
+
+// Answers netlinkBatch gives for requests whose outcome it does not know.
+const (
+	// AnswerLost: sent, and carried out or not, but its acknowledgement
+	// was lost (the receive buffer overflowed).
+	AnswerLost = unix.ENOBUFS
+	// AnswerNotSent: never sent, since the socket failed first.
+	AnswerNotSent = unix.ECANCELED
+)
+
 // netlinkBatch sends msgs, each one rtnetlink request with NLM_F_ACK, many
 // to a system call on a socket of its own in the calling thread's network
 // namespace, and returns each one's answer: 0 when done, else the kernel's
-// errno. A request per system call, with its own wait for the answer, cost
-// 41 µs a route; most of it was the round trip. The error is for the socket
-// itself; then answers not read are EIO.
+// errno, or AnswerLost or AnswerNotSent when it cannot tell. A request per
+// system call, with its own wait for the answer, cost 41 µs a route; most
+// of it was the round trip. The error is for the socket itself.
 func netlinkBatch(msgs [][]byte) ([]syscall.Errno, error) {
 	answers := make([]syscall.Errno, len(msgs))
 	if len(msgs) == 0 {
@@ -25,14 +42,20 @@ func netlinkBatch(msgs [][]byte) ([]syscall.Errno, error) {
 	}
 	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
 	if err != nil {
-		return fail(answers, 0, fmt.Errorf("netlink socket: %w", err))
+		return mark(answers, 0, len(answers), AnswerNotSent), fmt.Errorf("netlink socket: %w", err)
 	}
 	defer unix.Close(fd)
+	// FORCE past rmem_max needs CAP_NET_ADMIN, which ipipd has; without
+	// it, as much as rmem_max allows.
+	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, batchReceiveBuffer) != nil {
+		unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, batchReceiveBuffer)
+	}
 	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		return fail(answers, 0, fmt.Errorf("netlink socket: %w", err))
+		return mark(answers, 0, len(answers), AnswerNotSent), fmt.Errorf("netlink socket: %w", err)
 	}
 	buf := make([]byte, 0, 64*messagesPerWrite)
 	rb := make([]byte, 64<<10)
+	var lost error
 	for first := 0; first < len(msgs); first += messagesPerWrite {
 		batch := msgs[first:min(len(msgs), first+messagesPerWrite)]
 		bySeq := make(map[uint32]int, len(batch))
@@ -42,19 +65,34 @@ func netlinkBatch(msgs [][]byte) ([]syscall.Errno, error) {
 			buf = append(buf, m...)
 		}
 		if err := unix.Sendto(fd, buf, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-			return fail(answers, first, fmt.Errorf("netlink: sending %d requests: %w", len(batch), err))
+			// The kernel may have carried out some before it failed.
+			mark(answers, first, first+len(batch), AnswerLost)
+			return mark(answers, first+len(batch), len(answers), AnswerNotSent),
+				fmt.Errorf("netlink: sending %d requests: %w", len(batch), err)
 		}
-		for got := 0; got < len(batch); {
-			n, _, err := unix.Recvfrom(fd, rb, 0)
+		for len(bySeq) > 0 {
+			flags := 0
+			if lost != nil {
+				flags = unix.MSG_DONTWAIT // what is left of the queue, no more
+			}
+			n, _, err := unix.Recvfrom(fd, rb, flags)
 			if err == unix.EINTR {
 				continue
 			}
+			if err == unix.ENOBUFS {
+				lost = fmt.Errorf("netlink: the kernel's answers overflowed the receive buffer (%d bytes)", batchReceiveBuffer)
+				continue
+			}
 			if err != nil {
-				return fail(answers, first, fmt.Errorf("netlink: reading the kernel's answers: %w", err))
+				if !errors.Is(err, unix.EAGAIN) {
+					lost = fmt.Errorf("netlink: reading the kernel's answers: %w", err)
+				}
+				break
 			}
 			replies, err := syscall.ParseNetlinkMessage(rb[:n])
 			if err != nil {
-				return fail(answers, first, fmt.Errorf("netlink: reading the kernel's answers: %w", err))
+				lost = fmt.Errorf("netlink: reading the kernel's answers: %w", err)
+				break
 			}
 			for _, r := range replies {
 				i, ok := bySeq[r.Header.Seq]
@@ -63,17 +101,24 @@ func netlinkBatch(msgs [][]byte) ([]syscall.Errno, error) {
 				}
 				delete(bySeq, r.Header.Seq)
 				answers[i] = syscall.Errno(-int32(binary.NativeEndian.Uint32(r.Data)))
-				got++
 			}
+		}
+		for _, i := range bySeq {
+			answers[i] = AnswerLost
+		}
+		if lost != nil {
+			// The socket's state is unknown: what is left goes unsent, for
+			// the caller to do another way.
+			return mark(answers, first+len(batch), len(answers), AnswerNotSent), lost
 		}
 	}
 	return answers, nil
 }
 
-// fail marks the answers from first on as not known.
-func fail(answers []syscall.Errno, first int, err error) ([]syscall.Errno, error) {
-	for i := first; i < len(answers); i++ {
-		answers[i] = unix.EIO
+// mark sets answers[from:to] to errno and returns answers.
+func mark(answers []syscall.Errno, from, to int, errno syscall.Errno) []syscall.Errno {
+	for i := from; i < to; i++ {
+		answers[i] = errno
 	}
-	return answers, err
+	return answers
 }

@@ -93,12 +93,18 @@ func (a *Applied) addRoutes(link netlink.Link, want []Route) error {
 	for i, r := range todo {
 		msgs[i] = addRouteMessage(link.Attrs().Index, a.table, r)
 	}
-	answers, batchErr := netlinkBatch(msgs)
+	// An error of the socket itself leaves answers AnswerLost or
+	// AnswerNotSent, which go again one by one below: the batch is only
+	// the fast way.
+	answers, _ := netlinkBatch(msgs)
 	var firstErr error
 	for i, r := range todo {
 		switch answers[i] {
 		case 0:
-		case unix.EEXIST:
+		case unix.EEXIST, AnswerLost, AnswerNotSent:
+			// Held already (maybe by the lost request itself): the old
+			// path decides between replacing ipipd's own, and leaving
+			// another's.
 			installed, warning, err := addRoute(link, a.name, a.table, r)
 			if err != nil {
 				firstErr = cmp.Or(firstErr, err)
@@ -117,9 +123,6 @@ func (a *Applied) addRoutes(link netlink.Link, want []Route) error {
 		// A new via for a recorded prefix replaced the old route.
 		a.routes = slices.DeleteFunc(a.routes, func(old Route) bool { return old.To == r.To })
 		a.routes = append(a.routes, r)
-	}
-	if batchErr != nil {
-		firstErr = cmp.Or(firstErr, fmt.Errorf("add routes dev %s: %w", a.name, batchErr))
 	}
 	return firstErr
 }
