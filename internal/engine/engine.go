@@ -232,7 +232,14 @@ func (e *Engine) applyLocked(cfg *config.Config) error {
 // apply is ApplyContext with e.mu held.
 func (e *Engine) apply(ctx context.Context, cfg *config.Config) error {
 	steps := newStepTimer()
-	defer func() { e.log.Debug("config applied", steps.attrs()...) }()
+	applied := false
+	defer func() {
+		if applied {
+			e.log.Debug("config applied", steps.attrs()...)
+		} else {
+			e.log.Debug("config not applied; its steps until then", steps.attrs()...)
+		}
+	}()
 	p, err := compile(cfg, e.setUpUnderlay)
 	if err != nil {
 		return err
@@ -425,6 +432,7 @@ func (e *Engine) apply(ctx context.Context, cfg *config.Config) error {
 		}
 	}
 	e.watchDevices()
+	applied = true
 	return nil
 }
 
@@ -474,15 +482,13 @@ func (e *Engine) destroy(rt *runtime) {
 func (e *Engine) destroyAll(rts []*runtime) {
 	if len(rts) > 1 {
 		start := time.Now()
-		indexes := make([]int, 0, len(rts))
 		links := make([]netsetup.LinkRef, 0, len(rts))
 		for _, rt := range rts {
 			if rt.ifindex != 0 {
-				indexes = append(indexes, rt.ifindex)
 				links = append(links, netsetup.LinkRef{Index: rt.ifindex, Name: rt.name})
 			}
 		}
-		routes := routesThrough(e.view.Load(), indexes)
+		routes := routesThrough(e.view.Load(), links)
 		deleted, err := netsetup.DeleteRoutes(routes)
 		if err != nil {
 			e.log.Warn("deleting the routes of removed tunnels failed; the kernel deletes them with the devices", "err", err)
@@ -494,7 +500,7 @@ func (e *Engine) destroyAll(rts []*runtime) {
 		} else if len(skipped) > 0 {
 			e.log.Warn("some devices of removed tunnels were not deleted in one request; deleting them one by one", "devices", len(skipped))
 		}
-		e.log.Debug("devices deleted in one request", "devices", len(indexes), "routes", deleted,
+		e.log.Debug("devices deleted in one request", "devices", len(links), "routes", deleted,
 			"routes_took", routesTook.Round(time.Millisecond), "took", time.Since(start).Round(time.Millisecond))
 	}
 	start := time.Now()
@@ -504,17 +510,22 @@ func (e *Engine) destroyAll(rts []*runtime) {
 	e.log.Debug("tunnels stopped and forgotten", "tunnels", len(rts), "took", time.Since(start).Round(time.Millisecond))
 }
 
-// routesThrough lists the routes v shows through the devices indexes, one
-// key per route (a multipath route's hops through one device share it).
-func routesThrough(v *kernelview.View, indexes []int) []netsetup.RouteKey {
+// routesThrough lists the routes v shows through the devices links, one
+// key per route (a multipath route's hops through one device share it). A
+// device the View names otherwise is not the tunnel's (deleted from
+// outside, its number given to another): its routes are left alone.
+func routesThrough(v *kernelview.View, links []netsetup.LinkRef) []netsetup.RouteKey {
 	if v == nil {
 		return nil
 	}
 	var keys []netsetup.RouteKey
 	seen := map[netsetup.RouteKey]bool{}
-	for _, index := range indexes {
-		for _, r := range v.Routes[index] {
-			k := netsetup.RouteKey{Index: index, Table: r.Table, To: r.To, Metric: r.Metric}
+	for _, l := range links {
+		if v.Links[l.Index].Name != l.Name {
+			continue
+		}
+		for _, r := range v.Routes[l.Index] {
+			k := netsetup.RouteKey{Index: l.Index, Table: r.Table, To: r.To, Metric: r.Metric}
 			if !seen[k] {
 				seen[k] = true
 				keys = append(keys, k)

@@ -7,8 +7,13 @@ import (
 )
 
 // trimSettle is how long the kernel's View must stay quiet after tunnels
-// were removed before the heap goes back to the system.
-const trimSettle = time.Second
+// were removed before the heap goes back to the system; trimLatest is the
+// most a trim waits, for a View that never stays quiet (a routing daemon's
+// steady churn).
+const (
+	trimSettle = time.Second
+	trimLatest = 10 * time.Second
+)
 
 // heapTrim gives the heap back to the system once the kernel's View has
 // settled after a removal. The apply that removed tunnels returns its own
@@ -19,25 +24,29 @@ const trimSettle = time.Second
 // 145 MiB 30 s after a reload from 10 000 tunnels down to one, for 15 MiB
 // at start).
 type heapTrim struct {
-	mu    sync.Mutex
-	armed bool
-	timer *time.Timer
+	mu      sync.Mutex
+	armed   bool
+	armedAt time.Time
+	timer   *time.Timer
 }
 
 // arm asks for a trim once the View has been quiet for trimSettle.
 func (h *heapTrim) arm() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if !h.armed {
+		h.armedAt = time.Now()
+	}
 	h.armed = true
 	h.resetLocked()
 }
 
 // viewed is told of every View the engine follows: it puts an armed trim
-// off until they stop.
+// off until they stop, or trimLatest has passed since it was armed.
 func (h *heapTrim) viewed() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.armed {
+	if h.armed && time.Since(h.armedAt) < trimLatest-trimSettle {
 		h.resetLocked()
 	}
 }

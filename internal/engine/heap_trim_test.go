@@ -45,3 +45,26 @@ func TestHeapTrimWaitsForTheViewToSettle(t *testing.T) {
 		t.Error("stop left the trim armed")
 	}
 }
+
+// Views that never stop put a trim off for trimLatest at most.
+func TestHeapTrimFiresUnderEndlessViews(t *testing.T) {
+	var h heapTrim
+	h.arm()
+	h.mu.Lock()
+	h.armedAt = time.Now().Add(-trimLatest) // armed that long ago
+	h.mu.Unlock()
+	deadline := time.Now().Add(3 * trimSettle)
+	for {
+		h.viewed()
+		h.mu.Lock()
+		armed := h.armed
+		h.mu.Unlock()
+		if !armed {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Views every 100 ms kept a trim armed %v ago from firing", trimLatest)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

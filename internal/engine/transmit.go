@@ -179,6 +179,7 @@ func (e *Engine) transmit(rt *runtime, b *transmitBuffers) {
 			}
 		}
 	}()
+	var backoff time.Duration
 	for {
 		if pool != nil {
 			if b.batchBuffers != nil && !waiter.Readable() {
@@ -201,12 +202,20 @@ func (e *Engine) transmit(rt *runtime, b *transmitBuffers) {
 		}
 		if n > 0 {
 			e.transmitBatch(rt, b, n)
+			backoff = 0
 		}
 		if err != nil {
 			if tun.IsClosed(err) {
 				return
 			}
 			e.logLimited("tun read failed", "tunnel", rt.name, "err", err)
+			if n == 0 {
+				// A read that keeps failing with the packet still queued
+				// (the device's offloads could not be set up: no
+				// descriptor or memory left) must not spin on a core.
+				backoff = min(max(2*backoff, time.Millisecond), time.Second)
+				time.Sleep(backoff)
+			}
 		}
 	}
 }
