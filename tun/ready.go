@@ -29,9 +29,22 @@ var (
 )
 
 // readiness answers Waiter for a descriptor under the Go runtime's poller.
+// Its answers are for the one loop that reads the device: Readable and
+// WaitReadable share the state of their last poll.
 type readiness struct {
 	conn syscall.RawConn
 	name string
+	poll *pollState
+}
+
+// pollState is what a poll of the descriptor found, with the callbacks
+// RawConn runs bound to it once, so that asking allocates nothing (a
+// closure per call escaped to the heap: two allocations a wake).
+type pollState struct {
+	ready bool // Readable's answer
+	gone  bool // WaitReadable's: the device was deleted
+	check func(fd uintptr)
+	wait  func(fd uintptr) bool
 }
 
 func newReadiness(f any, name string) (readiness, error) {
@@ -43,21 +56,34 @@ func newReadiness(f any, name string) (readiness, error) {
 	if err != nil {
 		return readiness{}, fmt.Errorf("TUN device %s: %w", name, err)
 	}
-	return readiness{conn: rc, name: name}, nil
+	p := &pollState{}
+	p.check = func(fd uintptr) { p.ready, _ = poll(fd) }
+	p.wait = func(fd uintptr) bool {
+		ready, gone := poll(fd)
+		p.gone = gone
+		return ready
+	}
+	return readiness{conn: rc, name: name, poll: p}, nil
 }
 
-// pollIn asks the kernel, without waiting, whether fd has something to
-// read (or an error to report, which the next Read returns).
-func pollIn(fd uintptr) bool {
+// poll asks the kernel, without waiting, whether fd has something to read
+// (or an error to report, which the next Read returns), and whether it
+// answers with an error alone: a TUN whose device was deleted
+// (tun_chr_poll).
+func poll(fd uintptr) (ready, gone bool) {
 	fds := [1]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
 	n, err := unix.Poll(fds[:], 0)
-	return err != nil || (n > 0 && fds[0].Revents != 0)
+	if err != nil {
+		return true, false
+	}
+	ev := fds[0].Revents
+	return n > 0 && ev != 0, n > 0 && ev&unix.POLLERR != 0 && ev&unix.POLLIN == 0
 }
 
 func (r readiness) Readable() bool {
-	ready := true // a closed descriptor: let Read say so
-	r.conn.Control(func(fd uintptr) { ready = pollIn(fd) })
-	return ready
+	r.poll.ready = true // a closed descriptor: let Read say so
+	r.conn.Control(r.poll.check)
+	return r.poll.ready
 }
 
 // WaitReadable asks first, then waits: the poller is edge-triggered, so a
@@ -70,21 +96,12 @@ func (r readiness) Readable() bool {
 // devices at once, each loop otherwise drew a batch set from the pool on
 // its way out, and the pool kept the 34 MiB it made for them.
 func (r readiness) WaitReadable() error {
-	if err := r.conn.Read(pollIn); err != nil {
+	r.poll.gone = false
+	if err := r.conn.Read(r.poll.wait); err != nil {
 		return fmt.Errorf("wait for %s: %w", r.name, os.ErrClosed)
 	}
-	gone := false
-	r.conn.Control(func(fd uintptr) { gone = pollErrOnly(fd) })
-	if gone {
+	if r.poll.gone {
 		return fmt.Errorf("wait for %s: the device was deleted: %w", r.name, os.ErrClosed)
 	}
 	return nil
-}
-
-// pollErrOnly reports whether fd answers a poll with an error and nothing
-// to read: a TUN descriptor whose device was deleted (tun_chr_poll).
-func pollErrOnly(fd uintptr) bool {
-	fds := [1]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-	n, err := unix.Poll(fds[:], 0)
-	return err == nil && n > 0 && fds[0].Revents&unix.POLLERR != 0 && fds[0].Revents&unix.POLLIN == 0
 }

@@ -88,3 +88,31 @@ func TestWaitReadableEndsClosedWhenTheDeviceIsDeleted(t *testing.T) {
 		}
 	})
 }
+
+// Asking and waiting allocate nothing: a lightly loaded loop asks once a
+// packet.
+func TestWaiterAllocatesNothing(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		dev := b.open(t)
+		w := dev.(Waiter)
+		if n := testing.AllocsPerRun(200, func() { w.Readable() }); n != 0 {
+			t.Errorf("Readable: %.1f allocations a call, want 0", n)
+		}
+		conn := dialPeer(t, 40002)
+		if _, err := conn.Write([]byte("ipipd tun wait alloc test")); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(testTimeout)
+		for !w.Readable() && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+		// A packet is waiting: each wait returns at once.
+		if n := testing.AllocsPerRun(200, func() {
+			if err := w.WaitReadable(); err != nil {
+				t.Fatal(err)
+			}
+		}); n != 0 {
+			t.Errorf("WaitReadable: %.1f allocations a call, want 0", n)
+		}
+	})
+}
