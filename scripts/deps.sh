@@ -27,20 +27,27 @@ echo "installing ${need[*]}"
 export DEBIAN_FRONTEND=noninteractive
 # Packages are installed, not started: bird2's maintainer scripts would
 # start a BIRD in the host's namespace, and the tests run their own, each
-# in a namespace of its own. policy-rc.d answering 101 ("action forbidden")
-# is how Debian's invoke-rc.d and deb-systemd-invoke are told so; one that
-# was there already is kept and put back.
+# in a namespace of their own. policy-rc.d answering 101 ("action
+# forbidden") is how Debian's invoke-rc.d and deb-systemd-invoke are told
+# so, for the install alone. One that was there already (a file or a
+# symlink) is moved aside and moved back, never written through; a lock
+# keeps two runs of this script from saving each other's.
+apt-get update -qq
+exec 9>/run/ipipd-deps.lock
+flock 9
 policy=/usr/sbin/policy-rc.d
-saved=""
-if [ -e "$policy" ]; then
-  saved=$(mktemp)
-  cp -p "$policy" "$saved"
+aside=""
+if [ -e "$policy" ] || [ -L "$policy" ]; then
+  aside=$(mktemp -u /usr/sbin/.policy-rc.d.ipipd.XXXXXX)
+  mv "$policy" "$aside"
 fi
 restore_policy() {
-  if [ -n "$saved" ]; then mv "$saved" "$policy"; else rm -f "$policy"; fi
+  rm -f "$policy"
+  if [ -n "$aside" ]; then mv "$aside" "$policy"; fi
 }
 trap restore_policy EXIT
-printf '#!/bin/sh\nexit 101\n' >"$policy"
-chmod 755 "$policy"
-apt-get update -qq
+tmp=$(mktemp /usr/sbin/.policy-rc.d.new.XXXXXX)
+printf '#!/bin/sh\nexit 101\n' >"$tmp"
+chmod 755 "$tmp"
+mv -T "$tmp" "$policy"
 apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
