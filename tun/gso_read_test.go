@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"net/netip"
+	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -113,5 +115,43 @@ func TestPacketOf(t *testing.T) {
 				t.Error("the TCP checksum does not verify")
 			}
 		})
+	}
+}
+
+// A GSO reader narrows the device's offloads to TSO (it cannot hand over
+// a UDP super-packet), and they stay narrow once the first Write makes
+// wireguard's part of the device, which sets USO again as it starts.
+func TestGSOReaderOffloadsOutliveTheFirstWrite(t *testing.T) {
+	if _, err := exec.LookPath("ethtool"); err != nil {
+		t.Skip("no ethtool (scripts/deps.sh installs it)")
+	}
+	dev := offloadBackend.open(t)
+	udpSegmentation := func() string {
+		t.Helper()
+		out, err := exec.Command("ethtool", "-k", dev.Name()).CombinedOutput()
+		if err != nil {
+			t.Fatalf("ethtool -k %s: %v: %s", dev.Name(), err, out)
+		}
+		for _, line := range strings.Split(string(out), "\n") {
+			if strings.HasPrefix(strings.TrimSpace(line), "tx-udp-segmentation:") {
+				return strings.Fields(line)[1]
+			}
+		}
+		t.Fatalf("ethtool -k %s shows no tx-udp-segmentation:\n%s", dev.Name(), out)
+		return ""
+	}
+	if _, err := NewGSOReader(dev); err != nil {
+		t.Fatal(err)
+	}
+	if got := udpSegmentation(); got != "off" {
+		t.Fatalf("after NewGSOReader: tx-udp-segmentation %s, want off", got)
+	}
+	ip := packettest.IP{Src: netip.MustParseAddr(testPeer), Dst: netip.MustParseAddr(testLocal)}
+	pkt := append(make([]byte, testOffset, 2048), ip.UDP(40000, 9, []byte("first write"))...)
+	if _, err := dev.Write([][]byte{pkt}, testOffset); err != nil {
+		t.Fatalf("first Write: %v", err)
+	}
+	if got := udpSegmentation(); got != "off" {
+		t.Errorf("after the first Write: tx-udp-segmentation %s, want off (the reader's)", got)
 	}
 }
