@@ -2,6 +2,7 @@ package tun
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"syscall"
 
@@ -27,12 +28,18 @@ import (
 type GSOReader struct {
 	dev  *offloadDevice
 	conn syscall.RawConn
-	// read is readFrame bound once, so that Read hands RawConn.Read a
+	// read is readFrames bound once, so that Read hands RawConn.Read a
 	// func value without allocating a closure per call.
 	read func(fd uintptr) bool
-	buf  []byte
-	n    int
-	err  error
+	// The Read in progress, for readFrames: its buffers, offset and
+	// sizes (the frames' lengths, virtio-net header included, until Read
+	// makes them the packets'), the frames read, and the error that ended
+	// the reading.
+	bufs   [][]byte
+	sizes  []int
+	offset int
+	n      int
+	err    error
 }
 
 // The struct virtio_net_hdr fields a read carries (include/uapi/linux/virtio_net.h).
@@ -54,72 +61,107 @@ func NewGSOReader(dev Device) (*GSOReader, error) {
 	if err := d.setOffloads(unix.TUN_F_CSUM | unix.TUN_F_TSO4 | unix.TUN_F_TSO6); err != nil {
 		return nil, fmt.Errorf("TUN device %s: setting its offloads to TSO only: %w", d.name, err)
 	}
-	r.read = r.readFrame
+	r.read = r.readFrames
 	return r, nil
 }
 
-// Read reads one packet into bufs[0][offset:], its length into sizes[0],
-// and returns 1 and, for a TCP/IPv4 super-packet of more than one segment,
+// Read reads the packets the device holds, up to len(bufs) of them, into
+// bufs[i][offset:] and their lengths into sizes[i], and returns how many
+// and, when the last is a TCP/IPv4 super-packet of more than one segment,
 // its segment size (gso_size: the TCP payload of every segment but maybe
-// the last). The TCP checksum field of a super-packet holds the
+// the last). It stops after a super-packet, so that only the last packet
+// of a read can be one. The TCP checksum field of a super-packet holds the
 // pseudo-header sum over its whole TCP length, not complemented, for the
-// kernel to finish per segment (CHECKSUM_PARTIAL); any packet returned with
-// mss 0 has whole checksums. It blocks, in the Go runtime's poller, until
-// there is a packet.
+// kernel to finish per segment (CHECKSUM_PARTIAL); every other packet has
+// whole checksums. It blocks, in the Go runtime's poller, until there is a
+// packet, and then takes what is queued without waiting again: a UDP
+// sender's datagrams come one per frame, and a read each, each sent on its
+// own, cost a poll, a read and a send per datagram.
 //
-// The virtio-net header is read into bufs[0][offset-10:offset], so offset
-// must be at least 10, and bufs[0] needs OffloadReadRoom bytes after
+// The virtio-net header is read into bufs[i][offset-10:offset], so offset
+// must be at least 10, and every buffer needs OffloadReadRoom bytes after
 // offset. A packet the reader cannot hand over (a GSO type other than
-// TCPv4, an inconsistent header) is dropped: Read returns 0 and an error
-// that is not a closed one; keep reading. After Close, or once the device
-// is deleted, Read returns an error for which IsClosed is true.
+// TCPv4, an inconsistent header) is dropped: Read returns the others with
+// an error that is not a closed one; keep reading. After Close, or once
+// the device is deleted, Read returns an error for which IsClosed is true.
 func (r *GSOReader) Read(bufs [][]byte, sizes []int, offset int) (n, mss int, err error) {
 	d := r.dev
 	if d.closed.Load() {
 		return 0, 0, d.closedError("read")
 	}
-	if len(bufs) == 0 || len(sizes) == 0 || offset < virtioNetHdrLen || len(bufs[0])-offset < OffloadReadRoom {
-		return 0, 0, fmt.Errorf("read %s: want a buffer with %d bytes of headroom and %d after it", d.name, virtioNetHdrLen, OffloadReadRoom)
+	if len(bufs) == 0 || len(sizes) < len(bufs) || offset < virtioNetHdrLen {
+		return 0, 0, fmt.Errorf("read %s: want buffers with %d bytes of headroom, and a size for each", d.name, virtioNetHdrLen)
 	}
-	r.buf = bufs[0][offset-virtioNetHdrLen:]
+	for i := range bufs {
+		if len(bufs[i])-offset < OffloadReadRoom {
+			return 0, 0, fmt.Errorf("read %s: buffer %d has %d bytes after offset %d; want %d", d.name, i, len(bufs[i])-offset, offset, OffloadReadRoom)
+		}
+	}
+	r.bufs, r.sizes, r.offset, r.n, r.err = bufs, sizes, offset, 0, nil
 	err = r.conn.Read(r.read)
-	r.buf = nil
-	if err == nil {
-		err = r.err
+	frames, readErr := r.n, r.err
+	r.bufs, r.sizes = nil, nil
+	if err == nil && frames == 0 {
+		err = readErr
 	}
 	if err != nil {
 		return 0, 0, d.ioError("read", err)
 	}
-	if r.n < virtioNetHdrLen+header.MinSize {
-		return 0, 0, fmt.Errorf("read %s: a frame of %d bytes, shorter than a virtio-net header and an IPv4 header", d.name, r.n)
+	var dropped []error
+	for i := range frames {
+		frame := sizes[i]
+		if frame < virtioNetHdrLen+header.MinSize {
+			dropped = append(dropped, fmt.Errorf("read %s: a frame of %d bytes, shorter than a virtio-net header and an IPv4 header", d.name, frame))
+			continue
+		}
+		hdr := bufs[i][offset-virtioNetHdrLen : offset]
+		pkt := bufs[i][offset : offset+frame-virtioNetHdrLen]
+		m, err := packetOf(hdr, pkt)
+		if err != nil {
+			dropped = append(dropped, fmt.Errorf("read %s: %w", d.name, err))
+			continue
+		}
+		// Packets dropped before this one leave their buffers behind it.
+		bufs[n], bufs[i] = bufs[i], bufs[n]
+		sizes[n], mss = len(pkt), m
+		n++
 	}
-	hdr := bufs[0][offset-virtioNetHdrLen : offset]
-	pkt := bufs[0][offset : offset+r.n-virtioNetHdrLen]
-	mss, err = packetOf(hdr, pkt)
-	if err != nil {
-		return 0, 0, fmt.Errorf("read %s: %w", d.name, err)
-	}
-	sizes[0] = len(pkt)
-	return 1, mss, nil
+	return n, mss, errors.Join(dropped...)
 }
 
-// readFrame is called by RawConn.Read with the device's descriptor: one
-// read(2) of one frame. It returns false to wait in the poller.
-func (r *GSOReader) readFrame(fd uintptr) bool {
-	for {
-		n, err := unix.Read(int(fd), r.buf)
+// readFrames is called by RawConn.Read with the device's descriptor: one
+// read(2) per frame, while the device has frames and half the batch is
+// left, stopping after a GSO frame. It returns false, to wait in the
+// poller, only while it has read nothing.
+//
+// Half: a super-packet read last that cannot leave whole is cut into the
+// buffers after it (engine's transmitWhole), 64 of them at least, enough
+// for segments of 1 KiB and more; a smaller MSS under many queued packets
+// is refused and counted.
+func (r *GSOReader) readFrames(fd uintptr) bool {
+	for r.n == 0 || r.n < len(r.bufs)/2 {
+		buf := r.bufs[r.n][r.offset-virtioNetHdrLen:]
+		k, err := unix.Read(int(fd), buf)
 		switch err {
+		case nil:
 		case unix.EINTR:
 			continue
 		case unix.EAGAIN:
-			return false
+			return r.n > 0
+		default:
+			// Reported now if nothing was read, else by the next Read.
+			if r.n == 0 {
+				r.err = err
+			}
+			return true
 		}
-		r.n, r.err = n, nil
-		if err != nil {
-			r.n, r.err = 0, err
+		r.sizes[r.n] = k
+		r.n++
+		if k > 1 && buf[1] != virtioNetHdrGSONone {
+			return true
 		}
-		return true
 	}
+	return true
 }
 
 // packetOf reads the virtio-net header hdr (in the host's byte order, as a

@@ -3,6 +3,7 @@ package tun
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"net/netip"
 	"os/exec"
 	"strings"
@@ -153,5 +154,41 @@ func TestGSOReaderOffloadsOutliveTheFirstWrite(t *testing.T) {
 	}
 	if got := udpSegmentation(); got != "off" {
 		t.Errorf("after the first Write: tx-udp-segmentation %s, want off (the reader's)", got)
+	}
+}
+
+// A read takes what the device holds, up to half the batch, without
+// waiting again: five datagrams queued come in one Read.
+func TestGSOReaderTakesWhatIsQueued(t *testing.T) {
+	dev := offloadBackend.open(t)
+	r, err := NewGSOReader(dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := dev.(Waiter)
+	for w.Readable() { // what the kernel sends into a new device
+		bufs, sizes := newBatch(1)
+		r.Read(bufs, sizes, testOffset)
+	}
+	conn := dialPeer(t, 40013)
+	for i := range 5 {
+		if _, err := conn.Write([]byte(fmt.Sprint("datagram ", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(50 * time.Millisecond) // all five in the device's queue
+	bufs, sizes := newBatch(16)
+	n, mss, err := r.Read(bufs, sizes, testOffset)
+	if err != nil || mss != 0 {
+		t.Fatalf("Read = %d, mss %d, %v", n, mss, err)
+	}
+	if n != 5 {
+		t.Fatalf("one Read took %d of the 5 datagrams queued", n)
+	}
+	for i := range n {
+		udp := header.IPv4(bufs[i][testOffset : testOffset+sizes[i]])
+		if want := fmt.Sprint("datagram ", i); !bytes.HasSuffix(udp, []byte(want)) {
+			t.Errorf("packet %d does not end with %q", i, want)
+		}
 	}
 }
