@@ -161,7 +161,7 @@ func (e *Engine) batchPoolFor(n int) *batchPool {
 func (e *Engine) transmit(rt *runtime, b *transmitBuffers) {
 	defer close(rt.done)
 	waiter, lends := rt.dev.(tun.Waiter)
-	whole := e.gsoReader(rt) // nil unless TransmitPacketGSO
+	whole := e.gsoReader(rt) // nil for tun: water
 	var pool *batchPool
 	switch {
 	case lends && b.batchBuffers == nil:

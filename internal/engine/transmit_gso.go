@@ -36,16 +36,20 @@ type wholeWriter interface {
 
 var _ wholeWriter = outer.WholeSender(nil)
 
-// gsoReader returns the reader of whole super-packets for rt's device with
-// TransmitPacketGSO, or nil: another mode, or a device without the offload
-// backend (tun: water), which never has super-packets.
+// gsoReader returns the reader of whole super-packets for rt's device, or
+// nil for a device without the offload backend (tun: water), which never
+// has super-packets. Every mode reads through it: with TransmitPacketGSO a
+// super-packet may leave whole, and in the others it is cut into segments
+// in the batch's spare buffers (encap.SplitGSO, as the kernel's
+// tcp_gso_segment would), as wireguard's Read cut it before; what the
+// reader brings is a read of every queued frame at once (tun.GSOReader),
+// where wireguard's Read takes one frame a call.
 func (e *Engine) gsoReader(rt *runtime) *tun.GSOReader {
-	if e.opts.Transmit != TransmitPacketGSO {
-		return nil
-	}
 	r, err := tun.NewGSOReader(rt.dev)
 	if err != nil {
-		e.log.Info("--transmit packet-gso: this tunnel's packets are read one segment at a time", "tunnel", rt.name, "err", err)
+		if e.opts.Transmit == TransmitPacketGSO {
+			e.log.Info("--transmit packet-gso: this tunnel's packets are read one segment at a time", "tunnel", rt.name, "err", err)
+		}
 		return nil
 	}
 	return r
