@@ -401,7 +401,12 @@ func (e *Engine) apply(ctx context.Context, cfg *config.Config) error {
 	e.state.Store(next)
 	for _, rt := range created {
 		e.runtimes[rt.name] = rt
-		go e.transmit(rt, newTunnelBuffers(randomSeed()))
+		b := newTunnelBuffers(randomSeed())
+		// Made here, not in the loop's goroutine: the reader's set-up
+		// (an ioctl through the poller's RawConn) grew each loop's stack
+		// for good, 5.8 KiB a tunnel, 57 MiB at 10 000 idle tunnels.
+		b.whole = e.gsoReader(rt)
+		go e.transmit(rt, b)
 	}
 	var gone []*runtime
 	for name, rt := range e.runtimes {

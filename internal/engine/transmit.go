@@ -48,8 +48,12 @@ type transmitBuffers struct {
 	// restart of the loop.
 	senders map[string]Sender
 	// gso is the segment size of the batch's last packet when it is a TCP
-	// super-packet read whole (TransmitPacketGSO), else 0.
+	// super-packet read whole, else 0.
 	gso int
+	// whole reads the device's packets, super-packets whole
+	// (tun.GSOReader); nil for tun: water, and the loop then reads the
+	// device itself.
+	whole *tun.GSOReader
 }
 
 // batchBuffers is what handling one batch needs: a buffer of the largest
@@ -161,7 +165,7 @@ func (e *Engine) batchPoolFor(n int) *batchPool {
 func (e *Engine) transmit(rt *runtime, b *transmitBuffers) {
 	defer close(rt.done)
 	waiter, lends := rt.dev.(tun.Waiter)
-	whole := e.gsoReader(rt) // nil for tun: water
+	whole := b.whole
 	var pool *batchPool
 	switch {
 	case lends && b.batchBuffers == nil:
