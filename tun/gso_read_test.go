@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ipipd/ipipd/internal/header"
+	"github.com/ipipd/ipipd/internal/lab"
 	"github.com/ipipd/ipipd/internal/packettest"
 )
 
@@ -127,20 +128,7 @@ func TestGSOReaderOffloadsOutliveTheFirstWrite(t *testing.T) {
 		t.Skip("no ethtool (scripts/deps.sh installs it)")
 	}
 	dev := offloadBackend.open(t)
-	udpSegmentation := func() string {
-		t.Helper()
-		out, err := exec.Command("ethtool", "-k", dev.Name()).CombinedOutput()
-		if err != nil {
-			t.Fatalf("ethtool -k %s: %v: %s", dev.Name(), err, out)
-		}
-		for _, line := range strings.Split(string(out), "\n") {
-			if strings.HasPrefix(strings.TrimSpace(line), "tx-udp-segmentation:") {
-				return strings.Fields(line)[1]
-			}
-		}
-		t.Fatalf("ethtool -k %s shows no tx-udp-segmentation:\n%s", dev.Name(), out)
-		return ""
-	}
+	udpSegmentation := func() string { return udpSegmentationOf(t, dev) }
 	if _, err := NewGSOReader(dev); err != nil {
 		t.Fatal(err)
 	}
@@ -190,5 +178,48 @@ func TestGSOReaderTakesWhatIsQueued(t *testing.T) {
 		if want := fmt.Sprint("datagram ", i); !bytes.HasSuffix(udp, []byte(want)) {
 			t.Errorf("packet %d does not end with %q", i, want)
 		}
+	}
+}
+
+// udpSegmentationOf is what ethtool -k says of the device's UDP
+// segmentation offload (USO): on or off.
+func udpSegmentationOf(t *testing.T, dev Device) string {
+	t.Helper()
+	out, err := exec.Command("ethtool", "-k", dev.Name()).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ethtool -k %s: %v: %s", dev.Name(), err, out)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "tx-udp-segmentation:") {
+			return strings.Fields(line)[1]
+		}
+	}
+	t.Fatalf("ethtool -k %s shows no tx-udp-segmentation:\n%s", dev.Name(), out)
+	return ""
+}
+
+// OpenGSO opens a device with the offloads the GSO reader takes, so that
+// NewGSOReader has nothing left to change (no feature update, no link
+// notification), where OpenOffload turns USO on.
+func TestOpenGSOSetsTheReadersOffloads(t *testing.T) {
+	if _, err := exec.LookPath("ethtool"); err != nil {
+		t.Skip("no ethtool (scripts/deps.sh installs it)")
+	}
+	lab.EnterFresh(t)
+	dev, err := OpenGSO(testDevice, testMTU)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dev.Close()
+	if got := udpSegmentationOf(t, dev); got != "off" {
+		t.Errorf("after OpenGSO: tx-udp-segmentation %s, want off", got)
+	}
+	d := dev.(*offloadDevice)
+	before := d.offloads
+	if _, err := NewGSOReader(dev); err != nil {
+		t.Fatal(err)
+	}
+	if d.offloads != before {
+		t.Errorf("NewGSOReader changed the offloads of an OpenGSO device: %#x -> %#x", before, d.offloads)
 	}
 }

@@ -108,6 +108,20 @@ type offloadDevice struct {
 // Like OpenWater, OpenOffload refuses a name that any network device already
 // has.
 func OpenOffload(name string, mtu int) (Device, error) {
+	return openOffload(name, mtu, true)
+}
+
+// OpenGSO is OpenOffload for a device that NewGSOReader will read: it
+// sets the offloads the reader takes (checksum and TSO; a UDP super-packet
+// it cannot hand over, so the kernel cuts those before the TUN) at once,
+// and NewGSOReader has nothing to change. Each change is a feature update
+// under the RTNL lock and a link notification to every listener: 10 000
+// of each at a start of 10 000 tunnels.
+func OpenGSO(name string, mtu int) (Device, error) {
+	return openOffload(name, mtu, false)
+}
+
+func openOffload(name string, mtu int, uso bool) (Device, error) {
 	if err := CheckName(name); err != nil {
 		return nil, fmt.Errorf("open TUN device: %w", err)
 	}
@@ -124,9 +138,10 @@ func OpenOffload(name string, mtu int) (Device, error) {
 		return nil, err
 	}
 	// Offloads as wireguard sets them (initFromFlags): checksum and TSO,
-	// and USO where the kernel has it (6.2 and later).
+	// and USO where the kernel has it (6.2 and later); or, for OpenGSO,
+	// what the GSO reader takes.
 	offloads := unix.TUN_F_CSUM | unix.TUN_F_TSO4 | unix.TUN_F_TSO6
-	if err := unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, offloads|unix.TUN_F_USO4|unix.TUN_F_USO6); err == nil {
+	if uso && unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, offloads|unix.TUN_F_USO4|unix.TUN_F_USO6) == nil {
 		offloads |= unix.TUN_F_USO4 | unix.TUN_F_USO6
 	} else if err := unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, offloads); err != nil {
 		unix.Close(fd)

@@ -101,6 +101,9 @@ func (d *offloadDevice) openWireguard() (*wireguardDevice, error) {
 func (d *offloadDevice) setOffloads(flags int) error {
 	d.lazyMu.Lock()
 	defer d.lazyMu.Unlock()
+	if flags == d.offloads {
+		return nil
+	}
 	if err := d.applyOffloads(flags); err != nil {
 		return err
 	}

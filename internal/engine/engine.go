@@ -448,7 +448,7 @@ func (e *Engine) open(p *compiled, i int) (tun.Device, error) {
 	var err error
 	switch t.TUN {
 	case config.TUNOffload:
-		dev, err = tun.OpenOffload(t.Name, p.tunnels[i].tunMTU)
+		dev, err = tun.OpenGSO(t.Name, p.tunnels[i].tunMTU)
 	default:
 		dev, err = tun.OpenWater(t.Name)
 	}
