@@ -49,3 +49,26 @@ func TestTransmitLoopBacksOffOnReadErrors(t *testing.T) {
 		t.Fatal("the loop did not end within 3 s of the device closing")
 	}
 }
+
+// A read leaves room after it for the segments of a super-packet read
+// last: 45 buffers at an MTU of 1480, 123 at 576, and at least one buffer
+// is always read into.
+func TestReadRoomLeavesRoomForTheSegments(t *testing.T) {
+	e, _, _ := newTestEngine(t, twoTunnelsYAML)
+	st := e.state.Load()
+	rt := st.tunnels[0].rt
+	for _, c := range []struct{ mtu, batch, want int }{
+		{1480, 128, 128 - 46},
+		{576, 128, 128 - 123},
+		{576, 64, 1},
+		{9000, 128, 128 - 8},
+	} {
+		st.tunnels[0].tunMTU = c.mtu
+		if got := e.readRoom(rt, c.batch); got != c.want {
+			t.Errorf("MTU %d, batch %d: read room %d, want %d", c.mtu, c.batch, got, c.want)
+		}
+	}
+	if got := e.readRoom(newRuntime("gone", nil, nil), 128); got != 1 {
+		t.Errorf("a tunnel being removed: read room %d, want 1", got)
+	}
+}

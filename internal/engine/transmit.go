@@ -200,7 +200,7 @@ func (e *Engine) transmit(rt *runtime, b *transmitBuffers) {
 		var n int
 		var err error
 		if whole != nil {
-			n, b.gso, err = whole.Read(b.bufs, b.sizes, encap.Headroom)
+			n, b.gso, err = whole.Read(b.bufs[:e.readRoom(rt, len(b.bufs))], b.sizes, encap.Headroom)
 		} else {
 			n, err = rt.dev.Read(b.bufs, b.sizes, encap.Headroom)
 		}
@@ -222,6 +222,21 @@ func (e *Engine) transmit(rt *runtime, b *transmitBuffers) {
 			}
 		}
 	}
+}
+
+// readRoom is how many of a batch's buffers a read may fill: a TCP
+// super-packet read last that cannot leave whole is cut into the buffers
+// after it (transmitWhole), as many as its segments, 65 535 bytes of TCP
+// over the tunnel MTU's segment size at most (123 at an MTU of 576, 45 at
+// 1480); the read leaves that many free.
+func (e *Engine) readRoom(rt *runtime, batch int) int {
+	st := e.state.Load()
+	i, ok := st.index[rt]
+	if !ok {
+		return 1
+	}
+	mss := max(st.tunnels[i].tunMTU-40, 1)
+	return max(batch-(header.MaxTotalLength/mss+1), 1)
 }
 
 // transmitBatch handles the n packets of one read.
