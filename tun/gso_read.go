@@ -135,9 +135,9 @@ func (r *GSOReader) Read(bufs [][]byte, sizes []int, offset int) (n, mss int, er
 // poller, only while it has read nothing.
 //
 // Half: a super-packet read last that cannot leave whole is cut into the
-// buffers after it (engine's transmitWhole), 64 of them at least, enough
-// for segments of 1 KiB and more; a smaller MSS under many queued packets
-// is refused and counted.
+// buffers after it (engine's transmitWhole), and the batch the caller
+// passes is what may be filled: the engine leaves out the buffers the
+// tunnel MTU's segments may need (readRoom).
 func (r *GSOReader) readFrames(fd uintptr) bool {
 	for r.n == 0 || r.n < len(r.bufs)/2 {
 		buf := r.bufs[r.n][r.offset-virtioNetHdrLen:]
