@@ -130,16 +130,16 @@ func (r *GSOReader) Read(bufs [][]byte, sizes []int, offset int) (n, mss int, er
 }
 
 // readFrames is called by RawConn.Read with the device's descriptor: one
-// read(2) per frame, while the device has frames and half the batch is
-// left, stopping after a GSO frame. It returns false, to wait in the
-// poller, only while it has read nothing.
+// read(2) per frame, while the device has frames and the batch has room,
+// stopping after a GSO frame. It returns false, to wait in the poller,
+// only while it has read nothing.
 //
-// Half: a super-packet read last that cannot leave whole is cut into the
-// buffers after it (engine's transmitWhole), and the batch the caller
-// passes is what may be filled: the engine leaves out the buffers the
-// tunnel MTU's segments may need (readRoom).
+// A super-packet read last that cannot leave whole is cut into the
+// buffers after the batch's (engine's transmitWhole): the caller passes
+// only what may be filled, leaving out those the tunnel MTU's segments may
+// need (the engine's readRoom).
 func (r *GSOReader) readFrames(fd uintptr) bool {
-	for r.n == 0 || r.n < len(r.bufs)/2 {
+	for r.n < len(r.bufs) {
 		buf := r.bufs[r.n][r.offset-virtioNetHdrLen:]
 		k, err := unix.Read(int(fd), buf)
 		switch err {

@@ -145,7 +145,7 @@ func TestGSOReaderOffloadsOutliveTheFirstWrite(t *testing.T) {
 	}
 }
 
-// A read takes what the device holds, up to half the batch, without
+// A read takes what the device holds, up to the batch passed, without
 // waiting again: five datagrams queued come in one Read.
 func TestGSOReaderTakesWhatIsQueued(t *testing.T) {
 	dev := offloadBackend.open(t)
