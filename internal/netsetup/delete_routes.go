@@ -3,8 +3,10 @@ package netsetup
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 
+	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
 )
@@ -66,54 +68,14 @@ func DeleteRoutes(rs []RouteKey) (deleted int, err error) {
 }
 
 // deleteRouteMessage is `ip route del TO dev INDEX table T metric M` as one
-// netlink message.
+// netlink message; metric 0 matches any.
 func deleteRouteMessage(r RouteKey) []byte {
-	req := nl.NewNetlinkRequest(unix.RTM_DELROUTE, unix.NLM_F_ACK)
-	msg := nl.NewRtDelMsg()
-	msg.Family = unix.AF_INET
-	msg.Dst_len = uint8(r.To.Bits())
-	msg.Table = unix.RT_TABLE_UNSPEC
-	if r.Table < 256 {
-		msg.Table = uint8(r.Table)
-	}
-	req.AddData(msg)
-	dst := r.To.Masked().Addr().As4()
-	req.AddData(nl.NewRtAttr(unix.RTA_DST, dst[:]))
-	req.AddData(nl.NewRtAttr(unix.RTA_OIF, nl.Uint32Attr(uint32(r.Index))))
-	req.AddData(nl.NewRtAttr(unix.RTA_TABLE, nl.Uint32Attr(uint32(r.Table))))
-	if r.Metric != 0 {
-		req.AddData(nl.NewRtAttr(unix.RTA_PRIORITY, nl.Uint32Attr(uint32(r.Metric))))
-	}
-	return req.Serialize()
-}
-
-// addRouteMessage is kernelRoute(index, table, r) added as one netlink
-// message: `ip route add` with NLM_F_CREATE|NLM_F_EXCL, as RouteAdd sends
-// it.
-func addRouteMessage(index, table int, r Route) []byte {
-	req := nl.NewNetlinkRequest(unix.RTM_NEWROUTE, unix.NLM_F_CREATE|unix.NLM_F_EXCL|unix.NLM_F_ACK)
-	msg := nl.NewRtMsg()
-	msg.Family = unix.AF_INET
-	msg.Dst_len = uint8(r.To.Bits())
-	msg.Protocol = RouteProtocol
-	msg.Type = unix.RTN_UNICAST
-	msg.Scope = unix.RT_SCOPE_LINK
-	msg.Table = unix.RT_TABLE_UNSPEC
-	if table < 256 {
-		msg.Table = uint8(table)
-	}
-	if r.Via.IsValid() {
-		msg.Scope = unix.RT_SCOPE_UNIVERSE
-		msg.Flags = unix.RTNH_F_ONLINK
-	}
-	req.AddData(msg)
-	dst := r.To.Masked().Addr().As4()
-	req.AddData(nl.NewRtAttr(unix.RTA_DST, dst[:]))
-	if r.Via.IsValid() {
-		via := r.Via.As4()
-		req.AddData(nl.NewRtAttr(unix.RTA_GATEWAY, via[:]))
-	}
-	req.AddData(nl.NewRtAttr(unix.RTA_OIF, nl.Uint32Attr(uint32(index))))
-	req.AddData(nl.NewRtAttr(unix.RTA_TABLE, nl.Uint32Attr(uint32(table))))
-	return req.Serialize()
+	m := r.To.Masked()
+	return routeMessage(unix.RTM_DELROUTE, 0, nl.NewRtDelMsg(), &netlink.Route{
+		LinkIndex: r.Index,
+		Dst:       &net.IPNet{IP: net.IP(m.Addr().AsSlice()), Mask: net.CIDRMask(m.Bits(), 32)},
+		Table:     r.Table,
+		Priority:  r.Metric,
+		Scope:     netlink.SCOPE_NOWHERE,
+	})
 }

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
 )
 
@@ -54,6 +55,49 @@ func kernelRoute(index, table int, r Route) *netlink.Route {
 		kr.Scope = netlink.SCOPE_UNIVERSE
 	}
 	return kr
+}
+
+// addRouteMessage is kernelRoute(index, table, r) added as one netlink
+// message, `ip route add` with NLM_F_CREATE|NLM_F_EXCL as RouteAdd sends
+// it, for a batch (netlinkBatch).
+func addRouteMessage(index, table int, r Route) []byte {
+	return routeMessage(unix.RTM_NEWROUTE, unix.NLM_F_CREATE|unix.NLM_F_EXCL, nl.NewRtMsg(), kernelRoute(index, table, r))
+}
+
+// routeMessage encodes r, an IPv4 route through one device, as one
+// rtnetlink request of type cmd asking for an acknowledgement, over msg
+// (nl.NewRtMsg's defaults for an addition, nl.NewRtDelMsg's for a
+// deletion) as the library's RouteAdd and RouteDel encode the fields ipipd
+// sets: destination, gateway, device, table, metric, protocol, type, scope
+// and flags.
+func routeMessage(cmd, flags int, msg *nl.RtMsg, r *netlink.Route) []byte {
+	req := nl.NewNetlinkRequest(cmd, flags|unix.NLM_F_ACK)
+	bits, _ := r.Dst.Mask.Size()
+	msg.Family = unix.AF_INET
+	msg.Dst_len = uint8(bits)
+	msg.Table = unix.RT_TABLE_UNSPEC // RTA_TABLE below says it
+	if r.Table < 256 {
+		msg.Table = uint8(r.Table)
+	}
+	if r.Protocol > 0 {
+		msg.Protocol = uint8(r.Protocol)
+	}
+	if r.Type > 0 {
+		msg.Type = uint8(r.Type)
+	}
+	msg.Scope = uint8(r.Scope)
+	msg.Flags = uint32(r.Flags)
+	req.AddData(msg)
+	req.AddData(nl.NewRtAttr(unix.RTA_DST, r.Dst.IP.To4()))
+	if r.Gw != nil {
+		req.AddData(nl.NewRtAttr(unix.RTA_GATEWAY, r.Gw.To4()))
+	}
+	req.AddData(nl.NewRtAttr(unix.RTA_OIF, nl.Uint32Attr(uint32(r.LinkIndex))))
+	req.AddData(nl.NewRtAttr(unix.RTA_TABLE, nl.Uint32Attr(uint32(r.Table))))
+	if r.Priority > 0 {
+		req.AddData(nl.NewRtAttr(unix.RTA_PRIORITY, nl.Uint32Attr(uint32(r.Priority))))
+	}
+	return req.Serialize()
 }
 
 // addRoute installs r. If the kernel already holds a route for the prefix
