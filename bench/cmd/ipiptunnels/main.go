@@ -30,6 +30,8 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/ipipd/ipipd/internal/lab"
 )
 
 const usage = `usage: ipiptunnels [-tunnels N] [-routes M] [-binary PATH] [-timeout D] [-water] [-cpuprofile FILE] [-print-config]`
@@ -53,7 +55,7 @@ func main() {
 		os.Exit(2)
 	}
 	if *printConfig {
-		fmt.Print(writeConfig(o.tunnels, o.routes, 0, o.backend()))
+		fmt.Print(lab.ManyTunnels(o.tunnels, o.routes, 0, o.backend()))
 		return
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)

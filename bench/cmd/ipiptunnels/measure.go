@@ -32,11 +32,11 @@ func (o options) profileFlags() []string {
 }
 
 func (o options) check() error {
-	if o.tunnels < 1 || o.tunnels > maxTunnels {
-		return fmt.Errorf("-tunnels %d: want 1 to %d", o.tunnels, maxTunnels)
+	if o.tunnels < 1 || o.tunnels > lab.MaxManyTunnels {
+		return fmt.Errorf("-tunnels %d: want 1 to %d", o.tunnels, lab.MaxManyTunnels)
 	}
-	if o.routes < 0 || o.routes+1 > maxRoutes {
-		return fmt.Errorf("-routes %d: want 0 to %d", o.routes, maxRoutes-1)
+	if o.routes < 0 || o.routes+1 > lab.MaxManyRoutes {
+		return fmt.Errorf("-routes %d: want 0 to %d", o.routes, lab.MaxManyRoutes-1)
 	}
 	if o.timeout <= 0 {
 		return fmt.Errorf("-timeout %v: want a positive duration", o.timeout)
@@ -109,7 +109,7 @@ func measure(ctx context.Context, o options, log io.Writer) (*result, error) {
 	defer removeNamespace(ns)
 
 	r := &result{Tunnels: o.tunnels, Routes: o.routes, Backend: o.backend()}
-	minimal := writeConfig(1, 1, 0, o.backend())
+	minimal := lab.ManyTunnels(1, 1, 0, o.backend())
 	fmt.Fprintln(log, "ipiptunnels: baseline, one tunnel")
 	d, err := startDaemon(ctx, ns, binary, dir, "baseline", minimal, o.timeout)
 	if err != nil {
@@ -124,7 +124,7 @@ func measure(ctx context.Context, o options, log io.Writer) (*result, error) {
 	}
 
 	fmt.Fprintf(log, "ipiptunnels: writing %d tunnels and %d routes\n", o.tunnels, o.routes)
-	full := writeConfig(o.tunnels, o.routes, 0, o.backend())
+	full := lab.ManyTunnels(o.tunnels, o.routes, 0, o.backend())
 	fmt.Fprintln(log, "ipiptunnels: starting")
 	begin := time.Now()
 	d, err = startDaemon(ctx, ns, binary, dir, "full", full, o.timeout, o.profileFlags()...)
@@ -137,7 +137,7 @@ func measure(ctx context.Context, o options, log io.Writer) (*result, error) {
 		return r, err
 	}
 	fmt.Fprintf(log, "ipiptunnels: ready after %v; reloading with one more route on t0\n", r.Start.Round(time.Millisecond))
-	if r.ReloadOne, err = d.reload(ctx, writeConfig(o.tunnels, o.routes, 1, o.backend()), o.timeout); err != nil {
+	if r.ReloadOne, err = d.reload(ctx, lab.ManyTunnels(o.tunnels, o.routes, 1, o.backend()), o.timeout); err != nil {
 		return r, err
 	}
 	fmt.Fprintf(log, "ipiptunnels: reloaded in %v; reloading down to one tunnel\n", r.ReloadOne.Round(time.Millisecond))
@@ -284,9 +284,9 @@ func setupNamespace(ns string) error {
 		// leaves u0 goes to u1 and no further.
 		{"-n", ns, "link", "add", "u0", "type", "veth", "peer", "name", "u1"},
 		{"-n", ns, "link", "set", "u1", "up"},
-		{"-n", ns, "addr", "add", localAddr.String() + "/32", "dev", "u0"},
+		{"-n", ns, "addr", "add", lab.ManyTunnelsLocal.String() + "/32", "dev", "u0"},
 		{"-n", ns, "link", "set", "u0", "up"},
-		{"-n", ns, "route", "add", remoteRoute, "dev", "u0"},
+		{"-n", ns, "route", "add", lab.ManyTunnelsRemotes, "dev", "u0"},
 	} {
 		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
 			return fmt.Errorf("ip %s: %v: %s", strings.Join(args, " "), err, out)
