@@ -13,7 +13,8 @@
 //   - processes (process.go, ready.go): a long-running command in a
 //     namespace, waited for until ready, stopped with SIGTERM then SIGKILL;
 //   - ipipd itself (ipipd.go): building the binary, its command line, and
-//     `show`, which answers once the daemon is set up;
+//     `show`, which answers once the daemon is set up; and a config of many
+//     tunnels and routes (many_tunnels.go);
 //   - a thin layer for tests (testing.go) that fails the test instead of
 //     returning errors, deletes what it made in t.Cleanup even when the
 //     test fails, and skips loudly when not root, or fails when
