@@ -8,25 +8,27 @@ import (
 	"github.com/ipipd/ipipd/tun"
 )
 
-// With TransmitPacketGSO a tunnel's transmit loop reads TCP super-packets
-// from its TUN whole (tun.GSOReader) and, per super-packet:
+// A tunnel's transmit loop reads TCP super-packets from an offload TUN
+// whole (tun.GSOReader), in every mode, and, per super-packet:
 //
 //  1. outer destination, loop guard and path MTU, as for any packet;
 //  2. encap.RefuseGSO: segments too big for the path that may not be
 //     fragmented refuse it whole (tnl_update_pmtu's verdict on its
 //     first segment), and the loop judges it as one packet: one ICMP
 //     frag needed to its sender, one count;
-//  3. encap.EncapGSO: one outer header in front of it, when each segment
-//     it stands for fits the path (the MTU decision per segment);
-//  4. packetsock.GSOSender.WriteWhole: one frame with a virtio-net header
+//  3. with TransmitPacketGSO, encap.EncapGSO: one outer header in front of
+//     it, when each segment it stands for fits the path (the MTU decision
+//     per segment);
+//  4. and packetsock.GSOSender.WriteWhole: one frame with a virtio-net header
 //     on the packet socket; the tcx program (internal/tcxmark) on the
 //     egress device marks it SKB_GSO_IPXIP4, and the kernel or the NIC
 //     cuts it into segments (ipip_gso_segment) after ipipd, or carries it
 //     whole over veth;
-//  5. otherwise (segments to fragment, a destination the packet socket
-//     cannot address yet, a device the program could not be put on):
-//     encap.SplitGSO cuts it into segments in the batch's spare buffers,
-//     and the loop handles each as any packet.
+//  5. otherwise (the raw and packet modes, segments to fragment, a
+//     destination the packet socket cannot address yet, a device the
+//     program could not be put on): encap.SplitGSO cuts it into segments
+//     in the batch's spare buffers, and the loop handles each as any
+//     packet.
 
 // wholeWriter is what the loop needs of an outer.WholeSender: the loop
 // closes its senders elsewhere, and tests' fakes need not.
