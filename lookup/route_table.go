@@ -34,15 +34,11 @@ type Next struct {
 // overlap (41-67 ns each, this machine's spread) while Fast takes 13 MiB of
 // heap against 0.9 MiB for those prefixes: the compact one stays in cache.
 type RouteTable struct {
-	lpm *bart.Table[hopRange]
-	// hops holds every prefix's next hops, contiguous per prefix: a value
-	// in the LPM is a range of it, so a lookup never allocates.
-	hops []hop
-}
-
-// hopRange is a prefix's next hops: hops[first : first+count].
-type hopRange struct {
-	first, count int32
+	// lpm maps each prefix to its next hops, in order. A full build cuts
+	// them all from one array, so a lookup never allocates and the build
+	// allocates once for them; Update gives a replaced prefix a slice of
+	// its own and shares the rest.
+	lpm *bart.Table[[]hop]
 }
 
 // hop is one next hop's precomputed answer. The outer destination follows
@@ -55,17 +51,14 @@ type hop struct {
 	dst    uint32 // 0: the inner destination itself
 }
 
-// NewRouteTable builds the table. It refuses a route that names no known
-// tunnel and a non-IPv4 prefix. Routes with the same prefix become one
-// multipath route, in the order given.
-func NewRouteTable(routes []Route, tunnels []Tunnel) (*RouteTable, error) {
-	// Grouped by prefix with one stable sort rather than a map of slices:
-	// a routing daemon's 100 000 routes are rebuilt on every change, and
-	// this keeps that to one allocation for the hops and bart's own.
-	type entry struct {
-		pfx netip.Prefix
-		hop hop
-	}
+// entry is one route as the table holds it.
+type entry struct {
+	pfx netip.Prefix
+	hop hop
+}
+
+// entriesOf checks routes against tunnels and returns them as entries.
+func entriesOf(routes []Route, tunnels []Tunnel) ([]entry, error) {
 	entries := make([]entry, len(routes))
 	for i, r := range routes {
 		if r.Tunnel < 0 || r.Tunnel >= len(tunnels) {
@@ -80,23 +73,103 @@ func NewRouteTable(routes []Route, tunnels []Tunnel) (*RouteTable, error) {
 		}
 		entries[i] = entry{r.To.Masked(), h}
 	}
+	return entries, nil
+}
+
+// sortByPrefix groups entries by prefix, keeping their order within one:
+// one stable sort rather than a map of slices, since a routing daemon's
+// 100 000 routes are rebuilt this way.
+func sortByPrefix(entries []entry) {
 	slices.SortStableFunc(entries, func(a, b entry) int {
 		if c := a.pfx.Addr().Compare(b.pfx.Addr()); c != 0 {
 			return c
 		}
 		return a.pfx.Bits() - b.pfx.Bits()
 	})
-	t := &RouteTable{lpm: new(bart.Table[hopRange]), hops: make([]hop, len(entries))}
+}
+
+// NewRouteTable builds the table. It refuses a route that names no known
+// tunnel and a non-IPv4 prefix. Routes with the same prefix become one
+// multipath route, in the order given.
+func NewRouteTable(routes []Route, tunnels []Tunnel) (*RouteTable, error) {
+	entries, err := entriesOf(routes, tunnels)
+	if err != nil {
+		return nil, err
+	}
+	sortByPrefix(entries)
+	hops := make([]hop, len(entries))
+	t := &RouteTable{lpm: new(bart.Table[[]hop])}
 	for i := 0; i < len(entries); {
 		j := i
 		for j < len(entries) && entries[j].pfx == entries[i].pfx {
-			t.hops[j] = entries[j].hop
+			hops[j] = entries[j].hop
 			j++
 		}
-		t.lpm.Insert(entries[i].pfx, hopRange{first: int32(i), count: int32(j - i)})
+		t.lpm.Insert(entries[i].pfx, hops[i:j:j])
 		i = j
 	}
 	return t, nil
+}
+
+// Update returns a table that answers as one built from t's routes without
+// those of the tunnels for which replaced is true, plus routes; t itself
+// is unchanged, so readers of it go on. had must hold every prefix where
+// those tunnels had routes in t, and routes only routes of those tunnels. For a change to a few tunnels of many:
+// its cost is that of the prefixes touched, where NewRouteTable rebuilds
+// all (100 000 routes: 0.13 s). Within a prefix, next hops keep the order
+// NewRouteTable gives them when routes are listed by tunnel: by tunnel
+// index, then in the order given.
+func (t *RouteTable) Update(replaced func(tunnel int) bool, had []netip.Prefix, routes []Route, tunnels []Tunnel) (*RouteTable, error) {
+	added, err := entriesOf(routes, tunnels)
+	if err != nil {
+		return nil, err
+	}
+	sortByPrefix(added)
+	touched := make([]netip.Prefix, 0, len(had)+len(added))
+	for _, p := range had {
+		touched = append(touched, p.Masked())
+	}
+	for _, e := range added {
+		touched = append(touched, e.pfx)
+	}
+	slices.SortFunc(touched, netip.Prefix.Compare)
+	touched = slices.Compact(touched)
+
+	for _, e := range added {
+		if !replaced(int(e.hop.tunnel)) {
+			return nil, fmt.Errorf("route %s: tunnel %d is not one whose routes are replaced", e.pfx, e.hop.tunnel)
+		}
+	}
+	next := &RouteTable{lpm: t.lpm}
+	for _, p := range touched {
+		old, _ := t.lpm.Get(p)
+		var hops []hop
+		for _, h := range old {
+			if !replaced(int(h.tunnel)) {
+				hops = append(hops, h)
+			}
+		}
+		first, _ := slices.BinarySearchFunc(added, p, func(e entry, p netip.Prefix) int {
+			if c := e.pfx.Addr().Compare(p.Addr()); c != 0 {
+				return c
+			}
+			return e.pfx.Bits() - p.Bits()
+		})
+		for i := first; i < len(added) && added[i].pfx == p; i++ {
+			hops = append(hops, added[i].hop)
+		}
+		// Kept next hops first, then the new ones: a stable sort by tunnel
+		// puts each where a full build would have it.
+		slices.SortStableFunc(hops, func(a, b hop) int { return int(a.tunnel) - int(b.tunnel) })
+		if len(hops) == 0 {
+			if len(old) > 0 {
+				next.lpm = next.lpm.DeletePersist(p)
+			}
+			continue
+		}
+		next.lpm = next.lpm.InsertPersist(p, slices.Clip(hops))
+	}
+	return next, nil
 }
 
 // Lookup returns where a packet for the inner destination dst goes: the
@@ -106,7 +179,7 @@ func (t *RouteTable) Lookup(dst netip.Addr) (Next, bool) {
 	if !ok {
 		return Next{Tunnel: None}, false
 	}
-	h := t.hops[r.first]
+	h := r[0]
 	next := Next{Tunnel: int(h.tunnel), Dst: h.dst}
 	if next.Dst == 0 {
 		next.Dst = addr32(dst)
@@ -125,9 +198,8 @@ func (t *RouteTable) NextHop(dst netip.Addr, tunnel int, flow uint32) (uint32, b
 	if !ok {
 		return 0, false
 	}
-	hops := t.hops[r.first : r.first+r.count]
 	n := uint32(0)
-	for _, h := range hops {
+	for _, h := range r {
 		if int(h.tunnel) == tunnel {
 			n++
 		}
@@ -136,7 +208,7 @@ func (t *RouteTable) NextHop(dst netip.Addr, tunnel int, flow uint32) (uint32, b
 		return 0, false
 	}
 	pick := flow % n
-	for _, h := range hops {
+	for _, h := range r {
 		if int(h.tunnel) != tunnel {
 			continue
 		}

@@ -1,8 +1,11 @@
 package lookup
 
 import (
+	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -203,5 +206,98 @@ func TestRouteLookupAllocatesNothing(t *testing.T) {
 	dst := netip.MustParseAddr("192.168.42.7")
 	if allocs := testing.AllocsPerRun(1000, func() { table.Lookup(dst) }); allocs != 0 {
 		t.Errorf("Lookup allocates %.1f times per run, want 0", allocs)
+	}
+}
+
+// routesOf lists a table's prefixes with their next hops, for comparing
+// two tables.
+func routesOf(t *RouteTable) map[netip.Prefix][]hop {
+	out := map[netip.Prefix][]hop{}
+	for p, hops := range t.lpm.All() {
+		out[p] = hops
+	}
+	return out
+}
+
+// TestRouteTableUpdateMatchesRebuild changes random tunnels' routes over
+// many generations and checks that Update gives what NewRouteTable gives
+// for the same routes, and that the table it started from is unchanged.
+func TestRouteTableUpdateMatchesRebuild(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	const tunnels = 12
+	tt := make([]Tunnel, tunnels)
+	for i := range tt {
+		tt[i] = Tunnel{Name: fmt.Sprint("t", i)}
+		if i%3 == 0 {
+			tt[i].Remote = netip.AddrFrom4([4]byte{10, 9, 0, byte(i + 1)})
+		}
+	}
+	// A small prefix space, so that tunnels share prefixes (multipath)
+	// and updates add, move and remove next hops of one prefix.
+	routesFor := func(tunnel int) []Route {
+		var out []Route
+		for range rng.IntN(6) {
+			p := netip.PrefixFrom(netip.AddrFrom4([4]byte{192, 168, byte(rng.IntN(4)), 0}), 22+rng.IntN(3)).Masked()
+			out = append(out, Route{To: p, Via: netip.AddrFrom4([4]byte{10, 8, 0, byte(rng.IntN(200) + 1)}), Tunnel: tunnel})
+		}
+		return out
+	}
+	byTunnel := make([][]Route, tunnels)
+	for i := range byTunnel {
+		byTunnel[i] = routesFor(i)
+	}
+	all := func() []Route { return slices.Concat(byTunnel...) }
+	table, err := NewRouteTable(all(), tt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for gen := range 500 {
+		before := routesOf(table)
+		changed := map[int]bool{}
+		var had []netip.Prefix
+		var added []Route
+		for range 1 + rng.IntN(3) {
+			i := rng.IntN(tunnels)
+			if changed[i] {
+				continue
+			}
+			changed[i] = true
+			for _, r := range byTunnel[i] {
+				had = append(had, r.To)
+			}
+			byTunnel[i] = routesFor(i)
+		}
+		for i := range byTunnel {
+			if changed[i] {
+				added = append(added, byTunnel[i]...)
+			}
+		}
+		next, err := table.Update(func(i int) bool { return changed[i] }, had, added, tt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := NewRouteTable(all(), tt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, w := routesOf(next), routesOf(want); !maps.EqualFunc(got, w, slices.Equal) {
+			t.Fatalf("generation %d, tunnels %v changed:\n got %v\nwant %v", gen, changed, got, w)
+		}
+		if next.Len() != want.Len() {
+			t.Fatalf("generation %d: Len %d, want %d", gen, next.Len(), want.Len())
+		}
+		if !maps.EqualFunc(routesOf(table), before, slices.Equal) {
+			t.Fatalf("generation %d: Update changed the table it started from", gen)
+		}
+		table = next
+	}
+}
+
+func TestRouteTableUpdateRefusesAnUnreplacedTunnel(t *testing.T) {
+	tt := []Tunnel{{Name: "a"}, {Name: "b"}}
+	table, _ := NewRouteTable(nil, tt)
+	_, err := table.Update(func(i int) bool { return i == 0 }, nil, []Route{{To: netip.MustParsePrefix("10.1.0.0/16"), Tunnel: 1}}, tt)
+	if err == nil {
+		t.Fatal("Update took a route of a tunnel whose routes it does not replace")
 	}
 }
