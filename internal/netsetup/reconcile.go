@@ -38,15 +38,9 @@ func (a *Applied) forgetMissing(link netlink.Link) {
 	if held, err := heldRoutes(link.Attrs().Index, a.table); err == nil {
 		a.routes = slices.DeleteFunc(a.routes, func(r Route) bool { return !held[r] })
 	}
-	addrs, err := rtnl().AddrList(link, netlink.FAMILY_V4)
+	present, err := heldAddresses(link.Attrs().Index)
 	if err != nil {
 		return
-	}
-	present := map[netip.Prefix]bool{}
-	for _, ad := range addrs {
-		if p, ok := prefixOf(ad.IPNet); ok {
-			present[p] = true
-		}
 	}
 	a.addresses = slices.DeleteFunc(a.addresses, func(p netip.Prefix) bool { return !present[p] })
 }

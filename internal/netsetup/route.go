@@ -156,35 +156,6 @@ func routeAt(table int, prefix netip.Prefix) (netlink.Route, bool) {
 	return netlink.Route{}, false
 }
 
-// heldRoutes is every route of ipipd's the kernel holds through device
-// index in table, read in one dump: asking per route dumped the whole FIB
-// each time (the kernel ignores a dump's filters unless the socket asks
-// for strict checking), which made a reload of a tunnel with 2 000 routes
-// take 3.4 s.
-//
-// Equivalent to: `ip route show table $table dev $name proto 70`
-func heldRoutes(index, table int) (map[Route]bool, error) {
-	filter := &netlink.Route{Table: table, LinkIndex: index, Protocol: RouteProtocol}
-	held := map[Route]bool{}
-	err := rtnlStrict().RouteListFilteredIter(netlink.FAMILY_V4, filter, netlink.RT_FILTER_TABLE|netlink.RT_FILTER_OIF|netlink.RT_FILTER_PROTOCOL,
-		func(kr netlink.Route) bool {
-			if kr.Priority != 0 || kr.Tos != 0 {
-				return true
-			}
-			to := netip.PrefixFrom(netip.IPv4Unspecified(), 0) // a default route has no Dst
-			if kr.Dst != nil {
-				var ok bool
-				if to, ok = prefixOf(kr.Dst); !ok {
-					return true
-				}
-			}
-			gw, _ := netip.AddrFromSlice(kr.Gw)
-			held[Route{To: to, Via: gw.Unmap()}] = true
-			return true
-		})
-	return held, err
-}
-
 // describe says what an existing route is, for a warning.
 func describe(r netlink.Route, ok bool) string {
 	if !ok {
