@@ -225,3 +225,17 @@ func (t *RouteTable) NextHop(dst netip.Addr, tunnel int, flow uint32) (uint32, b
 
 // Len is the number of prefixes.
 func (t *RouteTable) Len() int { return t.lpm.Size() }
+
+// Equal reports whether t and o send every destination the same way: the
+// same prefixes, each with the same next hops in the same order.
+func (t *RouteTable) Equal(o *RouteTable) bool {
+	if t.lpm.Size() != o.lpm.Size() {
+		return false
+	}
+	for p, hops := range t.lpm.All() {
+		if other, ok := o.lpm.Get(p); !ok || !slices.Equal(hops, other) {
+			return false
+		}
+	}
+	return true
+}

@@ -129,7 +129,11 @@ func New(opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	e.state.Store(&state{tables: empty.tables, index: map[*runtime]int{}})
+	tables, err := empty.fileTables()
+	if err != nil {
+		return nil, err
+	}
+	e.state.Store(&state{tables: tables, index: map[*runtime]int{}})
 	if e.outer, err = outer.Open(outer.Options{Logger: e.log, Transmit: opts.Transmit}); err != nil {
 		return nil, err
 	}
@@ -304,6 +308,7 @@ func (e *Engine) apply(ctx context.Context, cfg *config.Config) error {
 	}
 	steps.done("read_kernel")
 	claimed := claims(p)
+	steps.done("claims")
 	// Tunnels with nothing to change, whose kernel set-up the View shows
 	// whole, are left alone in both steps: no netlink round trip. A reload
 	// that changes one tunnel of 10 000 touches that one. Decided once, not
@@ -315,6 +320,7 @@ func (e *Engine) apply(ctx context.Context, cfg *config.Config) error {
 			untouched[rt] = sameLink(prev, p.tunnels[i].link()) && holds(view, rt, prev)
 		}
 	}
+	steps.done("untouched")
 	for _, step := range []string{"shrink", "grow"} {
 		for name, rt := range e.runtimes {
 			if untouched[rt] {
@@ -393,7 +399,7 @@ func (e *Engine) apply(ctx context.Context, cfg *config.Config) error {
 	}
 	steps.done("set_up_new")
 	// 5. Publish, with what the kernel holds for the kept devices.
-	next, err := e.build(p.tunnels, e.view.Load())
+	next, err := e.build(current, p.tunnels, e.view.Load())
 	if err != nil {
 		rollback()
 		return err

@@ -88,13 +88,17 @@ func newTestEngine(t testing.TB, yaml string) (*Engine, map[string]*fakeDevice, 
 	if err != nil {
 		t.Fatal(err)
 	}
+	tables, err := p.fileTables()
+	if err != nil {
+		t.Fatal(err)
+	}
 	send := &fakeSender{keep: true}
 	e := &Engine{log: slog.New(slog.NewTextHandler(io.Discard, nil)), lastLogs: map[string]time.Time{},
 		newSender: func(string, string, *Counters) Sender { return send },
 		// Not the test host's own routes: a 1500-byte underlay everywhere.
 		underlayMTU: func(netip.Addr, string) int { return 1500 }}
 	devs := map[string]*fakeDevice{}
-	st := &state{tables: p.tables, tunnels: p.tunnels, index: map[*runtime]int{}}
+	st := &state{tables: tables, tunnels: p.tunnels, index: map[*runtime]int{}}
 	for i := range st.tunnels {
 		st.tunnels[i].pathMTU = 1500 // not the test host's own underlay
 		d := &fakeDevice{name: st.tunnels[i].config.Name, keep: true}

@@ -81,7 +81,7 @@ func TestFollowRouteBurst(t *testing.T) {
 			case <-ready:
 			}
 			start := time.Now()
-			st, err := e.build(p.tunnels, view.Load())
+			st, err := e.build(nil, p.tunnels, view.Load())
 			if err != nil {
 				t.Error(err)
 				return

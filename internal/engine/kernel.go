@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 
 	"github.com/ipipd/ipipd/internal/header"
 	"github.com/ipipd/ipipd/internal/kernelview"
@@ -54,7 +55,7 @@ func (e *Engine) follow() {
 		if done {
 			continue
 		}
-		next, err := e.build(st.tunnels, v)
+		next, err := e.build(st, st.tunnels, v)
 		if err != nil {
 			e.log.Error("building the tables from the kernel's routes", "err", err)
 			continue
@@ -129,11 +130,16 @@ func (e *Engine) applyLinks(v *kernelview.View) (st *state, done bool) {
 // with each tunnel's runtime set) and what the kernel holds (v; nil before
 // the first View). A tunnel whose device the View does not show yet keeps
 // its config's MTU and routes, which ipipd has just installed.
-func (e *Engine) build(tunnels []tunnelState, v *kernelview.View) (*state, error) {
-	next := &state{tunnels: make([]tunnelState, len(tunnels)), index: make(map[*runtime]int, len(tunnels)), devices: map[int]int{}}
+//
+// prev is the state the new one replaces, or nil: the route table is
+// prev's, updated for the tunnels whose routes changed, when that is a
+// small part of it. A routing daemon's change or a reload touches a few
+// tunnels of many; rebuilding 100 000 routes took 0.11-0.15 s each time.
+func (e *Engine) build(prev *state, tunnels []tunnelState, v *kernelview.View) (*state, error) {
+	next := &state{tunnels: make([]tunnelState, len(tunnels)), index: make(map[*runtime]int, len(tunnels)), devices: map[int]int{}, routesBuilt: true}
 	copy(next.tunnels, tunnels)
 	lt := make([]lookup.Tunnel, len(tunnels))
-	var routes []lookup.Route
+	total := 0
 	for i := range next.tunnels {
 		ts := &next.tunnels[i]
 		c := &ts.config
@@ -155,35 +161,105 @@ func (e *Engine) build(tunnels []tunnelState, v *kernelview.View) (*state, error
 		if seen {
 			ts.down, ts.tunMTU = !kl.Up, kl.MTU
 			ts.addresses, ts.routes = v.Addresses[kl.Index], v.Routes[kl.Index]
-			kr := v.Routes[kl.Index]
-			for j := 0; j < len(kr); {
-				k := j + 1
-				for k < len(kr) && kr[k].To == kr[j].To {
-					k++ // one prefix's next hops are contiguous
-				}
-				for h, n := range repeats(kr[j:k]) {
-					for range n {
-						routes = append(routes, lookup.Route{To: kr[j+h].To, Via: kr[j+h].Via, Tunnel: i})
-					}
-				}
-				j = k
-			}
 		} else {
 			ts.down = c.Down
 			ts.addresses, ts.routes = c.Addresses, nil
 			for _, r := range ts.link().Routes {
-				routes = append(routes, lookup.Route{To: r.To, Via: r.Via, Tunnel: i})
 				ts.routes = append(ts.routes, kernelview.Route{To: r.To, Via: r.Via, Table: ts.table(), Protocol: netsetup.RouteProtocol, Weight: 1})
 			}
 		}
+		total += len(ts.routes)
 		lt[i] = lookup.Tunnel{Name: c.Name, Local: c.Local, Remote: c.Remote, Link: link, Mode: header.ProtocolIPIP, Down: ts.down}
 	}
-	tables, err := lookup.NewSnapshot(lt, routes)
+	tunnelTable, err := lookup.NewTunnelTable(lt)
 	if err != nil {
 		return nil, err
 	}
-	next.tables = tables
+	routes, err := routeTable(prev, next.tunnels, lt, total)
+	if err != nil {
+		return nil, err
+	}
+	next.tables = &lookup.Snapshot{Tunnels: tunnelTable, Routes: routes}
 	return next, nil
+}
+
+// routeTable is the route table of tunnels: prev's updated for the tunnels
+// whose routes differ from prev's, or built anew when prev was not built
+// from its tunnels' routes or the change is a large part of the whole.
+func routeTable(prev *state, tunnels []tunnelState, lt []lookup.Tunnel, total int) (*lookup.RouteTable, error) {
+	if prev == nil || !prev.routesBuilt || prev.tables == nil || prev.tables.Routes == nil {
+		return lookup.NewRouteTable(allRoutes(tunnels), lt)
+	}
+	changed := map[int]bool{}
+	for i := range max(len(tunnels), len(prev.tunnels)) {
+		if i >= len(tunnels) || i >= len(prev.tunnels) || !sameRoutes(&prev.tunnels[i], &tunnels[i]) {
+			changed[i] = true
+		}
+	}
+	if len(changed) == 0 {
+		return prev.tables.Routes, nil
+	}
+	var had []netip.Prefix
+	var added []lookup.Route
+	for i := range changed {
+		if i < len(prev.tunnels) {
+			for _, r := range prev.tunnels[i].routes {
+				had = append(had, r.To)
+			}
+		}
+	}
+	// By tunnel, as Update keeps each prefix's next hops in that order.
+	for i := range tunnels {
+		if changed[i] {
+			added = appendRoutes(added, i, tunnels[i].routes)
+		}
+	}
+	if (len(had)+len(added))*rebuildShare > total {
+		return lookup.NewRouteTable(allRoutes(tunnels), lt)
+	}
+	return prev.tables.Routes.Update(func(i int) bool { return changed[i] }, had, added, lt)
+}
+
+// rebuildShare: a change to more than 1/rebuildShare of all routes
+// rebuilds the table, which is then cheaper than updates prefix by prefix.
+// A variable so that a test can make every change an update.
+var rebuildShare = 8
+
+// sameRoutes reports whether b's routes give the route table what a's
+// gave: the same runtime, the same remote (a connected tunnel's next hops
+// are its remote), and the same routes. The same slice, not equal
+// contents: a View hands out a device's slice again until its routes
+// change, and never writes into one, so this costs nothing per route.
+func sameRoutes(a, b *tunnelState) bool {
+	return a.rt == b.rt && a.rt != nil && a.config.Remote == b.config.Remote &&
+		len(a.routes) == len(b.routes) && (len(a.routes) == 0 || &a.routes[0] == &b.routes[0])
+}
+
+// allRoutes is every tunnel's routes for the route table, by tunnel.
+func allRoutes(tunnels []tunnelState) []lookup.Route {
+	var out []lookup.Route
+	for i := range tunnels {
+		out = appendRoutes(out, i, tunnels[i].routes)
+	}
+	return out
+}
+
+// appendRoutes appends tunnel i's routes kr as the route table takes them:
+// a multipath route's next hops repeated by weight.
+func appendRoutes(out []lookup.Route, i int, kr []kernelview.Route) []lookup.Route {
+	for j := 0; j < len(kr); {
+		k := j + 1
+		for k < len(kr) && kr[k].To == kr[j].To {
+			k++ // one prefix's next hops are contiguous
+		}
+		for h, n := range repeats(kr[j:k]) {
+			for range n {
+				out = append(out, lookup.Route{To: kr[j+h].To, Via: kr[j+h].Via, Tunnel: i})
+			}
+		}
+		j = k
+	}
+	return out
 }
 
 // maxWeight bounds how often a weighted next hop is repeated in the route

@@ -84,7 +84,7 @@ func decapResultFor(i int) decap.Result {
 // kernel's first View: each tunnel's routes are its file's.
 func withRoutes(t *testing.T, e *Engine) {
 	t.Helper()
-	next, err := e.build(e.state.Load().tunnels, nil)
+	next, err := e.build(nil, e.state.Load().tunnels, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
