@@ -307,19 +307,13 @@ func (e *Engine) apply(ctx context.Context, cfg *config.Config) error {
 		}
 	}
 	steps.done("read_kernel")
-	claimed := claims(p)
-	steps.done("claims")
 	// Tunnels with nothing to change, whose kernel set-up the View shows
 	// whole, are left alone in both steps: no netlink round trip. A reload
-	// that changes one tunnel of 10 000 touches that one. Decided once, not
-	// per step: it builds each tunnel's link twice and reads the View.
-	untouched := make(map[*runtime]bool, len(e.runtimes))
-	for name, rt := range e.runtimes {
-		if i, kept := wanted[name]; kept {
-			prev := current.tunnels[current.index[rt]].link()
-			untouched[rt] = sameLink(prev, p.tunnels[i].link()) && holds(view, rt, prev)
-		}
-	}
+	// that changes one tunnel of 10 000 touches that one.
+	untouched := untouched(e.runtimes, wanted, current, p, view)
+	// What the new config claims, for the tunnels it removes: made only
+	// when there is one (100 000 routes: 16-22 ms).
+	var claimed *claimed
 	steps.done("untouched")
 	for _, step := range []string{"shrink", "grow"} {
 		for name, rt := range e.runtimes {
@@ -339,6 +333,9 @@ func (e *Engine) apply(ctx context.Context, cfg *config.Config) error {
 				// A removed tunnel's device goes in step 5 with all it
 				// holds; here it gives up only what a tunnel of the new
 				// config takes, so that it can move.
+				if claimed == nil {
+					claimed = claims(p)
+				}
 				if next = unclaimed(prev, claimed); sameLink(next, prev) {
 					continue
 				}
