@@ -190,14 +190,26 @@ func routeTable(prev *state, tunnels []tunnelState, lt []lookup.Tunnel, total in
 	if prev == nil || !prev.routesBuilt || prev.tables == nil || prev.tables.Routes == nil {
 		return lookup.NewRouteTable(allRoutes(tunnels), lt)
 	}
-	changed := map[int]bool{}
+	// Counted before anything is listed: after a fresh read of the
+	// kernel every device's slice is new, and listing 100 000 routes
+	// twice only to rebuild would double the cost.
+	changed, moved := map[int]bool{}, 0
 	for i := range max(len(tunnels), len(prev.tunnels)) {
 		if i >= len(tunnels) || i >= len(prev.tunnels) || !sameRoutes(&prev.tunnels[i], &tunnels[i]) {
 			changed[i] = true
+			if i < len(prev.tunnels) {
+				moved += len(prev.tunnels[i].routes)
+			}
+			if i < len(tunnels) {
+				moved += len(tunnels[i].routes)
+			}
 		}
 	}
 	if len(changed) == 0 {
 		return prev.tables.Routes, nil
+	}
+	if moved*rebuildShare > total {
+		return lookup.NewRouteTable(allRoutes(tunnels), lt)
 	}
 	var had []netip.Prefix
 	var added []lookup.Route
@@ -213,9 +225,6 @@ func routeTable(prev *state, tunnels []tunnelState, lt []lookup.Tunnel, total in
 		if changed[i] {
 			added = appendRoutes(added, i, tunnels[i].routes)
 		}
-	}
-	if (len(had)+len(added))*rebuildShare > total {
-		return lookup.NewRouteTable(allRoutes(tunnels), lt)
 	}
 	return prev.tables.Routes.Update(func(i int) bool { return changed[i] }, had, added, lt)
 }
