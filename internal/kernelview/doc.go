@@ -13,4 +13,10 @@
 // 100 000 routes causes a few Views, not 100 000. If the kernel's
 // notifications overflow the socket (ENOBUFS), the Watcher reads the tables
 // again from the start rather than go on with a view that missed changes.
+//
+// The notifications come on one socket, in the kernel's order across
+// links, addresses and routes. Watcher.Fresh sends a request on that same
+// socket and waits for its reply, which the kernel queues behind every
+// notification already queued: a barrier, whose cost is the backlog, not
+// the size of the tables.
 package kernelview

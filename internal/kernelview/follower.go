@@ -2,7 +2,6 @@ package kernelview
 
 import (
 	"errors"
-	"fmt"
 	"maps"
 	"net"
 	"net/netip"
@@ -15,7 +14,8 @@ import (
 )
 
 // The Watcher's goroutine: notifications applied in order to what it
-// holds, Views made from it, and everything read again after an overflow.
+// holds, Views made from it, Fresh answered once a barrier comes back (see
+// notifications.go), and everything read again after an overflow.
 
 // follower is the Watcher's goroutine and everything it owns.
 type follower struct {
@@ -43,47 +43,32 @@ type follower struct {
 	localSets    [2]map[netip.Addr]struct{}
 	localChanged bool
 
-	routeCh  chan netlink.RouteUpdate
-	linkCh   chan netlink.LinkUpdate
-	addrCh   chan netlink.AddrUpdate
-	subsDone chan struct{} // closing it ends the current subscriptions
+	// last is the last View handed out: a Fresh that finds nothing
+	// changed since gets it again rather than a copy.
+	last *View
+
+	notes *notifications // the notification socket, new after each failure
+	// seq numbers the barriers; waiting holds the Fresh calls whose
+	// barrier has not come back, oldest first. The numbers go on across
+	// sockets, so a reply never answers a Fresh it was not sent for.
+	seq     uint32
+	waiting []freshWait
 }
 
-// subscribe opens the three notification sockets. The tables are read after
-// it, so that no change falls between the read and the notifications.
+// freshWait is one Fresh call waiting for the reply to barrier seq.
+type freshWait struct {
+	seq   uint32
+	reply chan<- *View
+}
+
+// subscribe opens the notification socket. The tables are read after it,
+// so that no change falls between the read and the notifications.
 func (f *follower) subscribe() error {
-	f.subsDone = make(chan struct{})
-	f.routeCh = make(chan netlink.RouteUpdate, 4096)
-	f.linkCh = make(chan netlink.LinkUpdate, 256)
-	f.addrCh = make(chan netlink.AddrUpdate, 256)
-	quiet := func(error) {} // the closed channel says it; the error is logged there
-	// The sockets must open in the watched namespace. Telling the library
-	// which one makes it setns, which needs CAP_SYS_ADMIN, a capability
-	// ipipd runs without: so only when this thread is elsewhere (a test's
-	// namespace, entered by another thread), never in the daemon.
-	var ns *netns.NsHandle
-	if here, err := netns.Get(); err == nil {
-		if !here.Equal(f.ns) {
-			ns = &f.ns
-		}
-		here.Close()
-	}
-	err := netlink.RouteSubscribeWithOptions(f.routeCh, f.subsDone, netlink.RouteSubscribeOptions{
-		Namespace: ns, ErrorCallback: quiet, ReceiveBufferSize: receiveBuffer, ReceiveBufferForceSize: true})
-	if err == nil {
-		err = netlink.LinkSubscribeWithOptions(f.linkCh, f.subsDone, netlink.LinkSubscribeOptions{
-			Namespace:     ns,
-			ErrorCallback: quiet, ReceiveBufferSize: receiveBuffer, ReceiveBufferForceSize: true})
-	}
-	if err == nil {
-		err = netlink.AddrSubscribeWithOptions(f.addrCh, f.subsDone, netlink.AddrSubscribeOptions{
-			Namespace:     ns,
-			ErrorCallback: quiet, ReceiveBufferSize: receiveBuffer, ReceiveBufferForceSize: true})
-	}
+	n, err := openNotifications(f.ns)
 	if err != nil {
-		close(f.subsDone)
-		return fmt.Errorf("subscribe to the kernel's route, link and address notifications (netlink): %w", err)
+		return err
 	}
+	f.notes = n
 	return nil
 }
 
@@ -91,7 +76,7 @@ func (f *follower) run() {
 	defer close(f.w.stopped)
 	defer f.h.Close()
 	defer f.ns.Close()
-	defer func() { close(f.subsDone) }()
+	defer func() { f.notes.close() }()
 	settle := time.NewTimer(time.Hour)
 	settle.Stop()
 	pending := false
@@ -106,56 +91,78 @@ func (f *follower) run() {
 			settle.Reset(wait)
 		}
 	}
+	// answer hands waiting Fresh calls the View of what the follower holds
+	// now: a new one if anything changed since the last.
+	answer := func(waiting []freshWait) {
+		v := f.last
+		if pending || v == nil {
+			pending = false
+			settle.Stop()
+			v = f.publish()
+		}
+		for _, fw := range waiting {
+			fw.reply <- v // buffered, and each Fresh is answered once
+		}
+	}
 	for {
 		select {
 		case <-f.w.done:
 			return
 		case reply := <-f.w.fresh:
 			// A caller wants what the kernel holds now, not what the
-			// notifications have told so far: read it all, publish, hand
-			// the View over.
-			f.w.mu.Lock()
-			f.watched, f.watchedChanged = f.w.wanted, true
-			f.w.mu.Unlock()
-			f.readAll()
-			pending = false
-			settle.Stop()
-			reply <- f.publish()
+			// notifications have told so far. A new watched set is read
+			// whole, as on Watch, and that read is fresh; otherwise the
+			// follower sends a barrier and answers when it comes back.
+			if f.watchedSetChanged() {
+				f.readAll()
+				changed()
+				answer([]freshWait{{reply: reply}})
+				continue
+			}
+			f.seq++
+			if err := f.notes.barrier(f.seq); err != nil {
+				f.w.log.Warn("the barrier for a fresh View failed; reading the kernel's tables instead", "err", err)
+				f.readAll()
+				changed()
+				answer([]freshWait{{reply: reply}})
+				continue
+			}
+			f.waiting = append(f.waiting, freshWait{seq: f.seq, reply: reply})
 		case <-f.w.wake:
-			f.w.mu.Lock()
-			wanted := f.w.wanted
-			f.w.mu.Unlock()
-			if !maps.Equal(wanted, f.watched) {
-				f.watched, f.watchedChanged = wanted, true
+			if f.watchedSetChanged() {
 				f.readAll()
 				changed()
 			}
-		case u, ok := <-f.routeCh:
-			if !ok {
-				f.resubscribe("route")
+		case nt := <-f.notes.notices:
+			switch nt.kind {
+			case routeNotice:
+				if f.route(nt.route) {
+					changed()
+				}
+			case linkNotice:
+				if f.link(nt.link) {
+					changed()
+				}
+			case addressNotice:
+				if f.address(nt.address) {
+					changed()
+				}
+			case barrierReply:
+				// Replies come in the order the barriers went: this one
+				// answers its own Fresh and any before it.
+				if i := slices.IndexFunc(f.waiting, func(fw freshWait) bool { return fw.seq == nt.seq }); i >= 0 {
+					answer(f.waiting[:i+1])
+					f.waiting = slices.Delete(f.waiting, 0, i+1)
+				}
+			case socketLost:
+				if !f.resubscribe(nt.err) {
+					return // closed meanwhile
+				}
 				changed()
-				continue
-			}
-			if f.route(&u) {
-				changed()
-			}
-		case u, ok := <-f.linkCh:
-			if !ok {
-				f.resubscribe("link")
-				changed()
-				continue
-			}
-			if f.link(&u) {
-				changed()
-			}
-		case u, ok := <-f.addrCh:
-			if !ok {
-				f.resubscribe("address")
-				changed()
-				continue
-			}
-			if f.address(&u) {
-				changed()
+				// The barriers went with the socket; the fresh read
+				// answers their Fresh calls.
+				answer(f.waiting)
+				f.waiting = f.waiting[:0]
 			}
 		case <-settle.C:
 			pending = false
@@ -166,17 +173,31 @@ func (f *follower) run() {
 	}
 }
 
-// resubscribe starts over after a notification socket failed: most often
+// watchedSetChanged takes the set of devices the last Watch named, and
+// reports whether it differs from the one followed so far.
+func (f *follower) watchedSetChanged() bool {
+	f.w.mu.Lock()
+	wanted := f.w.wanted
+	f.w.mu.Unlock()
+	if maps.Equal(wanted, f.watched) {
+		return false
+	}
+	f.watched, f.watchedChanged = wanted, true
+	return true
+}
+
+// resubscribe starts over after the notification socket failed: most often
 // it overflowed (ENOBUFS), so changes were lost and only a fresh read of
-// the tables is right again.
-func (f *follower) resubscribe(kind string) {
+// the tables is right again. It returns false if the Watcher was closed
+// first.
+func (f *follower) resubscribe(cause error) bool {
 	select {
 	case <-f.w.done:
-		return
+		return false
 	default:
 	}
-	f.w.log.Warn("the kernel's notifications were lost (the socket overflowed or failed); reading its links, addresses and routes again", "notifications", kind)
-	close(f.subsDone)
+	f.w.log.Warn("the kernel's notifications were lost (the socket overflowed or failed); reading its links, addresses and routes again", "err", cause)
+	f.notes.close()
 	for {
 		err := f.subscribe()
 		if err == nil {
@@ -185,12 +206,12 @@ func (f *follower) resubscribe(kind string) {
 		f.w.log.Error("resubscribing to the kernel's notifications failed; retrying in 1 s", "err", err)
 		select {
 		case <-f.w.done:
-			f.subsDone = make(chan struct{})
-			return
+			return false // f.notes stays the closed socket, which run closes again
 		case <-time.After(time.Second):
 		}
 	}
 	f.readAll()
+	return true
 }
 
 // readAll replaces what the follower holds with a fresh read of the
@@ -258,10 +279,7 @@ func (f *follower) readAll() {
 // readRoutes replaces the routes the follower holds with a fresh dump:
 // part of readAll, and done alone when a device comes up, because the
 // kernel revives a multipath route's next hops through it without a word
-// (fib_sync_up sends no RTM_NEWROUTE), and because a route added just
-// after the up may have been applied before the down that dropped the
-// device's routes: links and routes come on separate sockets, whose order
-// between them is lost.
+// (fib_sync_up sends no RTM_NEWROUTE).
 func (f *follower) readRoutes() {
 	for attempt := 0; ; attempt++ {
 		routes, local := newRouteStore(), localStore{}
@@ -389,6 +407,7 @@ func (f *follower) publish() *View {
 		Broadcast: f.localSets[1],
 	}
 	f.gone = nil
+	f.last = v
 	f.w.opts.Publish(v)
 	return v
 }

@@ -43,11 +43,12 @@ type Watcher struct {
 	once    sync.Once
 }
 
-// receiveBuffer is the size asked for each notification socket: a routing
+// receiveBuffer is the size asked for the notification socket: a routing
 // daemon's burst of route changes must not overflow it while the Watcher
 // builds a View. Past it the kernel drops notifications (ENOBUFS) and the
-// Watcher reads the tables again.
-const receiveBuffer = 16 << 20
+// Watcher reads the tables again. A variable so that a test can make the
+// socket overflow with a few thousand routes.
+var receiveBuffer = 16 << 20
 
 // Start subscribes to the kernel's notifications, in the network namespace
 // of the calling thread, and starts following them. No device is watched
@@ -98,12 +99,17 @@ func (w *Watcher) Watch(devices map[int]int) {
 	}
 }
 
-// Fresh reads the kernel's links, addresses and routes for the devices the
-// last Watch named, now, publishes the View and returns it: for a caller
-// that must not act on a View a moment behind the kernel (a reload about
-// to leave a tunnel alone because the kernel holds all of it). It costs a
-// dump of each. It returns nil once the Watcher is closed, or when the
-// follower has not answered within freshTimeout.
+// Fresh returns a View that holds every change the kernel made before the
+// call, for the devices the last Watch named: for a caller that must not
+// act on a View a moment behind the kernel (a reload about to leave a
+// tunnel alone because the kernel holds all of it, just after a script's
+// `ip route del X dev t5; kill -HUP`). It is a barrier, not a read: it
+// waits until the follower has applied every notification the kernel had
+// queued for it (see notifications.go), publishes a View if anything
+// changed, and returns the newest. It reads the tables only when the
+// watched set changed since the last View or the notifications were lost.
+// It returns nil once the Watcher is closed, or when the follower has not
+// answered within freshTimeout.
 func (w *Watcher) Fresh() *View {
 	// Bounded: a follower stuck resubscribing must not hold a reload, and
 	// the engine's lock with it; the caller falls back to the last View.
@@ -127,8 +133,10 @@ func (w *Watcher) Fresh() *View {
 	}
 }
 
-// freshTimeout bounds Fresh: a dump of 100 000 routes takes a tenth of a
-// second.
+// freshTimeout bounds Fresh. The follower first works through the
+// notifications queued before the barrier (it keeps up with a routing
+// daemon adding 60 000 routes a second), and after an overflow it reads
+// the tables: 0.9 s for 10 000 devices and 100 000 routes on a 2-core VM.
 const freshTimeout = 5 * time.Second
 
 // Close stops the Watcher and waits for its goroutine.
