@@ -54,23 +54,20 @@ type parser struct {
 	tunnels  []*tunnelSource // every tunnel item that is a mapping, in order
 }
 
-// warnf reports, at node n, something the file may mean but that will
-// likely not do what was meant; it does not refuse the file.
-func (p *parser) warnf(n *yaml.Node, field, format string, args ...any) {
-	e := &Error{File: p.file, Field: field, Message: fmt.Sprintf(format, args...)}
-	if n != nil {
-		e.Line, e.Column = n.Line, n.Column
-	}
-	p.warnings = append(p.warnings, e)
+// warnAt reports, at pos, something the file may mean but that will likely
+// not do what was meant; it does not refuse the file.
+func (p *parser) warnAt(pos position, field, format string, args ...any) {
+	p.warnings = append(p.warnings, &Error{File: p.file, Line: pos.line, Column: pos.column, Field: field, Message: fmt.Sprintf(format, args...)})
 }
 
 // errorf reports a problem at node n (nil: the whole file).
 func (p *parser) errorf(n *yaml.Node, field, format string, args ...any) {
-	e := &Error{File: p.file, Field: field, Message: fmt.Sprintf(format, args...)}
-	if n != nil {
-		e.Line, e.Column = n.Line, n.Column
-	}
-	p.errs = append(p.errs, e)
+	p.errorAt(at(n), field, format, args...)
+}
+
+// errorAt reports a problem at pos (the zero position: the whole file).
+func (p *parser) errorAt(pos position, field, format string, args ...any) {
+	p.errs = append(p.errs, &Error{File: p.file, Line: pos.line, Column: pos.column, Field: field, Message: fmt.Sprintf(format, args...)})
 }
 
 const wantTop = "a mapping with a tunnels list, like \"tunnels: [{name: tun0, remote: 192.0.2.1}]\""
@@ -167,7 +164,7 @@ func (p *parser) top(root *yaml.Node) {
 		return
 	}
 	for i, item := range items {
-		if t := p.tunnel(index("tunnels", i), item); t != nil {
+		if t := p.tunnel(i, item); t != nil {
 			p.tunnels = append(p.tunnels, t)
 		}
 	}

@@ -26,3 +26,22 @@ func BenchmarkParse(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkCrossCheck times the file-wide checks of 10 000 tunnels and
+// 100 000 routes, which every load and reload runs over the whole file,
+// even when a Loader decodes one tunnel.
+//
+//	go test ./internal/config -run '^$' -bench CrossCheck -benchmem
+func BenchmarkCrossCheck(b *testing.B) {
+	data := []byte(lab.ManyTunnels(10000, 100000, 0, "offload"))
+	p := &parser{file: "many.yaml"}
+	p.top(p.document(data))
+	b.ReportAllocs()
+	for b.Loop() {
+		p.errs, p.warnings = nil, nil
+		p.crossCheck()
+		if len(p.errs) > 0 {
+			b.Fatal(p.errs)
+		}
+	}
+}

@@ -2,12 +2,13 @@ package config
 
 import "gopkg.in/yaml.v3"
 
-// routeSource is a parsed route and where its "to" is, for the duplicate
-// check.
+// routeSource is a parsed route and where its values are, for the
+// file-wide checks. Its lines are those of its tunnelSource: add the
+// tunnel's shift.
 type routeSource struct {
-	field string
-	to    *yaml.Node
-	via   *yaml.Node
+	index int      // in the tunnel's routes list
+	to    position // always a place: a route without a good "to" is left out
+	via   position // no place when there is no good via
 	route Route
 }
 
@@ -22,17 +23,22 @@ func (p *parser) routes(t *tunnelSource, field string, n *yaml.Node) {
 		if ok {
 			t.Routes = append(t.Routes, r.route)
 		}
-		if r.to != nil {
+		if r.to.known() {
+			r.index = i
 			// A route with a good "to" takes part in the duplicate check
 			// even if its via is bad.
 			t.routes = append(t.routes, r)
+			t.routeKeys = append(t.routeKeys, prefixKey(r.route.To))
+			if r.route.Via.IsValid() {
+				t.vias++
+			}
 		}
 	}
 }
 
 // route reads one route: "to" required, "via" optional.
 func (p *parser) route(field string, n *yaml.Node) (routeSource, bool) {
-	r := routeSource{field: field}
+	var r routeSource
 	if n.Kind != yaml.MappingNode {
 		p.errorf(n, field, "%s; want a mapping like {to: 192.168.42.0/24, via: 10.245.1.3}", got(n))
 		return r, false
@@ -56,7 +62,7 @@ func (p *parser) route(field string, n *yaml.Node) (routeSource, bool) {
 				p.errorf(v, f, "%s has host bits set; want the network prefix %s", pfx, pfx.Masked())
 				good = false
 			default:
-				r.route.To, r.to = pfx, v
+				r.route.To, r.to = pfx, at(v)
 			}
 		case "via":
 			a, ok := p.address(f, v, "10.245.1.3")
@@ -67,12 +73,12 @@ func (p *parser) route(field string, n *yaml.Node) (routeSource, bool) {
 				p.errorf(v, f, "%s cannot be a next hop; want a unicast IPv4 address of a peer, like 10.245.1.3, or leave via out for the tunnel's remote (or, without one, the inner destination)", a)
 				good = false
 			default:
-				r.route.Via, r.via = a, v
+				r.route.Via, r.via = a, at(v)
 			}
 		}
 	}
 	if !toGiven {
 		p.errorf(n, field+".to", "missing; want the inner destination prefix, like to: 192.168.42.0/24")
 	}
-	return r, good && r.to != nil
+	return r, good && r.to.known()
 }

@@ -10,26 +10,37 @@ import (
 // point back into the file.
 type tunnelSource struct {
 	Tunnel
-	field      string     // "tunnels[i]"
-	node       *yaml.Node // the list item
-	name       *yaml.Node // the name's value; nil when missing or bad
-	dev        *yaml.Node // the dev's value; nil when missing or bad
-	identityOK bool       // local, remote and dev all parsed, so the identity is known
+	index int // in the tunnels list, for "tunnels[i]"
+	// shift is what to add to every line below, Tunnel.Line and each
+	// Route.Line included, for the tunnel's place in the file: 0 from
+	// Parse; in a Loader, which parses each item alone and counts its
+	// lines from the item's first, the number of lines above the item.
+	shift      int
+	item       position // the list item
+	name       position // the name's value; no place when missing or bad
+	dev        position // the dev's value; no place when missing or bad
+	identityOK bool     // local, remote and dev all parsed, so the identity is known
 	routes     []routeSource
+	// What the file-wide route checks read of every route, apart from
+	// routes so that they read 8 bytes a route rather than 100: the
+	// prefixKey of each route's to, and how many routes have a via.
+	routeKeys []uint64
+	vias      int
 }
 
 // broadcast is the limited broadcast address: never a tunnel end point.
 var broadcast = netip.AddrFrom4([4]byte{255, 255, 255, 255})
 
-// tunnel reads one item of the tunnels list. It returns nil when the item is
+// tunnel reads item i of the tunnels list. It returns nil when the item is
 // not a mapping; otherwise the tunnel with every good field set, the bad
 // ones having been reported.
-func (p *parser) tunnel(field string, n *yaml.Node) *tunnelSource {
+func (p *parser) tunnel(i int, n *yaml.Node) *tunnelSource {
+	field := index("tunnels", i)
 	if n.Kind != yaml.MappingNode {
 		p.errorf(n, field, "%s; want a mapping with name and the tunnel's keys, like \"{name: tun0, remote: 192.0.2.1}\"", got(n))
 		return nil
 	}
-	t := &tunnelSource{field: field, node: n, identityOK: true}
+	t := &tunnelSource{index: i, item: at(n), identityOK: true}
 	t.Line = n.Line
 	t.TUN = TUNOffload
 	var pmtudisc *yaml.Node // set when pmtudisc is given
@@ -41,7 +52,7 @@ func (p *parser) tunnel(field string, n *yaml.Node) *tunnelSource {
 		case "name":
 			nameGiven = true
 			if t.Name, ok = p.deviceName(f, v); ok {
-				t.name = v
+				t.name = at(v)
 			}
 		case "local":
 			t.Local, ok = p.endpoint(f, v, false)
@@ -51,7 +62,7 @@ func (p *parser) tunnel(field string, n *yaml.Node) *tunnelSource {
 			t.identityOK = t.identityOK && ok
 		case "dev":
 			if t.Dev, ok = p.deviceName(f, v); ok {
-				t.dev = v
+				t.dev = at(v)
 			}
 			t.identityOK = t.identityOK && ok
 		case "mtu":
