@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/ipipd/ipipd/internal/lab"
 )
 
 // FuzzParse feeds arbitrary bytes to Parse: it must never panic, must refuse
@@ -34,6 +36,32 @@ func FuzzParse(f *testing.F) {
 			return
 		}
 		checkConfig(t, c)
+	})
+}
+
+// FuzzLoaderMatchesParse loads a, b and a again through one Loader, as a
+// daemon reloads, and checks each result against Parse's: the same Config,
+// lines and warnings included, or the same Errors. The seeds under
+// testdata/fuzz/FuzzLoaderMatchesParse are pairs named for what they try:
+// an item changed, reordered, inserted above the others, duplicated, a
+// file the cut must not take (flow style, anchors, a quoted scalar across
+// items, a second key); here are added the files of testdata, each after a
+// ManyTunnels file.
+func FuzzLoaderMatchesParse(f *testing.F) {
+	paths, _ := filepath.Glob("testdata/bad/*.yaml")
+	many := []byte(lab.ManyTunnels(3, 6, 0, "offload"))
+	for _, path := range append(paths, "testdata/mesh-node1.yaml") {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(many, data)
+	}
+	f.Fuzz(func(t *testing.T, a, b []byte) {
+		var l Loader
+		for _, data := range [][]byte{a, b, a} {
+			sameAsParse(t, &l, data)
+		}
 	})
 }
 
