@@ -98,10 +98,13 @@ func runCommand(args []string) int {
 		fmt.Fprintf(os.Stderr, "ipipd run: %v\n", err)
 		return exitUsage
 	}
+	// One Loader reads the file at the start and on every reload, so that
+	// a reload decodes only the tunnels the file changed.
+	loader := new(config.Loader)
 	cfg := config.Default()
 	if *path != "" {
 		var code int
-		if cfg, code = loadConfig(*path); cfg == nil {
+		if cfg, code = firstConfig(loader, *path); cfg == nil {
 			return code
 		}
 	}
@@ -159,7 +162,7 @@ func runCommand(args []string) int {
 	// The first Apply runs as a reload does, so that a SIGTERM during a
 	// long one is answered at once (it is undone), and a SIGHUP is kept
 	// for after it.
-	l := &lifecycle{log: log, eng: eng, path: *path, signals: signals}
+	l := &lifecycle{log: log, eng: eng, path: *path, loader: loader, signals: signals}
 	if err := l.apply(cfg); err != nil {
 		if errors.Is(err, errStopped) {
 			return exitOK
@@ -176,6 +179,17 @@ func runCommand(args []string) int {
 	notifyReady(log, eng, "") // systemd: devices, addresses, routes and sockets are up
 	log.Info("ipipd running", "config", *path, "tunnels", tunnelSummary(cfg), "control", *socket, "transmit", *transmit)
 	return l.serve()
+}
+
+// firstConfig loads path through loader. A file it refuses is read again
+// by loadConfig, which prints every problem as ipipd check does, and the
+// daemon exits; in the rare case the file was mended meanwhile, the mended
+// file is run.
+func firstConfig(loader *config.Loader, path string) (*config.Config, int) {
+	if cfg, err := loader.Load(path); err == nil {
+		return cfg, exitOK
+	}
+	return loadConfig(path)
 }
 
 // noteStaleSocket says when the control socket path holds a socket nobody
@@ -208,6 +222,7 @@ type lifecycle struct {
 	log     *slog.Logger
 	eng     *engine.Engine
 	path    string
+	loader  *config.Loader // the start's, reused by every reload
 	signals chan os.Signal
 	// rehup is a SIGHUP that came during an Apply: one more reload after.
 	rehup bool
@@ -286,7 +301,7 @@ func (l *lifecycle) reload() (code int, stop bool) {
 	notifyReloading(l.log, l.path)
 	refused := ""
 	loading := time.Now()
-	cfg, err := config.Load(l.path)
+	cfg, err := l.loader.Load(l.path)
 	l.log.Debug("config read", "file", l.path, "took", time.Since(loading).Round(time.Millisecond))
 	if err == nil {
 		err = l.apply(cfg)

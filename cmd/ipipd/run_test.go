@@ -63,3 +63,19 @@ func TestRunUsageStatesReceiveBatchLimits(t *testing.T) {
 		t.Errorf("run usage does not say %q", want)
 	}
 }
+
+// A refused file stops the start before anything is opened, every problem
+// printed as ipipd check prints it, although run reads the file through the
+// Loader its reloads use.
+func TestRunRefusesBadFile(t *testing.T) {
+	const path = "../../internal/config/testdata/bad/many.yaml"
+	code, out := runStderr(t, "-c", path, "--control", t.TempDir()+"/ctl")
+	if code != exitUsage {
+		t.Errorf("exit %d, want %d", code, exitUsage)
+	}
+	for _, w := range []string{path + ":3:11: tunnels[0].name:", path + ":11:10: tunnels[0].routes[1]: unknown key", path + ": 9 error(s)"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("stderr does not say %q:\n%s", w, out)
+		}
+	}
+}
