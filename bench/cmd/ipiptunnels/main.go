@@ -34,7 +34,7 @@ import (
 	"github.com/ipipd/ipipd/internal/lab"
 )
 
-const usage = `usage: ipiptunnels [-tunnels N] [-routes M] [-binary PATH] [-timeout D] [-water] [-cpuprofile FILE] [-print-config]`
+const usage = `usage: ipiptunnels [-tunnels N] [-routes M] [-binary PATH] [-timeout D] [-water] [-reloads N] [-cpuprofile FILE] [-print-config]`
 
 func main() {
 	fs := flag.NewFlagSet("ipiptunnels", flag.ContinueOnError)
@@ -44,6 +44,7 @@ func main() {
 	fs.IntVar(&o.routes, "routes", 1000, "routes spread over the tunnels, at most 1000000")
 	fs.StringVar(&o.binary, "binary", "", "an ipipd binary (default: go build ./cmd/ipipd)")
 	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "bound of each step (start, reload, stop)")
+	fs.IntVar(&o.reloads, "reloads", 5, "one-tunnel reloads, 1 s apart; their median is reported")
 	fs.BoolVar(&o.water, "water", false, "tun: water instead of the default offload backend")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write the measured daemon's CPU profile (start, reloads, stop) to `FILE`")
 	printConfig := fs.Bool("print-config", false, "print the config and exit, to run ipipd on it by hand (in a namespace with u0 as above)")

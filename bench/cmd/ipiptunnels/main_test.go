@@ -37,7 +37,7 @@ func TestShortRun(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	var log strings.Builder
-	r, err := measure(ctx, options{tunnels: 200, routes: 2000, timeout: time.Minute}, &log)
+	r, err := measure(ctx, options{tunnels: 200, routes: 2000, reloads: 2, timeout: time.Minute}, &log)
 	if r != nil {
 		var out strings.Builder
 		r.print(&out)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -22,6 +23,7 @@ type options struct {
 	timeout         time.Duration
 	water           bool
 	cpuprofile      string // passed to the measured daemon as --cpuprofile
+	reloads         int    // one-tunnel reloads, for their median
 }
 
 func (o options) profileFlags() []string {
@@ -37,6 +39,9 @@ func (o options) check() error {
 	}
 	if o.routes < 0 || o.routes+1 > lab.MaxManyRoutes {
 		return fmt.Errorf("-routes %d: want 0 to %d", o.routes, lab.MaxManyRoutes-1)
+	}
+	if o.reloads < 1 {
+		return fmt.Errorf("-reloads %d: want at least 1", o.reloads)
 	}
 	if o.timeout <= 0 {
 		return fmt.Errorf("-timeout %v: want a positive duration", o.timeout)
@@ -60,9 +65,10 @@ type result struct {
 	// Start is from exec to READY=1; Ready the process then.
 	Start time.Duration
 	Ready procStats
-	// ReloadOne is from SIGHUP to READY=1 for a file that adds one route
-	// to one tunnel.
+	// ReloadOne is the median from SIGHUP to READY=1 of Reloads, each a
+	// file that adds one route to one tunnel or takes it away again.
 	ReloadOne time.Duration
+	Reloads   []time.Duration
 	// ReloadDown is from SIGHUP to READY=1 for a file of one tunnel and
 	// one route; After the process 2 s later.
 	ReloadDown time.Duration
@@ -76,7 +82,7 @@ func (r *result) print(w io.Writer) {
 	fmt.Fprintf(w, "  baseline (1 tunnel, 1 route)  %v\n", r.Baseline)
 	fmt.Fprintf(w, "  start to READY=1              %v\n", r.Start.Round(time.Millisecond))
 	fmt.Fprintf(w, "  at ready                      %v\n", r.Ready)
-	fmt.Fprintf(w, "  reload changing one tunnel    %v\n", r.ReloadOne.Round(time.Millisecond))
+	fmt.Fprintf(w, "  reload changing one tunnel    %v (median of %d: %v)\n", r.ReloadOne.Round(time.Millisecond), len(r.Reloads), rounded(r.Reloads))
 	fmt.Fprintf(w, "  reload down to one tunnel     %v\n", r.ReloadDown.Round(time.Millisecond))
 	fmt.Fprintf(w, "  2 s after it                  %v\n", r.After)
 	fmt.Fprintf(w, "  SIGTERM to exit               %v\n", r.Stop.Round(time.Millisecond))
@@ -136,11 +142,20 @@ func measure(ctx context.Context, o options, log io.Writer) (*result, error) {
 	if r.Ready, err = readProcStats(d.proc.Pid()); err != nil {
 		return r, err
 	}
-	fmt.Fprintf(log, "ipiptunnels: ready after %v; reloading with one more route on t0\n", r.Start.Round(time.Millisecond))
-	if r.ReloadOne, err = d.reload(ctx, lab.ManyTunnels(o.tunnels, o.routes, 1, o.backend()), o.timeout); err != nil {
-		return r, err
+	fmt.Fprintf(log, "ipiptunnels: ready after %v; %d reloads adding a route to t0 and taking it away\n", r.Start.Round(time.Millisecond), o.reloads)
+	for i := range o.reloads {
+		// A pause as between an operator's reloads: the View of the last
+		// one's routes arrives and is applied first.
+		time.Sleep(time.Second)
+		took, err := d.reload(ctx, lab.ManyTunnels(o.tunnels, o.routes, 1-i%2, o.backend()), o.timeout)
+		if err != nil {
+			return r, err
+		}
+		r.Reloads = append(r.Reloads, took)
+		fmt.Fprintf(log, "ipiptunnels: reload %d took %v\n", i+1, took.Round(time.Millisecond))
 	}
-	fmt.Fprintf(log, "ipiptunnels: reloaded in %v; reloading down to one tunnel\n", r.ReloadOne.Round(time.Millisecond))
+	r.ReloadOne = median(r.Reloads)
+	fmt.Fprintln(log, "ipiptunnels: reloading down to one tunnel")
 	if r.ReloadDown, err = d.reload(ctx, minimal, o.timeout); err != nil {
 		return r, err
 	}
@@ -306,4 +321,26 @@ func removeNamespace(ns string) {
 		}
 	}
 	exec.Command("ip", "netns", "del", ns).Run()
+}
+
+// median is the middle of ds (the mean of the two middle ones).
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	if len(s) == 0 {
+		return 0
+	}
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// rounded is ds to the millisecond, for printing.
+func rounded(ds []time.Duration) []time.Duration {
+	out := make([]time.Duration, len(ds))
+	for i, d := range ds {
+		out[i] = d.Round(time.Millisecond)
+	}
+	return out
 }
