@@ -328,7 +328,11 @@ func (e *Engine) apply(ctx context.Context, cfg *config.Config) error {
 			var next netsetup.Link
 			switch {
 			case step == "shrink" && kept:
-				next = common(prev, p.tunnels[i].link())
+				// Nothing to give up: the grow step's Update does all,
+				// and each Update reads the device's routes back.
+				if next = common(prev, p.tunnels[i].link()); sameLink(next, prev) {
+					continue
+				}
 			case step == "shrink":
 				// A removed tunnel's device goes in step 5 with all it
 				// holds; here it gives up only what a tunnel of the new
@@ -344,7 +348,13 @@ func (e *Engine) apply(ctx context.Context, cfg *config.Config) error {
 			default:
 				continue
 			}
-			if err := rt.setup.Update(next); err != nil {
+			update := rt.setup.Update
+			if kept && holds(view, rt, &current.tunnels[current.index[rt]]) {
+				// The View, read behind a barrier, shows the kernel
+				// holds all the tunnel had: nothing to read back.
+				update = rt.setup.UpdateHeld
+			}
+			if err := update(next); err != nil {
 				rollback()
 				return fmt.Errorf("tunnel %q: %w", name, err)
 			}

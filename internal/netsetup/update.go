@@ -25,7 +25,16 @@ import (
 // stays recorded for Remove, and Update returns the error.
 //
 // The device cannot change: l.Name must be the applied name.
-func (a *Applied) Update(l Link) error {
+func (a *Applied) Update(l Link) error { return a.update(l, true) }
+
+// UpdateHeld is Update for a caller that has just seen the kernel hold
+// everything of the applied configuration (the engine's View, behind a
+// barrier): it does not read the device's routes and addresses back first,
+// a dump in which the kernel walks every route of the table (10 ms at
+// 100 000 routes).
+func (a *Applied) UpdateHeld(l Link) error { return a.update(l, false) }
+
+func (a *Applied) update(l Link, readBack bool) error {
 	if err := l.Validate(); err != nil {
 		return err
 	}
@@ -42,7 +51,9 @@ func (a *Applied) Update(l Link) error {
 	// What the record holds and the kernel lost (a flush by a down and up,
 	// an operator's delete) is added again below: a reload never reports
 	// success for routes that are not there.
-	a.forgetMissing(link)
+	if readBack {
+		a.forgetMissing(link)
+	}
 	oldMTU := a.mtu
 	oldAddresses := slices.Clone(a.addresses)
 	oldRoutes := slices.Clone(a.routes)

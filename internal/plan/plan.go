@@ -40,7 +40,11 @@ type Plan struct {
 // (explain, offline, has no interfaces to resolve). It fails on a dev that
 // does not resolve and on what the tunnel table refuses.
 func Compile(cfg *config.Config, linkIndex func(dev string) (int, error)) (*Plan, error) {
-	p := &Plan{Tunnels: make([]Tunnel, len(cfg.Tunnels))}
+	routes := 0
+	for _, t := range cfg.Tunnels {
+		routes += len(t.Routes)
+	}
+	p := &Plan{Tunnels: make([]Tunnel, len(cfg.Tunnels)), FileRoutes: make([]lookup.Route, 0, routes)}
 	lt := make([]lookup.Tunnel, len(cfg.Tunnels))
 	for i, t := range cfg.Tunnels {
 		link := 0

@@ -1,0 +1,45 @@
+package e2e
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/ipipd/ipipd/internal/lab"
+)
+
+// TestReloadPutsBackWhatWasDeleted deletes one of the file's routes from
+// outside ipipd (`ip route del`) and reloads at once, as a script would:
+// the reload must install it again, whether the file leaves the tunnel as
+// it was or changes it. A reload leaves a tunnel alone, or skips reading
+// its routes back, only when the kernel's View shows it whole, and that
+// View must already hold the deletion made just before the SIGHUP.
+func TestReloadPutsBackWhatWasDeleted(t *testing.T) {
+	lab.Require(t)
+	l := newLAN(t, 1)
+	node := l.nodes[0]
+	same := fallbackConfig(0, []int{1, 2})
+	changed := fallbackConfig(0, []int{1, 2, 3})
+	d := startDaemon(t, node, "node1", same)
+	hasRoute := func(p string) bool {
+		return strings.Contains(node.Run(t, "ip", "route", "show", p), "dev tunl0")
+	}
+	for round := range 6 {
+		cfg, what := same, "the same file"
+		if round%2 == 1 {
+			cfg, what = changed, "a file adding a route to the tunnel"
+		}
+		gone := tunnelSubnet(1 + round%2).String()
+		node.Run(t, "ip", "route", "del", gone, "dev", "tunl0")
+		d.mustReload(t, cfg)
+		if !hasRoute(gone) {
+			t.Fatalf("round %d: %s deleted from outside, then a reload with %s: the route is not back:\n%s",
+				round, gone, what, node.Run(t, "ip", "route", "show"))
+		}
+		if round%2 == 1 && !hasRoute(tunnelSubnet(3).String()) {
+			t.Fatalf("round %d: the reload did not add %s", round, tunnelSubnet(3))
+		}
+		if routes := d.tunnel(t, "tunl0").Routes; len(routes) != 2+round%2 {
+			t.Errorf("round %d: ipipd show lists %d routes, want %d: %+v", round, len(routes), 2+round%2, routes)
+		}
+	}
+}
