@@ -403,6 +403,8 @@ func (f *follower) publish() *View {
 		// device's slice on every change and never writes into one.
 		Addresses: maps.Clone(f.addresses),
 		Gone:      f.gone,
+		// Shared: Watch replaces the map, never writes into it.
+		Watched:   f.watched,
 		Local:     f.localSets[0],
 		Broadcast: f.localSets[1],
 	}

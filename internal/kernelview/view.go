@@ -21,6 +21,10 @@ type View struct {
 	Addresses map[int][]netip.Prefix
 	// Gone lists the watched devices deleted since the previous View.
 	Gone []int
+	// Watched is the devices this View follows, each with its routing
+	// table, as the last Watch before it named them: a device not in it
+	// may be newer than the View, which then says nothing of it.
+	Watched map[int]int
 	// Local and Broadcast are this host's own addresses and its broadcast
 	// addresses, whatever the device: the local table's routes of type
 	// local (/32) and broadcast (`ip route show table local`), which the
