@@ -47,6 +47,14 @@ type follower struct {
 	// changed since gets it again rather than a copy.
 	last *View
 
+	// readEverything: readAll has read the kernel's tables once, the
+	// local table with them.
+	readEverything bool
+	// dumpFD is a strict netlink socket of the watched namespace for the
+	// reads of one device (device_read.go); -1 if it could not be opened,
+	// and everything is read instead.
+	dumpFD int
+
 	notes *notifications // the notification socket, new after each failure
 	// seq numbers the barriers; waiting holds the Fresh calls whose
 	// barrier has not come back, oldest first. The numbers go on across
@@ -76,6 +84,11 @@ func (f *follower) run() {
 	defer close(f.w.stopped)
 	defer f.h.Close()
 	defer f.ns.Close()
+	defer func() {
+		if f.dumpFD >= 0 {
+			unix.Close(f.dumpFD)
+		}
+	}()
 	defer func() { f.notes.close() }()
 	settle := time.NewTimer(time.Hour)
 	settle.Stop()
@@ -110,14 +123,11 @@ func (f *follower) run() {
 			return
 		case reply := <-f.w.fresh:
 			// A caller wants what the kernel holds now, not what the
-			// notifications have told so far. A new watched set is read
-			// whole, as on Watch, and that read is fresh; otherwise the
-			// follower sends a barrier and answers when it comes back.
-			if f.watchedSetChanged() {
-				f.readAll()
+			// notifications have told so far: the follower takes a new
+			// watched set, as on Watch (the new devices read now), sends a
+			// barrier and answers when it comes back.
+			if f.rewatch() {
 				changed()
-				answer([]freshWait{{reply: reply}})
-				continue
 			}
 			f.seq++
 			if err := f.notes.barrier(f.seq); err != nil {
@@ -129,8 +139,7 @@ func (f *follower) run() {
 			}
 			f.waiting = append(f.waiting, freshWait{seq: f.seq, reply: reply})
 		case <-f.w.wake:
-			if f.watchedSetChanged() {
-				f.readAll()
+			if f.rewatch() {
 				changed()
 			}
 		case nt := <-f.notes.notices:
@@ -217,6 +226,7 @@ func (f *follower) resubscribe(cause error) bool {
 // readAll replaces what the follower holds with a fresh read of the
 // kernel's links, addresses and routes for the watched devices.
 func (f *follower) readAll() {
+	f.readEverything = true
 	links := make(map[int]Link, len(f.watched))
 	// One dump, not a request per device: 10 000 tunnels are 10 000
 	// devices.
@@ -363,7 +373,10 @@ func (f *follower) link(u *netlink.LinkUpdate) bool {
 	}
 	f.links[index] = l
 	if had && !old.Up && l.Up {
-		f.readRoutes()
+		if err := f.readDeviceRoutes(index); err != nil {
+			f.w.log.Error("reading the routes of a device that came up failed; reading every route instead", "ifindex", index, "err", err)
+			f.readRoutes()
+		}
 	}
 	return true
 }

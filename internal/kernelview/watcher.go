@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ipipd/ipipd/internal/nldump"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -77,9 +78,16 @@ func Start(opts Options) (*Watcher, error) {
 		return nil, fmt.Errorf("find this thread's network namespace: %w", err)
 	}
 	f := &follower{w: w, h: h, ns: ns, watched: map[int]int{}, routes: newRouteStore(), links: map[int]Link{}, addresses: map[int][]netip.Prefix{}, local: localStore{}}
+	if f.dumpFD, err = nldump.Open(); err != nil {
+		f.dumpFD = -1 // everything is read instead: slower, not wrong
+		opts.Logger.Warn("no netlink socket for reading one device's routes; reading all of them instead", "err", err)
+	}
 	if err := f.subscribe(); err != nil {
 		h.Close()
 		ns.Close()
+		if f.dumpFD >= 0 {
+			unix.Close(f.dumpFD)
+		}
 		return nil, err
 	}
 	go f.run()
