@@ -58,6 +58,9 @@ func (f *follower) rewatch() bool {
 		f.routes.dirty[index] = struct{}{}
 	}
 	f.watchedChanged = false
+	if removed := len(old) - (len(f.watched) - len(added)); removed > len(old)/2 {
+		f.compact()
+	}
 	for _, index := range added {
 		if err := f.readDevice(index); err != nil {
 			f.w.log.Error("reading a newly watched device failed; reading the kernel's links, addresses and routes instead", "ifindex", index, "err", err)
@@ -143,4 +146,13 @@ func (f *follower) dump(body []byte, request, answer uint16, each func(m *syscal
 		}
 		return errors.Join(err, failed)
 	}
+}
+
+// compact moves what the follower holds into maps of its own size, after
+// most watched devices went (a reload from 10 000 tunnels down to a few).
+func (f *follower) compact() {
+	f.routes = f.routes.compacted()
+	f.links = resized(f.links)
+	f.addresses = resized(f.addresses)
+	f.local = resized(f.local)
 }

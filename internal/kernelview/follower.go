@@ -452,6 +452,12 @@ func (f *follower) viewRoutes() map[int][]Route {
 	}
 	clear(f.routes.dirty)
 	f.watchedChanged, f.routesReplaced = false, false
+	if len(out) < len(f.published)/2 {
+		// Cloned from the last View's, out has its buckets: made again
+		// for its size once most devices went, or every View after
+		// would copy them.
+		out = resized(out)
+	}
 	f.published = out
 	return out
 }

@@ -154,6 +154,27 @@ func (st routeStore) dropDevice(index int) {
 	}
 }
 
+// compacted is st in maps of its own size. A Go map keeps the buckets of
+// its largest size: after 10 000 tunnels and their 100 000 routes went,
+// the emptied maps held 10-12 MiB.
+func (st routeStore) compacted() routeStore {
+	out := routeStore{all: resized(st.all), byDevice: make(map[int]map[routeKey]struct{}, len(st.byDevice)), dirty: resized(st.dirty)}
+	for index, keys := range st.byDevice {
+		out.byDevice[index] = resized(keys)
+	}
+	return out
+}
+
+// resized is a copy of m made for its present size; maps.Clone copies the
+// buckets of the largest size too.
+func resized[K comparable, V any](m map[K]V) map[K]V {
+	out := make(map[K]V, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
 // routesThrough builds one device's routes for a View: the next hops
 // through device index of the routes in its table, keeping for each prefix
 // only those of the lowest metric. It reads that device's routes only.

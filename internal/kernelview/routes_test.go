@@ -3,6 +3,7 @@ package kernelview
 import (
 	"fmt"
 	"math/rand/v2"
+	"maps"
 	"net/netip"
 	"reflect"
 	"slices"
@@ -93,4 +94,24 @@ func sorted(m map[int][]Route) map[int][]Route {
 		out[index] = r
 	}
 	return out
+}
+
+// compacted holds what the store held, in maps of their own size.
+func TestCompactedStoreHoldsTheSame(t *testing.T) {
+	st := newRouteStore()
+	for i := range 5000 {
+		k := routeKey{table: 254, to: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i >> 8), byte(i), 0}), 24)}
+		st.set(k, storedRoute{hops: []storedHop{{index: 1 + i%50, weight: 1}, {index: 100, weight: 1}}})
+	}
+	for index := 1; index < 50; index++ {
+		st.dropDevice(index)
+	}
+	c := st.compacted()
+	if !maps.EqualFunc(c.all, st.all, func(a, b storedRoute) bool { return slices.Equal(a.hops, b.hops) && a.protocol == b.protocol }) ||
+		!maps.EqualFunc(c.byDevice, st.byDevice, maps.Equal) || !maps.Equal(c.dirty, st.dirty) {
+		t.Fatal("the compacted store differs")
+	}
+	if len(c.all) != 5000 || len(c.byDevice[100]) != 5000 || len(c.byDevice[50]) != 100 {
+		t.Fatalf("the store after the drops: %d routes, %d through 100, %d through 50", len(c.all), len(c.byDevice[100]), len(c.byDevice[50]))
+	}
 }
