@@ -82,8 +82,17 @@ func (a *Applied) update(l Link, readBack bool) error {
 		return err
 	}
 
-	return errors.Join(
+	had := len(a.addresses)
+	err = errors.Join(
 		a.deleteRoutesExcept(link, l.Routes),
 		a.deleteAddressesExcept(link, l.Addresses),
 	)
+	if len(a.addresses) < had && link.Attrs().Flags&net.FlagUp != 0 {
+		// With a device's last IPv4 address the kernel flushes every
+		// route through it, and says nothing (fib_disable_ip): read them
+		// back, and put back what the file still asks for.
+		a.forgetMissing(link)
+		err = errors.Join(err, a.addRoutes(link, l.Routes))
+	}
+	return err
 }

@@ -198,3 +198,45 @@ func TestUpdateRefusesAnotherDevice(t *testing.T) {
 		t.Errorf("Update with MTU 20 = %v, want the validation error", err)
 	}
 }
+
+// Removing a device's last address makes the kernel flush every route
+// through it without a word (fib_disable_ip): an Update that removes it,
+// and UpdateHeld after one that did (a reload's shrink and grow steps),
+// must leave the routes the file still asks for in place.
+func TestUpdateKeepsRoutesAcrossTheLastAddress(t *testing.T) {
+	lab.EnterFresh(t)
+	addDevice(t, testDevice, 1500)
+	withAddress := seedLink()
+	withAddress.Addresses = prefixes("172.16.0.1/30")
+	without := withAddress
+	without.Addresses = nil
+
+	for _, grow := range []string{"Update", "UpdateHeld"} {
+		applied, err := Apply(withAddress)
+		if err != nil {
+			t.Fatalf("Apply: %v", err)
+		}
+		if got := staticRoutes(t, refresh(t, testDevice)); len(got) != 2 {
+			t.Fatalf("routes after Apply: %v", got)
+		}
+		// The shrink step gives the address up; the grow step asks for
+		// the same.
+		if err := applied.Update(without); err != nil {
+			t.Fatalf("Update without the address: %v", err)
+		}
+		if got, want := staticRoutes(t, refresh(t, testDevice)), without.Routes; !slices.Equal(got, want) {
+			t.Errorf("Update without the address: routes %v, want %v", got, want)
+		}
+		update := applied.Update
+		if grow == "UpdateHeld" {
+			update = applied.UpdateHeld
+		}
+		if err := update(without); err != nil {
+			t.Fatalf("%s: %v", grow, err)
+		}
+		if got, want := staticRoutes(t, refresh(t, testDevice)), without.Routes; !slices.Equal(got, want) {
+			t.Errorf("then %s: routes %v, want %v", grow, got, want)
+		}
+		applied.Remove()
+	}
+}
