@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -40,6 +41,29 @@ func TestReloadPutsBackWhatWasDeleted(t *testing.T) {
 		}
 		if routes := d.tunnel(t, "tunl0").Routes; len(routes) != 2+round%2 {
 			t.Errorf("round %d: ipipd show lists %d routes, want %d: %+v", round, len(routes), 2+round%2, routes)
+		}
+	}
+}
+
+// A reload that takes a tunnel's only address away: the kernel flushes
+// every route through the device with it, without a notification, and the
+// reload must put back the routes the file still asks for.
+func TestReloadWithoutTheLastAddressKeepsTheRoutes(t *testing.T) {
+	lab.Require(t)
+	l := newLAN(t, 1)
+	node := l.nodes[0]
+	with := fallbackConfig(0, []int{1, 2})
+	without := strings.Replace(with, fmt.Sprintf("    addresses: [%s/32]\n", tunnelAddr(0)), "", 1)
+	if without == with {
+		t.Fatalf("the config has no addresses line to take away:\n%s", with)
+	}
+	d := startDaemon(t, node, "node1", with)
+	for round, cfg := range []string{without, with, without} {
+		d.mustReload(t, cfg)
+		for _, p := range []int{1, 2} {
+			if out := node.Run(t, "ip", "route", "show", tunnelSubnet(p).String()); !strings.Contains(out, "dev tunl0") {
+				t.Fatalf("round %d: no route %s dev tunl0 after the reload:\n%s", round, tunnelSubnet(p), node.Run(t, "ip", "route", "show"))
+			}
 		}
 	}
 }

@@ -68,7 +68,7 @@ func sameSetUp(a, b *tunnelState) bool {
 
 // holds reports whether the kernel, as the watcher's newest View shows it,
 // holds all of ts's set-up on rt's device: up, with its MTU, addresses,
-// and routes as ipipd installs them. When it does not (or there is no View
+// and routes as ipipd installs them (its protocol, no metric). When it does not (or there is no View
 // yet), Update runs and puts back what is missing.
 func holds(v *kernelview.View, rt *runtime, ts *tunnelState) bool {
 	c := &ts.config
@@ -90,7 +90,7 @@ func holds(v *kernelview.View, rt *runtime, ts *tunnelState) bool {
 	table := ts.table()
 	have := v.Routes[rt.ifindex]
 	matches := func(h kernelview.Route, r netsetup.Route) bool {
-		return h.To == r.To && h.Via == r.Via && h.Protocol == netsetup.RouteProtocol && h.Table == table
+		return h.To == r.To && h.Via == r.Via && h.Protocol == netsetup.RouteProtocol && h.Table == table && h.Metric == 0
 	}
 	// plan.RouteVia, without copying the config for each route; the
 	// tests compare with the built link, which uses it.
@@ -118,7 +118,7 @@ func holds(v *kernelview.View, rt *runtime, ts *tunnelState) bool {
 	}
 	held := make(map[netsetup.Route]bool, len(have))
 	for _, h := range have {
-		if h.Protocol == netsetup.RouteProtocol && h.Table == table {
+		if h.Protocol == netsetup.RouteProtocol && h.Table == table && h.Metric == 0 {
 			held[netsetup.Route{To: h.To, Via: h.Via}] = true
 		}
 	}

@@ -73,7 +73,7 @@ func holdsLink(v *kernelview.View, rt *runtime, l netsetup.Link) bool {
 	}
 	for _, r := range l.Routes {
 		if !slices.ContainsFunc(v.Routes[rt.ifindex], func(h kernelview.Route) bool {
-			return h.To == r.To && h.Via == r.Via && h.Protocol == netsetup.RouteProtocol && h.Table == table
+			return h.To == r.To && h.Via == r.Via && h.Protocol == netsetup.RouteProtocol && h.Table == table && h.Metric == 0
 		}) {
 			return false
 		}
@@ -97,7 +97,8 @@ func TestHoldsReadsTheViewAsTheLinkSays(t *testing.T) {
 			table = netsetup.MainTable
 		}
 		for _, r := range l.Routes {
-			v.Routes[7] = append(v.Routes[7], kernelview.Route{To: r.To, Via: r.Via, Table: table, Protocol: []int{netsetup.RouteProtocol, 12}[rng.IntN(2)]})
+			v.Routes[7] = append(v.Routes[7], kernelview.Route{To: r.To, Via: r.Via, Table: table, Protocol: []int{netsetup.RouteProtocol, 12}[rng.IntN(2)],
+				Metric: []int{0, 0, 5}[rng.IntN(3)]})
 		}
 		want := holdsLink(v, rt, ts.link())
 		if got := holds(v, rt, &ts); got != want {
