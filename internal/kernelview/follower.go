@@ -351,8 +351,17 @@ func (f *follower) route(u *netlink.RouteUpdate) bool {
 // anything the view shows.
 func (f *follower) link(u *netlink.LinkUpdate) bool {
 	index := int(u.Index)
+	// Any device's: the local table is the host's.
+	localChanged := false
+	switch {
+	case u.Header.Type == unix.RTM_DELLINK:
+		localChanged = f.local.dropDevice(index)
+	case u.Link != nil && u.Link.Attrs().Flags&net.FlagUp == 0:
+		localChanged = f.local.dropBroadcasts(index)
+	}
+	f.localChanged = f.localChanged || localChanged
 	if _, ok := f.watched[index]; !ok {
-		return false
+		return localChanged
 	}
 	if u.Header.Type == unix.RTM_DELLINK {
 		delete(f.links, index)
@@ -369,7 +378,7 @@ func (f *follower) link(u *netlink.LinkUpdate) bool {
 		l.Downs++
 	}
 	if had && old == l {
-		return false
+		return localChanged
 	}
 	f.links[index] = l
 	if had && !old.Up && l.Up {
@@ -397,6 +406,12 @@ func (f *follower) address(u *netlink.AddrUpdate) bool {
 		f.addresses[u.LinkIndex] = append(slices.Clip(have), p)
 	case !u.NewAddr && i >= 0:
 		f.addresses[u.LinkIndex] = slices.Delete(slices.Clone(have), i, i+1)
+		if len(f.addresses[u.LinkIndex]) == 0 {
+			// With a device's last IPv4 address the kernel flushes the
+			// routes through it, as when it goes down, and says nothing
+			// (fib_disable_ip).
+			f.routes.dropDevice(u.LinkIndex)
+		}
 	default:
 		return false
 	}

@@ -1,6 +1,7 @@
 package kernelview
 
 import (
+	"encoding/binary"
 	"fmt"
 	"sync"
 	"syscall"
@@ -63,6 +64,9 @@ type notifications struct {
 	// changed through this socket.
 	port    uint32
 	notices chan notice // read by the follower alone
+	// sent holds the sequence numbers of the barriers not yet answered:
+	// stored by the follower, taken by the reader.
+	sent    sync.Map
 	closing chan struct{}
 	once    sync.Once
 	done    chan struct{} // closed when the reader has returned
@@ -109,6 +113,7 @@ func openNotifications(ns netns.NsHandle) (*notifications, error) {
 func (n *notifications) barrier(seq uint32) error {
 	req := nl.NewNetlinkRequest(unix.RTM_GETLINK, 0)
 	req.Seq = seq
+	n.sent.Store(seq, struct{}{})
 	msg := nl.NewIfInfomsg(unix.AF_UNSPEC)
 	msg.Index = 1
 	req.AddData(msg)
@@ -154,8 +159,7 @@ func (n *notifications) read() {
 // decode turns one message into a notice; ok is false for a message the
 // follower has no use for.
 func (n *notifications) decode(m *syscall.NetlinkMessage) (nt notice, ok bool, err error) {
-	if m.Header.Pid == n.port {
-		// The reply to a barrier, a link or an error (no loopback).
+	if n.isBarrierReply(m) {
 		return notice{kind: barrierReply, seq: m.Header.Seq}, true, nil
 	}
 	switch m.Header.Type {
@@ -170,6 +174,26 @@ func (n *notifications) decode(m *syscall.NetlinkMessage) (nt notice, ok bool, e
 		return notice{kind: addressNotice, address: &u}, err == nil, err
 	}
 	return notice{}, false, nil
+}
+
+// isBarrierReply reports whether m answers a barrier this socket sent: to
+// its port, with a barrier's sequence number, and loopback's link or an
+// error in its place. The port alone is not enough: ports are unique within
+// a network namespace, and a change made from another one (a device moved
+// in) carries its maker's port, which may equal this one.
+func (n *notifications) isBarrierReply(m *syscall.NetlinkMessage) bool {
+	if m.Header.Pid != n.port {
+		return false
+	}
+	switch {
+	case m.Header.Type == unix.NLMSG_ERROR:
+	case m.Header.Type == unix.RTM_NEWLINK && len(m.Data) >= unix.SizeofIfInfomsg &&
+		binary.NativeEndian.Uint32(m.Data[4:8]) == 1:
+	default:
+		return false
+	}
+	_, sent := n.sent.LoadAndDelete(m.Header.Seq)
+	return sent
 }
 
 // hand gives the follower one notice, and reports false once the socket

@@ -257,33 +257,66 @@ const (
 
 // localStore holds the local table's local and broadcast routes by key, so
 // a deletion removes what its addition added.
-type localStore map[routeKey]localKind
+type localStore map[routeKey]localEntry
+
+// localEntry is one local-table route: what it says, and its device.
+type localEntry struct {
+	kind  localKind
+	index int
+}
+
+// dropBroadcasts forgets the broadcast routes of device index, which the
+// kernel removes without a word when the device goes down (its local
+// routes stay: the host keeps its addresses), and reports whether there
+// were any. The device's up adds them back, with notifications.
+func (st localStore) dropBroadcasts(index int) bool {
+	dropped := false
+	for k, e := range st {
+		if e.index == index && e.kind == broadcastAddress {
+			delete(st, k)
+			dropped = true
+		}
+	}
+	return dropped
+}
+
+// dropDevice forgets every local-table route of device index.
+func (st localStore) dropDevice(index int) bool {
+	dropped := false
+	for k, e := range st {
+		if e.index == index {
+			delete(st, k)
+			dropped = true
+		}
+	}
+	return dropped
+}
 
 // localRoute reduces a route of the local table to what it says of an
 // address; ok is false for any other route.
-func localRoute(r *netlink.Route) (routeKey, localKind, bool) {
+func localRoute(r *netlink.Route) (routeKey, localEntry, bool) {
 	if r.Table != unix.RT_TABLE_LOCAL || r.Dst == nil {
-		return routeKey{}, 0, false
+		return routeKey{}, localEntry{}, false
 	}
 	to, ok := prefixOf(r.Dst)
 	if !ok || to.Bits() != 32 {
-		return routeKey{}, 0, false
+		return routeKey{}, localEntry{}, false
 	}
 	key := routeKey{table: r.Table, to: to, tos: r.Tos, metric: r.Priority}
 	switch r.Type {
 	case unix.RTN_LOCAL:
-		return key, localAddress, true
+		return key, localEntry{localAddress, r.LinkIndex}, true
 	case unix.RTN_BROADCAST:
-		return key, broadcastAddress, true
+		return key, localEntry{broadcastAddress, r.LinkIndex}, true
 	}
-	return routeKey{}, 0, false
+	return routeKey{}, localEntry{}, false
 }
 
 // sets returns the local and broadcast addresses, for a View.
 func (st localStore) sets() (local, broadcast map[netip.Addr]struct{}) {
 	local, broadcast = map[netip.Addr]struct{}{}, map[netip.Addr]struct{}{}
-	for k, kind := range st {
-		if kind == localAddress {
+	for k, e := range st {
+		if e.kind == localAddress {
 			local[k.to.Addr()] = struct{}{}
 		} else {
 			broadcast[k.to.Addr()] = struct{}{}

@@ -49,6 +49,10 @@ func Dump(fd int, req []byte, each func(m *syscall.NetlinkMessage)) error {
 		return fmt.Errorf("netlink dump request: %w", err)
 	}
 	rb := make([]byte, 64<<10)
+	// An interrupted dump is read to its end all the same: left
+	// unfinished, the kernel would answer the socket's next request with
+	// the rest of it (or EBUSY).
+	interrupted := false
 	for {
 		n, _, err := unix.Recvfrom(fd, rb, 0)
 		if err == unix.EINTR {
@@ -66,21 +70,25 @@ func Dump(fd int, req []byte, each func(m *syscall.NetlinkMessage)) error {
 			if m.Header.Seq != seq {
 				continue // a late answer to an earlier, abandoned dump
 			}
+			if m.Header.Flags&unix.NLM_F_DUMP_INTR != 0 {
+				interrupted = true // the flag may come on NLMSG_DONE alone
+			}
 			switch m.Header.Type {
-			case unix.NLMSG_DONE:
-				return nil
-			case unix.NLMSG_ERROR:
+			case unix.NLMSG_DONE, unix.NLMSG_ERROR:
+				// Both carry an errno: DONE's says the dump failed part-way.
 				if len(m.Data) >= 4 {
 					if errno := syscall.Errno(-int32(binary.NativeEndian.Uint32(m.Data))); errno != 0 {
 						return fmt.Errorf("netlink dump: %w", errno)
 					}
 				}
+				if interrupted {
+					return ErrInterrupted
+				}
 				return nil
 			}
-			if m.Header.Flags&unix.NLM_F_DUMP_INTR != 0 {
-				return ErrInterrupted
+			if !interrupted {
+				each(m)
 			}
-			each(m)
 		}
 	}
 }
