@@ -448,7 +448,10 @@ func (e *Engine) apply(ctx context.Context, cfg *config.Config) error {
 		debug.FreeOSMemory()
 		steps.done("free_memory")
 	}
-	if len(gone) >= manyTunnelsChanged {
+	if len(gone)+len(created) >= manyTunnelsChanged {
+		// The watcher follows what the apply made or removed after it
+		// returned: at a start of 10 000 tunnels, RSS went from 275 MiB at
+		// READY=1 to 451 MiB a second later, and stayed.
 		e.trim.arm()
 	}
 	for _, rt := range e.runtimes {
