@@ -230,7 +230,7 @@ func (f *follower) readAll() {
 	links := make(map[int]Link, len(f.watched))
 	// One dump, not a request per device: 10 000 tunnels are 10 000
 	// devices.
-	all, err := f.h.LinkList()
+	all, err := f.linkList()
 	if err != nil {
 		f.w.log.Error("reading the kernel's links failed", "err", err)
 		all = nil
@@ -240,18 +240,13 @@ func (f *follower) readAll() {
 			}
 		}
 	}
-	for _, nl := range all {
-		index := nl.Attrs().Index
-		if _, ok := f.watched[index]; !ok {
-			continue
-		}
-		l := linkOf(nl)
-		old, had := f.links[index]
+	for _, l := range all {
+		old, had := f.links[l.Index]
 		l.Downs = old.Downs
 		if had && old.Up && !l.Up {
 			l.Downs++
 		}
-		links[index] = l
+		links[l.Index] = l
 	}
 	for index := range f.links {
 		if _, still := links[index]; !still {
