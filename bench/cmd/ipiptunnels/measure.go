@@ -62,9 +62,11 @@ type result struct {
 	Backend         string
 	// Baseline is the daemon with one tunnel and one route, at ready.
 	Baseline procStats
-	// Start is from exec to READY=1; Ready the process then.
-	Start time.Duration
-	Ready procStats
+	// Start is from exec to READY=1; Ready the process then, and Settled
+	// 5 s later, once the watcher has followed the start's routes.
+	Start   time.Duration
+	Ready   procStats
+	Settled procStats
 	// ReloadOne is the median from SIGHUP to READY=1 of Reloads, each a
 	// file that adds one route to one tunnel or takes it away again.
 	ReloadOne time.Duration
@@ -82,6 +84,7 @@ func (r *result) print(w io.Writer) {
 	fmt.Fprintf(w, "  baseline (1 tunnel, 1 route)  %v\n", r.Baseline)
 	fmt.Fprintf(w, "  start to READY=1              %v\n", r.Start.Round(time.Millisecond))
 	fmt.Fprintf(w, "  at ready                      %v\n", r.Ready)
+	fmt.Fprintf(w, "  5 s after ready               %v\n", r.Settled)
 	fmt.Fprintf(w, "  reload changing one tunnel    %v (median of %d: %v)\n", r.ReloadOne.Round(time.Millisecond), len(r.Reloads), rounded(r.Reloads))
 	fmt.Fprintf(w, "  reload down to one tunnel     %v\n", r.ReloadDown.Round(time.Millisecond))
 	fmt.Fprintf(w, "  2 s after it                  %v\n", r.After)
@@ -140,6 +143,10 @@ func measure(ctx context.Context, o options, log io.Writer) (*result, error) {
 	defer d.kill()
 	r.Start = time.Since(begin)
 	if r.Ready, err = readProcStats(d.proc.Pid()); err != nil {
+		return r, err
+	}
+	time.Sleep(5 * time.Second)
+	if r.Settled, err = readProcStats(d.proc.Pid()); err != nil {
 		return r, err
 	}
 	fmt.Fprintf(log, "ipiptunnels: ready after %v; %d reloads adding a route to t0 and taking it away\n", r.Start.Round(time.Millisecond), o.reloads)
