@@ -58,14 +58,20 @@ func loadConfig(path string) (*config.Config, int) {
 	if err == nil {
 		return cfg, exitOK
 	}
+	return nil, reportConfigError(path, err)
+}
+
+// reportConfigError prints why the file at path was refused, each of its
+// errors on a line, and returns the exit code.
+func reportConfigError(path string, err error) int {
 	var errs config.Errors
 	if errors.As(err, &errs) {
 		for _, e := range errs {
 			fmt.Fprintln(os.Stderr, e)
 		}
 		fmt.Fprintf(os.Stderr, "%s: %d error(s)\n", path, len(errs))
-		return nil, exitUsage
+		return exitUsage
 	}
 	fmt.Fprintf(os.Stderr, "ipipd: %v\n", err)
-	return nil, exitUsage
+	return exitUsage
 }

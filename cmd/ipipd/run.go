@@ -181,15 +181,14 @@ func runCommand(args []string) int {
 	return l.serve()
 }
 
-// firstConfig loads path through loader. A file it refuses is read again
-// by loadConfig, which prints every problem as ipipd check does, and the
-// daemon exits; in the rare case the file was mended meanwhile, the mended
-// file is run.
+// firstConfig loads path through loader. A file it refuses has every
+// problem printed as ipipd check prints them, and the daemon exits.
 func firstConfig(loader *config.Loader, path string) (*config.Config, int) {
-	if cfg, err := loader.Load(path); err == nil {
-		return cfg, exitOK
+	cfg, err := loader.Load(path)
+	if err != nil {
+		return nil, reportConfigError(path, err)
 	}
-	return loadConfig(path)
+	return cfg, exitOK
 }
 
 // noteStaleSocket says when the control socket path holds a socket nobody
