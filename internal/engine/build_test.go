@@ -20,10 +20,13 @@ func TestBuildUpdatesRoutesAsARebuildWould(t *testing.T) {
 	rebuildShare = 0 // every change an update, none a rebuild
 	e := &Engine{}
 	next := 0
+	// Slots as the engine hands them out: a removed tunnel's is reused.
+	var slots routeSlots
 	newTunnel := func() tunnelState {
 		next++
 		rt := newRuntime(fmt.Sprint("t", next), nil, nil)
 		rt.ifindex = 100 + next
+		rt.slot = slots.take()
 		// A local of its own: two tunnels of one identity are refused.
 		ts := tunnelState{config: config.Tunnel{Name: rt.name, Local: netip.AddrFrom4([4]byte{10, 6, byte(next >> 8), byte(next)})}, rt: rt}
 		if next%3 == 0 {
@@ -63,7 +66,15 @@ func TestBuildUpdatesRoutesAsARebuildWould(t *testing.T) {
 		for k, r := range view.Routes {
 			v.Routes[k] = r
 		}
-		switch rng.IntN(6) {
+		switch rng.IntN(7) {
+		case 6: // one removed and one added, which takes its slot
+			i := rng.IntN(len(tunnels))
+			slots.give(tunnels[i].rt.slot)
+			tunnels = append(tunnels[:i:i], tunnels[i+1:]...)
+			ts := newTunnel()
+			tunnels = append(tunnels[:i:i], append([]tunnelState{ts}, tunnels[i:]...)...)
+			v.Links[ts.rt.ifindex] = kernelview.Link{Index: ts.rt.ifindex, Up: true, MTU: 1480}
+			v.Routes[ts.rt.ifindex] = randomRoutes()
 		case 0: // a reload changes a remote
 			ts := &tunnels[rng.IntN(len(tunnels))]
 			ts.config.Remote = netip.AddrFrom4([4]byte{10, 7, 0, byte(rng.IntN(3))})
@@ -75,6 +86,7 @@ func TestBuildUpdatesRoutesAsARebuildWould(t *testing.T) {
 		case 2: // a tunnel is removed
 			if len(tunnels) > 2 {
 				i := rng.IntN(len(tunnels))
+				slots.give(tunnels[i].rt.slot)
 				tunnels = append(tunnels[:i:i], tunnels[i+1:]...)
 			}
 		default: // a routing daemon changes some devices' routes

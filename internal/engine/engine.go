@@ -50,6 +50,8 @@ type Engine struct {
 
 	mu       sync.Mutex // serialises Apply and Close: the control plane only
 	runtimes map[string]*runtime
+	// slots numbers the runtimes for the route table.
+	slots routeSlots
 	// outer owns every outer socket: receive, ICMP, the error reader, and
 	// the transmit sockets it opens for each loop.
 	outer    *outer.Bind
@@ -406,6 +408,8 @@ func (e *Engine) apply(ctx context.Context, cfg *config.Config) error {
 			return err
 		}
 		rt := newRuntime(p.tunnels[i].config.Name, dev, setup)
+		rt.slot = e.slots.take()
+		undo = append(undo, func() { e.slots.give(rt.slot) })
 		rt.backend = p.tunnels[i].config.TUN
 		rt.ifindex, rt.table, rt.up = index, p.tunnels[i].table(), !p.tunnels[i].config.Down
 		p.tunnels[i].rt = rt
@@ -432,6 +436,7 @@ func (e *Engine) apply(ctx context.Context, cfg *config.Config) error {
 	for name, rt := range e.runtimes {
 		if _, kept := wanted[name]; !kept {
 			delete(e.runtimes, name)
+			e.slots.give(rt.slot)
 			gone = append(gone, rt)
 		}
 	}

@@ -104,6 +104,7 @@ func newTestEngine(t testing.TB, yaml string) (*Engine, map[string]*fakeDevice, 
 		d := &fakeDevice{name: st.tunnels[i].config.Name, keep: true}
 		devs[d.name] = d
 		rt := newRuntime(d.name, d, nil)
+		rt.slot = i // the file tables name tunnels by their place
 		st.tunnels[i].rt = rt
 		st.index[rt] = i
 	}

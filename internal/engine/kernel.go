@@ -103,6 +103,7 @@ func (e *Engine) applyLinks(v *kernelview.View) (st *state, done bool) {
 			e.log.Error("the tunnel's device was deleted from outside ipipd (ip link del); making it again with its addresses and routes", "tunnel", name)
 			rt := e.runtimes[name]
 			delete(e.runtimes, name)
+			e.slots.give(rt.slot)
 			e.watchDevices()
 			rt.setup.Forget()
 			e.stop(rt)
@@ -189,50 +190,91 @@ func (e *Engine) build(prev *state, tunnels []tunnelState, v *kernelview.View) (
 	return next, nil
 }
 
-// routeTable is the route table of tunnels: prev's updated for the tunnels
-// whose routes differ from prev's, or built anew when prev was not built
-// from its tunnels' routes or the change is a large part of the whole.
+// bySlot is tunnels indexed by their runtime's route slot, with each one's
+// lookup entry: what the route table's next hops name. A tunnel without a
+// runtime (none in a running engine) has no slot and no routes there.
+func bySlot(tunnels []tunnelState, lt []lookup.Tunnel) ([]*tunnelState, []lookup.Tunnel, error) {
+	n := 0
+	for i := range tunnels {
+		if rt := tunnels[i].rt; rt != nil {
+			n = max(n, rt.slot+1)
+		}
+	}
+	states, entries := make([]*tunnelState, n), make([]lookup.Tunnel, n)
+	for i := range tunnels {
+		rt := tunnels[i].rt
+		if rt == nil {
+			continue
+		}
+		if states[rt.slot] != nil {
+			return nil, nil, fmt.Errorf("tunnels %q and %q share route slot %d", states[rt.slot].config.Name, tunnels[i].config.Name, rt.slot)
+		}
+		states[rt.slot], entries[rt.slot] = &tunnels[i], lt[i]
+	}
+	return states, entries, nil
+}
+
+// routeTable is the route table of tunnels, their next hops named by route
+// slot: prev's updated for the slots whose routes differ from prev's, or
+// built anew when prev was not built from its tunnels' routes or the
+// change is a large part of the whole.
 func routeTable(prev *state, tunnels []tunnelState, lt []lookup.Tunnel, total int) (*lookup.RouteTable, error) {
+	now, entries, err := bySlot(tunnels, lt)
+	if err != nil {
+		return nil, err
+	}
 	if prev == nil || !prev.routesBuilt || prev.tables == nil || prev.tables.Routes == nil {
-		return lookup.NewRouteTable(allRoutes(tunnels), lt)
+		return lookup.NewRouteTable(allRoutes(now), entries)
+	}
+	before, _, err := bySlot(prev.tunnels, make([]lookup.Tunnel, len(prev.tunnels)))
+	if err != nil {
+		return nil, err
 	}
 	// Counted before anything is listed: after a fresh read of the
 	// kernel every device's slice is new, and listing 100 000 routes
 	// twice only to rebuild would double the cost.
 	changed, moved := map[int]bool{}, 0
-	for i := range max(len(tunnels), len(prev.tunnels)) {
-		if i >= len(tunnels) || i >= len(prev.tunnels) || !sameRoutes(&prev.tunnels[i], &tunnels[i]) {
-			changed[i] = true
-			if i < len(prev.tunnels) {
-				moved += len(prev.tunnels[i].routes)
-			}
-			if i < len(tunnels) {
-				moved += len(tunnels[i].routes)
-			}
+	for slot := range max(len(now), len(before)) {
+		var a, b *tunnelState
+		if slot < len(before) {
+			a = before[slot]
+		}
+		if slot < len(now) {
+			b = now[slot]
+		}
+		if a == nil && b == nil || a != nil && b != nil && sameRoutes(a, b) {
+			continue
+		}
+		changed[slot] = true
+		if a != nil {
+			moved += len(a.routes)
+		}
+		if b != nil {
+			moved += len(b.routes)
 		}
 	}
 	if len(changed) == 0 {
 		return prev.tables.Routes, nil
 	}
 	if moved*rebuildShare > total {
-		return lookup.NewRouteTable(allRoutes(tunnels), lt)
+		return lookup.NewRouteTable(allRoutes(now), entries)
 	}
 	var had []netip.Prefix
 	var added []lookup.Route
-	for i := range changed {
-		if i < len(prev.tunnels) {
-			for _, r := range prev.tunnels[i].routes {
+	for slot := range changed {
+		if slot < len(before) && before[slot] != nil {
+			for _, r := range before[slot].routes {
 				had = append(had, r.To)
 			}
 		}
 	}
-	// By tunnel, as Update keeps each prefix's next hops in that order.
-	for i := range tunnels {
-		if changed[i] {
-			added = appendRoutes(added, i, tunnels[i].routes)
+	// By slot, as Update keeps each prefix's next hops in that order.
+	for slot, ts := range now {
+		if ts != nil && changed[slot] {
+			added = appendRoutes(added, slot, ts.routes)
 		}
 	}
-	return prev.tables.Routes.Update(func(i int) bool { return changed[i] }, had, added, lt)
+	return prev.tables.Routes.Update(func(slot int) bool { return changed[slot] }, had, added, entries)
 }
 
 // rebuildShare: a change to more than 1/rebuildShare of all routes
@@ -250,17 +292,19 @@ func sameRoutes(a, b *tunnelState) bool {
 		len(a.routes) == len(b.routes) && (len(a.routes) == 0 || &a.routes[0] == &b.routes[0])
 }
 
-// allRoutes is every tunnel's routes for the route table, by tunnel.
-func allRoutes(tunnels []tunnelState) []lookup.Route {
+// allRoutes is every tunnel's routes for the route table, by slot.
+func allRoutes(bySlot []*tunnelState) []lookup.Route {
 	var out []lookup.Route
-	for i := range tunnels {
-		out = appendRoutes(out, i, tunnels[i].routes)
+	for slot, ts := range bySlot {
+		if ts != nil {
+			out = appendRoutes(out, slot, ts.routes)
+		}
 	}
 	return out
 }
 
-// appendRoutes appends tunnel i's routes kr as the route table takes them:
-// a multipath route's next hops repeated by weight.
+// appendRoutes appends the routes kr of the tunnel in route slot i as the
+// route table takes them: a multipath route's next hops repeated by weight.
 func appendRoutes(out []lookup.Route, i int, kr []kernelview.Route) []lookup.Route {
 	for j := 0; j < len(kr); {
 		k := j + 1

@@ -43,6 +43,7 @@ func BenchmarkUntouched(b *testing.B) {
 		ts := &st.tunnels[i]
 		rt := newRuntime(ts.config.Name, nil, nil)
 		rt.ifindex = 100 + i
+		rt.slot = i
 		ts.rt = rt
 		st.index[rt] = i
 		runtimes[rt.name] = rt

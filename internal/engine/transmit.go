@@ -281,7 +281,7 @@ func (e *Engine) transmitBatch(rt *runtime, b *transmitBuffers, n int) {
 		if dst == 0 && size >= header.MinSize {
 			var found bool
 			inner := header.IPv4(buf[encap.Headroom:])
-			if dst, found = plan.OuterDestination(st.tables.Routes, i, 0, inner); !found && e.routeGateway != nil {
+			if dst, found = plan.OuterDestination(st.tables.Routes, rt.slot, 0, inner); !found && e.routeGateway != nil {
 				// Not in the table yet: the route was added a moment ago
 				// and its notification is still on its way (the seed's
 				// ping right after ip route add). Ask the kernel which
