@@ -10,13 +10,13 @@ import (
 // Reloads that keep the name keep the runtime, so counters and the device
 // survive them.
 type runtime struct {
-	name     string
-	backend  string // config.TUNOffload or config.TUNWater: fixed for the device's life
-	dev      tun.Device
-	ifindex  int  // the device's, 0 in tests without devices
+	name    string
+	backend string // config.TUNOffload or config.TUNWater: fixed for the device's life
+	dev     tun.Device
+	ifindex int // the device's, 0 in tests without devices
 	// slot is the tunnel's number in the route table's next hops (see
 	// route_slots.go), fixed for the runtime's life.
-	slot int
+	slot     int
 	table    int  // the routing table whose routes through the device count
 	up       bool // as the last View showed it (or as created)
 	downs    int  // kernelview.Link.Downs as the last View showed it
