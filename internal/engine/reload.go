@@ -130,21 +130,37 @@ func holds(v *kernelview.View, rt *runtime, ts *tunnelState) bool {
 	return true
 }
 
-// claimed is every address and route prefix a compiled config gives its
-// tunnels.
+// claimed is, of the addresses and route prefixes the removed tunnels
+// hold, those a compiled config gives its tunnels.
 type claimed struct {
 	addresses map[netip.Prefix]bool
 	routes    map[netip.Prefix]bool
 }
 
-func claims(p *compiled) *claimed {
+// claims is what p claims of what the links of the removed tunnels hold.
+// It starts from those (a few, for a reload that removes one tunnel) and
+// scans p for them, rather than making sets of p's 100 000 route prefixes
+// (16-22 ms a reload).
+func claims(p *compiled, removed []netsetup.Link) *claimed {
 	c := &claimed{addresses: map[netip.Prefix]bool{}, routes: map[netip.Prefix]bool{}}
+	for _, l := range removed {
+		for _, a := range l.Addresses {
+			c.addresses[a] = false
+		}
+		for _, r := range l.Routes {
+			c.routes[r.To] = false
+		}
+	}
 	for i := range p.tunnels {
 		for _, a := range p.tunnels[i].config.Addresses {
-			c.addresses[a] = true
+			if _, held := c.addresses[a]; held {
+				c.addresses[a] = true
+			}
 		}
 		for _, r := range p.tunnels[i].config.Routes {
-			c.routes[r.To] = true
+			if _, held := c.routes[r.To]; held {
+				c.routes[r.To] = true
+			}
 		}
 	}
 	return c

@@ -112,3 +112,27 @@ func TestHoldsReadsTheViewAsTheLinkSays(t *testing.T) {
 		t.Fatalf("the View held the tunnel only %d times: the test checks little", held)
 	}
 }
+
+// A removed tunnel gives up, before its device goes, exactly what the new
+// config gives another tunnel, so that it can move there.
+func TestRemovedTunnelGivesUpWhatIsClaimed(t *testing.T) {
+	pfx := netip.MustParsePrefix
+	removed := netsetup.Link{Name: "old",
+		Addresses: []netip.Prefix{pfx("172.16.0.1/30"), pfx("172.16.1.1/30")},
+		Routes:    []netsetup.Route{{To: pfx("192.168.42.0/24")}, {To: pfx("192.168.43.0/24")}}}
+	other := netsetup.Link{Name: "other", Routes: []netsetup.Route{{To: pfx("192.168.44.0/24")}}}
+	p := &compiled{tunnels: []tunnelState{
+		{config: config.Tunnel{Name: "new", Addresses: []netip.Prefix{pfx("172.16.0.1/30")},
+			Routes: []config.Route{{To: pfx("192.168.43.0/24")}, {To: pfx("192.168.44.0/24")}}}},
+	}}
+	c := claims(p, []netsetup.Link{removed, other})
+	got := unclaimed(removed, c)
+	// What the removed tunnel keeps until its device goes.
+	want := netsetup.Link{Name: "old", Addresses: []netip.Prefix{pfx("172.16.1.1/30")}, Routes: []netsetup.Route{{To: pfx("192.168.42.0/24")}}}
+	if !sameLink(got, want) {
+		t.Errorf("the removed tunnel keeps %+v, want %+v", got, want)
+	}
+	if keeps := unclaimed(other, c); len(keeps.Routes) != 0 {
+		t.Errorf("another removed tunnel keeps %+v; the new config claims 192.168.44.0/24", keeps.Routes)
+	}
+}
