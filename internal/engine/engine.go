@@ -332,8 +332,7 @@ func (e *Engine) apply(ctx context.Context, cfg *config.Config) error {
 			var next netsetup.Link
 			switch {
 			case step == "shrink" && kept:
-				// Nothing to give up: the grow step's Update does all,
-				// and each Update reads the device's routes back.
+				// Nothing to give up: the grow step's Update does all.
 				if next = common(prev, p.tunnels[i].link()); sameLink(next, prev) {
 					continue
 				}
@@ -342,13 +341,7 @@ func (e *Engine) apply(ctx context.Context, cfg *config.Config) error {
 				// holds; here it gives up only what a tunnel of the new
 				// config takes, so that it can move.
 				if claimed == nil {
-					var removed []netsetup.Link
-					for name, rt := range e.runtimes {
-						if _, kept := wanted[name]; !kept {
-							removed = append(removed, current.tunnels[current.index[rt]].link())
-						}
-					}
-					claimed = claims(p, removed)
+					claimed = claims(p, removedLinks(e.runtimes, wanted, current))
 				}
 				if next = unclaimed(prev, claimed); sameLink(next, prev) {
 					continue

@@ -137,6 +137,18 @@ type claimed struct {
 	routes    map[netip.Prefix]bool
 }
 
+// removedLinks is the set-up of each running tunnel the new config does
+// not want.
+func removedLinks(runtimes map[string]*runtime, wanted map[string]int, current *state) []netsetup.Link {
+	var out []netsetup.Link
+	for name, rt := range runtimes {
+		if _, kept := wanted[name]; !kept {
+			out = append(out, current.tunnels[current.index[rt]].link())
+		}
+	}
+	return out
+}
+
 // claims is what p claims of what the links of the removed tunnels hold.
 // It starts from those (a few, for a reload that removes one tunnel) and
 // scans p for them, rather than making sets of p's 100 000 route prefixes
