@@ -123,7 +123,7 @@ func (f *follower) readDeviceRoutes(index int) error {
 			return err
 		}
 		if k, kind, ok := localRoute(&u.Route); ok {
-			f.local[k] = kind
+			f.local.set(k, kind)
 			f.localChanged = true
 		} else if k, s, ok := convert(&u.Route); ok && s.throughAny(f.watched) {
 			f.routes.set(k, s)
@@ -156,7 +156,7 @@ func (f *follower) compact() {
 	f.routes = f.routes.compacted()
 	f.links = resized(f.links)
 	f.addresses = resized(f.addresses)
-	f.local = resized(f.local)
+	f.local = f.local.compacted()
 }
 
 // linkList reads the watched devices' links, with one dump, keeping what a

@@ -287,11 +287,11 @@ func (f *follower) readAll() {
 // (fib_sync_up sends no RTM_NEWROUTE).
 func (f *follower) readRoutes() {
 	for attempt := 0; ; attempt++ {
-		routes, local := newRouteStore(), localStore{}
+		routes, local := newRouteStore(), newLocalStore()
 		err := f.h.RouteListFilteredIter(netlink.FAMILY_V4, &netlink.Route{Table: unix.RT_TABLE_UNSPEC}, netlink.RT_FILTER_TABLE,
 			func(r netlink.Route) bool {
 				if k, kind, ok := localRoute(&r); ok {
-					local[k] = kind
+					local.set(k, kind)
 				} else if k, s, ok := convert(&r); ok && s.throughAny(f.watched) {
 					routes.set(k, s)
 				}
@@ -316,9 +316,9 @@ func (f *follower) readRoutes() {
 func (f *follower) route(u *netlink.RouteUpdate) bool {
 	if k, kind, ok := localRoute(&u.Route); ok {
 		if u.Type == unix.RTM_DELROUTE {
-			delete(f.local, k)
+			f.local.del(k)
 		} else {
-			f.local[k] = kind
+			f.local.set(k, kind)
 		}
 		f.localChanged = true
 		return true

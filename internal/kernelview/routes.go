@@ -256,8 +256,17 @@ const (
 )
 
 // localStore holds the local table's local and broadcast routes by key, so
-// a deletion removes what its addition added.
-type localStore map[routeKey]localEntry
+// a deletion removes what its addition added, and counts them by device:
+// every link notification of a device that is down asks for its
+// broadcasts, and a start of 10 000 devices sends tens of thousands.
+type localStore struct {
+	entries  map[routeKey]localEntry
+	byDevice map[int]int // entries per device
+}
+
+func newLocalStore() localStore {
+	return localStore{entries: map[routeKey]localEntry{}, byDevice: map[int]int{}}
+}
 
 // localEntry is one local-table route: what it says, and its device.
 type localEntry struct {
@@ -265,31 +274,55 @@ type localEntry struct {
 	index int
 }
 
+// set stores e under k, replacing what was there.
+func (st localStore) set(k routeKey, e localEntry) {
+	st.del(k)
+	st.entries[k] = e
+	st.byDevice[e.index]++
+}
+
+// del removes k.
+func (st localStore) del(k routeKey) {
+	old, ok := st.entries[k]
+	if !ok {
+		return
+	}
+	delete(st.entries, k)
+	if st.byDevice[old.index]--; st.byDevice[old.index] <= 0 {
+		delete(st.byDevice, old.index)
+	}
+}
+
 // dropBroadcasts forgets the broadcast routes of device index, which the
 // kernel removes without a word when the device goes down (its local
 // routes stay: the host keeps its addresses), and reports whether there
 // were any. The device's up adds them back, with notifications.
 func (st localStore) dropBroadcasts(index int) bool {
+	return st.drop(index, func(e localEntry) bool { return e.kind == broadcastAddress })
+}
+
+// dropDevice forgets every local-table route of device index.
+func (st localStore) dropDevice(index int) bool {
+	return st.drop(index, func(localEntry) bool { return true })
+}
+
+func (st localStore) drop(index int, which func(localEntry) bool) bool {
+	if st.byDevice[index] == 0 {
+		return false
+	}
 	dropped := false
-	for k, e := range st {
-		if e.index == index && e.kind == broadcastAddress {
-			delete(st, k)
+	for k, e := range st.entries {
+		if e.index == index && which(e) {
+			st.del(k)
 			dropped = true
 		}
 	}
 	return dropped
 }
 
-// dropDevice forgets every local-table route of device index.
-func (st localStore) dropDevice(index int) bool {
-	dropped := false
-	for k, e := range st {
-		if e.index == index {
-			delete(st, k)
-			dropped = true
-		}
-	}
-	return dropped
+// compacted is st in maps of its own size (see routeStore.compacted).
+func (st localStore) compacted() localStore {
+	return localStore{entries: resized(st.entries), byDevice: resized(st.byDevice)}
 }
 
 // localRoute reduces a route of the local table to what it says of an
@@ -315,7 +348,7 @@ func localRoute(r *netlink.Route) (routeKey, localEntry, bool) {
 // sets returns the local and broadcast addresses, for a View.
 func (st localStore) sets() (local, broadcast map[netip.Addr]struct{}) {
 	local, broadcast = map[netip.Addr]struct{}{}, map[netip.Addr]struct{}{}
-	for k, e := range st {
+	for k, e := range st.entries {
 		if e.kind == localAddress {
 			local[k.to.Addr()] = struct{}{}
 		} else {

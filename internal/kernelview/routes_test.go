@@ -115,3 +115,27 @@ func TestCompactedStoreHoldsTheSame(t *testing.T) {
 		t.Fatalf("the store after the drops: %d routes, %d through 100, %d through 50", len(c.all), len(c.byDevice[100]), len(c.byDevice[50]))
 	}
 }
+
+// The local store counts its entries by device, so that a device with none
+// is answered without a scan, and drops only what it is asked to.
+func TestLocalStoreDropsByDevice(t *testing.T) {
+	st := newLocalStore()
+	key := func(a string) routeKey { return routeKey{table: 255, to: netip.MustParsePrefix(a + "/32")} }
+	st.set(key("10.0.0.1"), localEntry{localAddress, 2})
+	st.set(key("10.0.0.255"), localEntry{broadcastAddress, 2})
+	st.set(key("10.1.0.1"), localEntry{localAddress, 3})
+	st.set(key("10.1.0.1"), localEntry{localAddress, 3}) // again: replaced, counted once
+	if st.dropBroadcasts(4) || st.dropDevice(4) {
+		t.Error("a device without entries dropped some")
+	}
+	if !st.dropBroadcasts(2) || len(st.entries) != 2 || st.byDevice[2] != 1 {
+		t.Errorf("after device 2's broadcasts: %v, counts %v", st.entries, st.byDevice)
+	}
+	if !st.dropDevice(3) || len(st.entries) != 1 || st.byDevice[3] != 0 {
+		t.Errorf("after device 3: %v, counts %v", st.entries, st.byDevice)
+	}
+	st.del(key("10.0.0.1"))
+	if len(st.entries) != 0 || len(st.byDevice) != 0 {
+		t.Errorf("after the last delete: %v, counts %v", st.entries, st.byDevice)
+	}
+}

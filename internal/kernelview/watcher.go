@@ -77,7 +77,7 @@ func Start(opts Options) (*Watcher, error) {
 		h.Close()
 		return nil, fmt.Errorf("find this thread's network namespace: %w", err)
 	}
-	f := &follower{w: w, h: h, ns: ns, watched: map[int]int{}, routes: newRouteStore(), links: map[int]Link{}, addresses: map[int][]netip.Prefix{}, local: localStore{}}
+	f := &follower{w: w, h: h, ns: ns, watched: map[int]int{}, routes: newRouteStore(), links: map[int]Link{}, addresses: map[int][]netip.Prefix{}, local: newLocalStore()}
 	if f.dumpFD, err = nldump.Open(); err != nil {
 		f.dumpFD = -1 // everything is read instead: slower, not wrong
 		opts.Logger.Warn("no netlink socket for reading one device's routes; reading all of them instead", "err", err)
