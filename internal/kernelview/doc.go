@@ -19,4 +19,11 @@
 // socket and waits for its reply, which the kernel queues behind every
 // notification already queued: a barrier, whose cost is the backlog, not
 // the size of the tables.
+//
+// Devices that join the watched set later, a few at a time, and a device
+// that comes up, are read alone, with dumps the kernel filters by device
+// (device_read.go). What the kernel removes without a notification the
+// follower removes itself, as the kernel does: a device going down loses its
+// routes and broadcast addresses, and its last IPv4 address takes its routes
+// with it (fib_disable_ip).
 package kernelview
