@@ -12,7 +12,7 @@ FUZZTIME  ?= 200000x
 # Packages with fuzz targets, and the targets; a third field is the target's
 # own count, for one whose runs are slow (FuzzLoaderMatchesParse parses each
 # input several times over: 20 000 runs take about 6 s here).
-FUZZ      := ./decap:FuzzDecap ./decap:FuzzSplitCoalesced ./encap:FuzzEncap ./encap:FuzzEncapGSO ./internal/config:FuzzParse ./internal/config:FuzzLoaderMatchesParse:20000x ./internal/kernelview:FuzzDecoders ./internal/nldump:FuzzAttributes ./internal/rawsock:FuzzIngressIfindex ./internal/icmperr:FuzzParse ./lookup:FuzzTunnelLookup ./lookup:FuzzRouteLookup
+FUZZ      := ./decap:FuzzDecap ./decap:FuzzSplitCoalesced ./encap:FuzzEncap ./encap:FuzzEncapGSO ./internal/config:FuzzParse ./internal/config:FuzzLoaderMatchesParse:20000x ./internal/nldump:FuzzDecoders ./internal/nldump:FuzzAttributes ./internal/rawsock:FuzzIngressIfindex ./internal/icmperr:FuzzParse ./lookup:FuzzTunnelLookup ./lookup:FuzzRouteLookup
 BENCHTIME ?= 300ms
 BENCHCOUNT ?= 10
 # The commit goes into the binary (`ipipd version`, ipipd_build_info)

@@ -87,7 +87,7 @@ func (f *follower) readDevice(index int) error {
 	f.links[index] = linkOf(nl)
 	var addresses []netip.Prefix
 	err = f.dump(nldump.AddressesOf(index), unix.RTM_GETADDR, unix.RTM_NEWADDR, func(m *syscall.NetlinkMessage) error {
-		u, err := decodeAddress(m)
+		u, err := nldump.DecodeAddress(m)
 		if err != nil || !u.NewAddr || u.LinkIndex != index {
 			return err
 		}
@@ -118,7 +118,7 @@ func (f *follower) readDeviceRoutes(index int) error {
 		return nil
 	}
 	return f.dump(nldump.RoutesThrough(index, 0, 0), unix.RTM_GETROUTE, unix.RTM_NEWROUTE, func(m *syscall.NetlinkMessage) error {
-		u, err := decodeRoute(m)
+		u, err := nldump.DecodeRoute(m)
 		if err != nil {
 			return err
 		}
@@ -136,18 +136,15 @@ func (f *follower) readDeviceRoutes(index int) error {
 // socket, calling each for every answer of type answer, and reads again if
 // the kernel's table changed meanwhile.
 func (f *follower) dump(body []byte, request, answer uint16, each func(m *syscall.NetlinkMessage) error) error {
-	for attempt := 0; ; attempt++ {
+	return nldump.Whole(func() error {
 		var failed error
 		err := nldump.Dump(f.dumpFD, nldump.Request(request, body), func(m *syscall.NetlinkMessage) {
 			if m.Header.Type == answer && failed == nil {
 				failed = each(m)
 			}
 		})
-		if errors.Is(err, nldump.ErrInterrupted) && attempt < 10 {
-			continue
-		}
 		return errors.Join(err, failed)
-	}
+	})
 }
 
 // compact moves what the follower holds into maps of its own size, after

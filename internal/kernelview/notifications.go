@@ -6,6 +6,7 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/ipipd/ipipd/internal/nldump"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
 	"github.com/vishvananda/netns"
@@ -164,13 +165,13 @@ func (n *notifications) decode(m *syscall.NetlinkMessage) (nt notice, ok bool, e
 	}
 	switch m.Header.Type {
 	case unix.RTM_NEWROUTE, unix.RTM_DELROUTE:
-		u, err := decodeRoute(m)
+		u, err := nldump.DecodeRoute(m)
 		return notice{kind: routeNotice, route: &u}, err == nil, err
 	case unix.RTM_NEWLINK, unix.RTM_DELLINK:
-		u, err := decodeLink(m)
+		u, err := nldump.DecodeLink(m)
 		return notice{kind: linkNotice, link: &u}, err == nil, err
 	case unix.RTM_NEWADDR, unix.RTM_DELADDR:
-		u, err := decodeAddress(m)
+		u, err := nldump.DecodeAddress(m)
 		return notice{kind: addressNotice, address: &u}, err == nil, err
 	}
 	return notice{}, false, nil

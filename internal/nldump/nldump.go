@@ -1,5 +1,7 @@
-// Package nldump reads rtnetlink dumps that the kernel filters: one
-// device's routes or addresses out of 100 000 routes and 10 000 devices.
+// Package nldump reads rtnetlink dumps that the kernel filters (one
+// device's routes or addresses out of 100 000 routes and 10 000 devices),
+// and decodes link, address and route messages, from a dump or a
+// notification, as the netlink library does (decode.go).
 //
 // A socket with NETLINK_GET_STRICT_CHK makes the kernel check a dump
 // request strictly and apply its filters (ip_valid_fib_dump_req,
@@ -93,6 +95,18 @@ func Dump(fd int, req []byte, each func(m *syscall.NetlinkMessage)) error {
 	}
 }
 
+// Whole calls read, which makes one dump, again while the kernel reports
+// the dump interrupted by a change, up to 10 times more, and returns the
+// last call's error.
+func Whole(read func() error) error {
+	for attempt := 0; ; attempt++ {
+		err := read()
+		if !errors.Is(err, ErrInterrupted) || attempt >= 10 {
+			return err
+		}
+	}
+}
+
 // seq numbers requests, so that an answer left from an abandoned dump is
 // told apart; a process-wide counter is enough.
 var seq atomic.Uint32
@@ -145,14 +159,15 @@ func AddressesOf(index int) []byte {
 }
 
 // Attributes calls each for every attribute of b, its type without the
-// nested and byte-order flags.
+// nested and byte-order flags, and stops at the first whose length does
+// not fit.
 func Attributes(b []byte, each func(typ uint16, value []byte)) {
-	for len(b) >= 4 {
-		l := int(binary.NativeEndian.Uint16(b[0:2]))
-		if l < 4 || l > len(b) {
+	for len(b) >= unix.SizeofRtAttr {
+		typ, value, rest, err := splitAttribute(b)
+		if err != nil {
 			return
 		}
-		each(binary.NativeEndian.Uint16(b[2:4])&^(unix.NLA_F_NESTED|unix.NLA_F_NET_BYTEORDER), b[4:l])
-		b = b[min(len(b), (l+3)&^3):]
+		each(typ, value)
+		b = rest
 	}
 }

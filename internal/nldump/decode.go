@@ -1,4 +1,4 @@
-package kernelview
+package nldump
 
 import (
 	"fmt"
@@ -10,13 +10,14 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// What a notification says: the kernel's RTM_NEWLINK/RTM_DELLINK,
-// RTM_NEWADDR/RTM_DELADDR and RTM_NEWROUTE/RTM_DELROUTE messages decoded
-// into the values the netlink library's own subscriptions hand out, so the
-// follower applies them exactly as it did when the library read them. The
+// What a message says: the kernel's RTM_NEWLINK/RTM_DELLINK,
+// RTM_NEWADDR/RTM_DELADDR and RTM_NEWROUTE/RTM_DELROUTE messages, from a
+// notification or a dump, decoded into the values the netlink library's
+// own subscriptions and dumps hand out, so that kernelview's follower and
+// netsetup read them as they did when the library read them. The
 // library decodes links with an exported function; routes and addresses
 // with unexported ones (deserializeRoute in route_linux.go, parseAddr in
-// addr_linux.go), which these follow for the fields the follower reads.
+// addr_linux.go), which these follow for the fields ipipd reads.
 // The values share the message's bytes: Receive gives each datagram a
 // buffer of its own, never reused.
 //
@@ -24,8 +25,8 @@ import (
 // nl.ParseRouteAttr, which allocates a slice per message and slices past
 // the end of an unpadded last attribute.
 
-// decodeLink decodes RTM_NEWLINK and RTM_DELLINK.
-func decodeLink(m *syscall.NetlinkMessage) (netlink.LinkUpdate, error) {
+// DecodeLink decodes RTM_NEWLINK and RTM_DELLINK.
+func DecodeLink(m *syscall.NetlinkMessage) (netlink.LinkUpdate, error) {
 	if len(m.Data) < unix.SizeofIfInfomsg {
 		return netlink.LinkUpdate{}, fmt.Errorf("link notification of %d bytes, shorter than an ifinfomsg (%d)", len(m.Data), unix.SizeofIfInfomsg)
 	}
@@ -37,9 +38,9 @@ func decodeLink(m *syscall.NetlinkMessage) (netlink.LinkUpdate, error) {
 	return netlink.LinkUpdate{IfInfomsg: *nl.DeserializeIfInfomsg(m.Data), Header: header, Link: link}, nil
 }
 
-// decodeAddress decodes RTM_NEWADDR and RTM_DELADDR: the address, its
+// DecodeAddress decodes RTM_NEWADDR and RTM_DELADDR: the address, its
 // prefix length, its device and its scope.
-func decodeAddress(m *syscall.NetlinkMessage) (netlink.AddrUpdate, error) {
+func DecodeAddress(m *syscall.NetlinkMessage) (netlink.AddrUpdate, error) {
 	if len(m.Data) < unix.SizeofIfAddrmsg {
 		return netlink.AddrUpdate{}, fmt.Errorf("address notification of %d bytes, shorter than an ifaddrmsg (%d)", len(m.Data), unix.SizeofIfAddrmsg)
 	}
@@ -79,9 +80,9 @@ func decodeAddress(m *syscall.NetlinkMessage) (netlink.AddrUpdate, error) {
 	return netlink.AddrUpdate{LinkAddress: ipNet, LinkIndex: int(msg.Index), Scope: int(msg.Scope), NewAddr: m.Header.Type == unix.RTM_NEWADDR}, nil
 }
 
-// decodeRoute decodes RTM_NEWROUTE and RTM_DELROUTE: the rtmsg, and the
+// DecodeRoute decodes RTM_NEWROUTE and RTM_DELROUTE: the rtmsg, and the
 // destination, table, output device, gateway, priority and next hops.
-func decodeRoute(m *syscall.NetlinkMessage) (netlink.RouteUpdate, error) {
+func DecodeRoute(m *syscall.NetlinkMessage) (netlink.RouteUpdate, error) {
 	if len(m.Data) < unix.SizeofRtMsg {
 		return netlink.RouteUpdate{}, fmt.Errorf("route notification of %d bytes, shorter than an rtmsg (%d)", len(m.Data), unix.SizeofRtMsg)
 	}
@@ -143,7 +144,7 @@ func decodeRoute(m *syscall.NetlinkMessage) (netlink.RouteUpdate, error) {
 }
 
 // decodeNexthops decodes RTA_MULTIPATH: a run of rtnexthop, each followed
-// by its own attributes, of which the follower reads RTA_GATEWAY.
+// by its own attributes, of which ipipd reads RTA_GATEWAY.
 func decodeNexthops(b []byte) ([]*netlink.NexthopInfo, error) {
 	var hops []*netlink.NexthopInfo
 	for len(b) > 0 {
