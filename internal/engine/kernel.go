@@ -190,43 +190,50 @@ func (e *Engine) build(prev *state, tunnels []tunnelState, v *kernelview.View) (
 	return next, nil
 }
 
-// bySlot is tunnels indexed by their runtime's route slot, with each one's
-// lookup entry: what the route table's next hops name. A tunnel without a
-// runtime (none in a running engine) has no slot and no routes there.
-func bySlot(tunnels []tunnelState, lt []lookup.Tunnel) ([]*tunnelState, []lookup.Tunnel, error) {
+// bySlot is tunnels indexed by their runtime's route slot. A tunnel
+// without a runtime (none in a running engine) has no slot and no routes
+// in the route table.
+func bySlot(tunnels []tunnelState) ([]*tunnelState, error) {
 	n := 0
 	for i := range tunnels {
 		if rt := tunnels[i].rt; rt != nil {
 			n = max(n, rt.slot+1)
 		}
 	}
-	states, entries := make([]*tunnelState, n), make([]lookup.Tunnel, n)
+	states := make([]*tunnelState, n)
 	for i := range tunnels {
 		rt := tunnels[i].rt
 		if rt == nil {
 			continue
 		}
 		if states[rt.slot] != nil {
-			return nil, nil, fmt.Errorf("tunnels %q and %q share route slot %d", states[rt.slot].config.Name, tunnels[i].config.Name, rt.slot)
+			return nil, fmt.Errorf("tunnels %q and %q share route slot %d", states[rt.slot].config.Name, tunnels[i].config.Name, rt.slot)
 		}
-		states[rt.slot], entries[rt.slot] = &tunnels[i], lt[i]
+		states[rt.slot] = &tunnels[i]
 	}
-	return states, entries, nil
+	return states, nil
 }
 
 // routeTable is the route table of tunnels, their next hops named by route
 // slot: prev's updated for the slots whose routes differ from prev's, or
 // built anew when prev was not built from its tunnels' routes or the
-// change is a large part of the whole.
+// change is a large part of the whole. lt is tunnels' lookup entries.
 func routeTable(prev *state, tunnels []tunnelState, lt []lookup.Tunnel, total int) (*lookup.RouteTable, error) {
-	now, entries, err := bySlot(tunnels, lt)
+	now, err := bySlot(tunnels)
 	if err != nil {
 		return nil, err
+	}
+	// What the next hops name: each slot's lookup entry.
+	entries := make([]lookup.Tunnel, len(now))
+	for i := range tunnels {
+		if rt := tunnels[i].rt; rt != nil {
+			entries[rt.slot] = lt[i]
+		}
 	}
 	if prev == nil || !prev.routesBuilt || prev.tables == nil || prev.tables.Routes == nil {
 		return lookup.NewRouteTable(allRoutes(now), entries)
 	}
-	before, _, err := bySlot(prev.tunnels, make([]lookup.Tunnel, len(prev.tunnels)))
+	before, err := bySlot(prev.tunnels) // checked when prev was built
 	if err != nil {
 		return nil, err
 	}
