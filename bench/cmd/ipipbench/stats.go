@@ -3,6 +3,8 @@ package main
 import (
 	"math"
 	"slices"
+
+	"github.com/ipipd/ipipd/internal/lab"
 )
 
 // median of xs (mean of the middle two for an even count); NaN when empty.
@@ -10,13 +12,7 @@ func median(xs []float64) float64 {
 	if len(xs) == 0 {
 		return math.NaN()
 	}
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	n := len(s)
-	if n%2 == 1 {
-		return s[n/2]
-	}
-	return (s[n/2-1] + s[n/2]) / 2
+	return lab.Median(xs)
 }
 
 // summary is the median and range of one metric over the repetitions.

@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -161,7 +160,7 @@ func measure(ctx context.Context, o options, log io.Writer) (*result, error) {
 		r.Reloads = append(r.Reloads, took)
 		fmt.Fprintf(log, "ipiptunnels: reload %d took %v\n", i+1, took.Round(time.Millisecond))
 	}
-	r.ReloadOne = median(r.Reloads)
+	r.ReloadOne = lab.Median(r.Reloads)
 	fmt.Fprintln(log, "ipiptunnels: reloading down to one tunnel")
 	if r.ReloadDown, err = d.reload(ctx, minimal, o.timeout); err != nil {
 		return r, err
@@ -328,19 +327,6 @@ func removeNamespace(ns string) {
 		}
 	}
 	exec.Command("ip", "netns", "del", ns).Run()
-}
-
-// median is the middle of ds (the mean of the two middle ones).
-func median(ds []time.Duration) time.Duration {
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	if len(s) == 0 {
-		return 0
-	}
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 // rounded is ds to the millisecond, for printing.
