@@ -7,6 +7,7 @@ import (
 	"github.com/ipipd/ipipd/internal/config"
 	"github.com/ipipd/ipipd/internal/kernelview"
 	"github.com/ipipd/ipipd/internal/netsetup"
+	"github.com/ipipd/ipipd/internal/plan"
 )
 
 // What a reload can leave alone. At 10 000 tunnels and 100 000 routes, a
@@ -45,21 +46,9 @@ func sameSetUp(a, b *tunnelState) bool {
 		!slices.Equal(ac.Addresses, bc.Addresses) || len(ac.Routes) != len(bc.Routes) {
 		return false
 	}
-	if ac.Remote != bc.Remote {
-		// A route without a via is installed via the remote.
-		return sameLink(a.link(), b.link())
-	}
-	// plan.RouteVia with the remote both share, without copying the
-	// config for each route. plan's tests pin RouteVia; the tests here
-	// compare with it.
-	via := func(r config.Route) netip.Addr {
-		if !r.Via.IsValid() && ac.Remote.IsValid() && !ac.Remote.IsMulticast() {
-			return ac.Remote
-		}
-		return r.Via
-	}
 	for j := range ac.Routes {
-		if ac.Routes[j].To != bc.Routes[j].To || via(ac.Routes[j]) != via(bc.Routes[j]) {
+		// A route without a via is installed via the tunnel's remote.
+		if ac.Routes[j].To != bc.Routes[j].To || plan.RouteVia(ac.Remote, ac.Routes[j]) != plan.RouteVia(bc.Remote, bc.Routes[j]) {
 			return false
 		}
 	}
@@ -92,17 +81,8 @@ func holds(v *kernelview.View, rt *runtime, ts *tunnelState) bool {
 	matches := func(h kernelview.Route, r netsetup.Route) bool {
 		return h.To == r.To && h.Via == r.Via && h.Protocol == netsetup.RouteProtocol && h.Table == table && h.Metric == 0
 	}
-	// plan.RouteVia, without copying the config for each route; the
-	// tests compare with the built link, which uses it.
-	remote := c.Remote
-	if remote.IsMulticast() {
-		remote = netip.Addr{}
-	}
 	installed := func(r config.Route) netsetup.Route {
-		if !r.Via.IsValid() {
-			return netsetup.Route{To: r.To, Via: remote}
-		}
-		return netsetup.Route{To: r.To, Via: r.Via}
+		return netsetup.Route{To: r.To, Via: plan.RouteVia(c.Remote, r)}
 	}
 	if len(c.Routes)*len(have) <= 4096 {
 		// A scan, not a map, for the usual tunnel of a few routes: a

@@ -138,7 +138,7 @@ func tunnelsOf(pl *plan.Plan) []lookup.Tunnel {
 func (t *tunnelState) link() netsetup.Link {
 	routes := make([]netsetup.Route, len(t.config.Routes))
 	for j, r := range t.config.Routes {
-		routes[j] = netsetup.Route{To: r.To, Via: plan.RouteVia(t.config, r)}
+		routes[j] = netsetup.Route{To: r.To, Via: plan.RouteVia(t.config.Remote, r)}
 	}
 	return netsetup.Link{Name: t.config.Name, MTU: t.fileMTU, Addresses: t.config.Addresses, Routes: routes,
 		Table: t.config.Table, Down: t.config.Down}

@@ -65,7 +65,7 @@ func Compile(cfg *config.Config, linkIndex func(dev string) (int, error)) (*Plan
 			Encap:  encap.NewTunnel(encap.Params{Local: t.Local, TTL: t.TTL, TOS: t.TOS, InheritTOS: t.TOSInherit, PMTUDisc: t.PMTUDisc, ECN: ecn}),
 		}
 		for _, r := range t.Routes {
-			p.FileRoutes = append(p.FileRoutes, lookup.Route{To: r.To, Via: RouteVia(t, r), Tunnel: i})
+			p.FileRoutes = append(p.FileRoutes, lookup.Route{To: r.To, Via: RouteVia(t.Remote, r), Tunnel: i})
 		}
 	}
 	table, err := lookup.NewTunnelTable(lt)
@@ -77,14 +77,15 @@ func Compile(cfg *config.Config, linkIndex func(dev string) (int, error)) (*Plan
 }
 
 // RouteVia is the gateway a file route is installed with, as the kernel's
-// ipip would send to it: the route's via, or the tunnel's unicast remote,
-// or none (the inner destination itself).
-func RouteVia(t config.Tunnel, r config.Route) (via netip.Addr) {
+// ipip would send to it: the route's via, or remote, the tunnel's, when
+// unicast, or none (the inner destination itself). It takes the remote,
+// not the tunnel: a reload asks it of 100 000 routes.
+func RouteVia(remote netip.Addr, r config.Route) (via netip.Addr) {
 	if r.Via.IsValid() {
 		return r.Via
 	}
-	if t.Remote.IsValid() && !t.Remote.IsMulticast() {
-		return t.Remote
+	if remote.IsValid() && !remote.IsMulticast() {
+		return remote
 	}
 	return via
 }
