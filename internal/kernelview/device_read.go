@@ -86,7 +86,7 @@ func (f *follower) readDevice(index int) error {
 	}
 	f.links[index] = linkOf(nl)
 	var addresses []netip.Prefix
-	err = f.dump(nldump.AddressesOf(index), unix.RTM_GETADDR, unix.RTM_NEWADDR, func(m *syscall.NetlinkMessage) error {
+	err = f.dump(nldump.AddressesOf(index), unix.RTM_NEWADDR, func(m *syscall.NetlinkMessage) error {
 		u, err := nldump.DecodeAddress(m)
 		if err != nil || !u.NewAddr || u.LinkIndex != index {
 			return err
@@ -117,7 +117,7 @@ func (f *follower) readDeviceRoutes(index int) error {
 		f.readRoutes()
 		return nil
 	}
-	return f.dump(nldump.RoutesThrough(index, 0, 0), unix.RTM_GETROUTE, unix.RTM_NEWROUTE, func(m *syscall.NetlinkMessage) error {
+	return f.dump(nldump.RoutesThrough(index, 0, 0), unix.RTM_NEWROUTE, func(m *syscall.NetlinkMessage) error {
 		u, err := nldump.DecodeRoute(m)
 		if err != nil {
 			return err
@@ -132,13 +132,13 @@ func (f *follower) readDeviceRoutes(index int) error {
 	})
 }
 
-// dump runs one filtered dump of type request on the follower's dump
-// socket, calling each for every answer of type answer, and reads again if
-// the kernel's table changed meanwhile.
-func (f *follower) dump(body []byte, request, answer uint16, each func(m *syscall.NetlinkMessage) error) error {
+// dump runs one filtered dump, req, on the follower's dump socket, calling
+// each for every answer of type answer, and reads again if the kernel's
+// table changed meanwhile.
+func (f *follower) dump(req []byte, answer uint16, each func(m *syscall.NetlinkMessage) error) error {
 	return nldump.Whole(func() error {
 		var failed error
-		err := nldump.Dump(f.dumpFD, nldump.Request(request, body), func(m *syscall.NetlinkMessage) {
+		err := nldump.Dump(f.dumpFD, req, func(m *syscall.NetlinkMessage) {
 			if m.Header.Type == answer && failed == nil {
 				failed = each(m)
 			}
@@ -172,8 +172,7 @@ func (f *follower) linkList() ([]Link, error) {
 		return out, err
 	}
 	var out []Link
-	// ifinfomsg, all zero: a strict link dump takes no filter by index.
-	err := f.dump(make([]byte, unix.SizeofIfInfomsg), unix.RTM_GETLINK, unix.RTM_NEWLINK, func(m *syscall.NetlinkMessage) error {
+	err := f.dump(nldump.Links(), unix.RTM_NEWLINK, func(m *syscall.NetlinkMessage) error {
 		d := m.Data
 		if len(d) < unix.SizeofIfInfomsg {
 			return nil

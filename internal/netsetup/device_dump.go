@@ -28,7 +28,7 @@ func heldRoutes(index, table int) (map[Route]bool, error) {
 	held := map[Route]bool{}
 	err = nldump.Whole(func() error {
 		clear(held)
-		return nldump.Dump(fd, nldump.Request(unix.RTM_GETROUTE, nldump.RoutesThrough(index, table, RouteProtocol)), func(m *syscall.NetlinkMessage) {
+		return nldump.Dump(fd, nldump.RoutesThrough(index, table, RouteProtocol), func(m *syscall.NetlinkMessage) {
 			if m.Header.Type != unix.RTM_NEWROUTE {
 				return
 			}
@@ -59,7 +59,7 @@ func heldAddresses(index int) (map[netip.Prefix]bool, error) {
 	held := map[netip.Prefix]bool{}
 	err = nldump.Whole(func() error {
 		clear(held)
-		return nldump.Dump(fd, nldump.Request(unix.RTM_GETADDR, nldump.AddressesOf(index)), func(m *syscall.NetlinkMessage) {
+		return nldump.Dump(fd, nldump.AddressesOf(index), func(m *syscall.NetlinkMessage) {
 			if m.Header.Type != unix.RTM_NEWADDR || len(m.Data) < unix.SizeofIfAddrmsg || m.Data[0] != unix.AF_INET {
 				return
 			}

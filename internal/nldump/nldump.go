@@ -17,9 +17,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"sync/atomic"
 	"syscall"
 
+	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
 )
 
@@ -43,7 +43,8 @@ func Open() (int, error) {
 	return fd, nil
 }
 
-// Dump sends req, a dump request made by Request, on fd and calls each for
+// Dump sends req, a dump request made by RoutesThrough, AddressesOf or
+// Links, on fd and calls each for
 // every answer until the dump ends. One dump at a time per socket.
 func Dump(fd int, req []byte, each func(m *syscall.NetlinkMessage)) error {
 	seq := binary.NativeEndian.Uint32(req[8:12])
@@ -107,55 +108,42 @@ func Whole(read func() error) error {
 	}
 }
 
-// seq numbers requests, so that an answer left from an abandoned dump is
-// told apart; a process-wide counter is enough.
-var seq atomic.Uint32
+// The requests are built with the library's encoders, as netsetup's
+// route requests are; its sequence numbers, one process-wide counter, tell
+// an answer left from an abandoned dump apart.
 
-// Request is a dump request of type typ (RTM_GETROUTE, RTM_GETADDR) with
-// body, the family header and its filter attributes.
-func Request(typ uint16, body []byte) []byte {
-	req := make([]byte, unix.SizeofNlMsghdr, unix.SizeofNlMsghdr+len(body))
-	binary.NativeEndian.PutUint32(req[0:4], uint32(unix.SizeofNlMsghdr+len(body)))
-	binary.NativeEndian.PutUint16(req[4:6], typ)
-	binary.NativeEndian.PutUint16(req[6:8], unix.NLM_F_REQUEST|unix.NLM_F_DUMP)
-	binary.NativeEndian.PutUint32(req[8:12], seq.Add(1))
-	return append(req, body...)
-}
-
-// AppendU32 appends one u32 attribute.
-func AppendU32(b []byte, typ uint16, v uint32) []byte {
-	var a [8]byte
-	binary.NativeEndian.PutUint16(a[0:2], 8)
-	binary.NativeEndian.PutUint16(a[2:4], typ)
-	binary.NativeEndian.PutUint32(a[4:8], v)
-	return append(b, a[:]...)
-}
-
-// RoutesThrough is the body of a route dump request for IPv4 routes
-// through device index (any of a multipath route's next hops), in table
-// (0: every table), of protocol (0: any).
+// RoutesThrough is a dump request for the IPv4 routes through device index
+// (any of a multipath route's next hops), in table (0: every table), of
+// protocol (0: any).
 func RoutesThrough(index, table int, protocol uint8) []byte {
-	// rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type, flags.
-	body := make([]byte, unix.SizeofRtMsg)
-	body[0] = unix.AF_INET
+	req := nl.NewNetlinkRequest(unix.RTM_GETROUTE, unix.NLM_F_DUMP)
+	msg := &nl.RtMsg{RtMsg: unix.RtMsg{Family: unix.AF_INET, Protocol: protocol}}
 	if table < 256 {
-		body[4] = byte(table)
+		msg.Table = uint8(table)
 	}
-	body[5] = protocol
+	req.AddData(msg)
 	if table != 0 {
-		body = AppendU32(body, unix.RTA_TABLE, uint32(table))
+		req.AddData(nl.NewRtAttr(unix.RTA_TABLE, nl.Uint32Attr(uint32(table))))
 	}
-	return AppendU32(body, unix.RTA_OIF, uint32(index))
+	req.AddData(nl.NewRtAttr(unix.RTA_OIF, nl.Uint32Attr(uint32(index))))
+	return req.Serialize()
 }
 
-// AddressesOf is the body of an address dump request for device index's
-// IPv4 addresses.
+// AddressesOf is a dump request for device index's IPv4 addresses.
 func AddressesOf(index int) []byte {
-	// ifaddrmsg: family, prefixlen, flags, scope, index.
-	body := make([]byte, unix.SizeofIfAddrmsg)
-	body[0] = unix.AF_INET
-	binary.NativeEndian.PutUint32(body[4:8], uint32(index))
-	return body
+	req := nl.NewNetlinkRequest(unix.RTM_GETADDR, unix.NLM_F_DUMP)
+	msg := nl.NewIfAddrmsg(unix.AF_INET)
+	msg.Index = uint32(index)
+	req.AddData(msg)
+	return req.Serialize()
+}
+
+// Links is a dump request for every device's link: a strict link dump
+// takes no filter by index.
+func Links() []byte {
+	req := nl.NewNetlinkRequest(unix.RTM_GETLINK, unix.NLM_F_DUMP)
+	req.AddData(nl.NewIfInfomsg(unix.AF_UNSPEC))
+	return req.Serialize()
 }
 
 // Attributes calls each for every attribute of b, its type without the

@@ -3,13 +3,15 @@ package nldump
 import (
 	"slices"
 	"testing"
+
+	"github.com/vishvananda/netlink/nl"
 )
 
 // Attributes reads what is whole and stops at the first attribute whose
 // length does not fit, whatever the input: a kernel message is trusted
 // for its framing, not for being whole.
 func TestAttributes(t *testing.T) {
-	two := AppendU32(AppendU32(nil, 1, 7), 2, 9)
+	two := u32Attrs()
 	tests := []struct {
 		name string
 		in   []byte
@@ -33,7 +35,7 @@ func TestAttributes(t *testing.T) {
 }
 
 func FuzzAttributes(f *testing.F) {
-	f.Add(AppendU32(AppendU32(nil, 1, 7), 2, 9))
+	f.Add(u32Attrs())
 	f.Add([]byte{5, 0, 3, 0, 1})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		n := 0
@@ -44,4 +46,10 @@ func FuzzAttributes(f *testing.F) {
 			t.Fatalf("attributes of %d bytes read from %d", n, len(b))
 		}
 	})
+}
+
+// u32Attrs is two u32 attributes, of types 1 and 2, as the library encodes
+// them.
+func u32Attrs() []byte {
+	return append(nl.NewRtAttr(1, nl.Uint32Attr(7)).Serialize(), nl.NewRtAttr(2, nl.Uint32Attr(9)).Serialize()...)
 }
