@@ -39,7 +39,7 @@ func (f *follower) rewatch() bool {
 	}
 	// The first set is read whole: the View's local table holds every
 	// device's addresses, not only the watched devices'.
-	if len(added) > manyNew || f.dumpFD < 0 || !f.readEverything {
+	if len(added) > manyNew || !f.readEverything {
 		f.readAll()
 		return true
 	}
@@ -113,10 +113,6 @@ func (f *follower) readDevice(index int) error {
 // no RTM_NEWROUTE), or when it is newly watched. Routes with next hops
 // through other devices are read whole.
 func (f *follower) readDeviceRoutes(index int) error {
-	if f.dumpFD < 0 {
-		f.readRoutes()
-		return nil
-	}
 	return f.dump(nldump.RoutesThrough(index, 0, 0), unix.RTM_NEWROUTE, func(m *syscall.NetlinkMessage) error {
 		u, err := nldump.DecodeRoute(m)
 		if err != nil {
@@ -161,16 +157,6 @@ func (f *follower) compact() {
 // every device (statistics, link info), and at 10 000 devices those were a
 // large part of the 60 MB the read after a start held at once.
 func (f *follower) linkList() ([]Link, error) {
-	if f.dumpFD < 0 {
-		all, err := f.h.LinkList()
-		var out []Link
-		for _, nl := range all {
-			if _, ok := f.watched[nl.Attrs().Index]; ok {
-				out = append(out, linkOf(nl))
-			}
-		}
-		return out, err
-	}
 	var out []Link
 	err := f.dump(nldump.Links(), unix.RTM_NEWLINK, func(m *syscall.NetlinkMessage) error {
 		d := m.Data

@@ -50,9 +50,8 @@ type follower struct {
 	// readEverything: readAll has read the kernel's tables once, the
 	// local table with them.
 	readEverything bool
-	// dumpFD is a strict netlink socket of the watched namespace for the
-	// reads of one device (device_read.go); -1 if it could not be opened,
-	// and everything is read instead.
+	// dumpFD is a strict netlink socket of the watched namespace, for the
+	// dumps the kernel filters (device_read.go).
 	dumpFD int
 
 	notes *notifications // the notification socket, new after each failure
@@ -84,11 +83,7 @@ func (f *follower) run() {
 	defer close(f.w.stopped)
 	defer f.h.Close()
 	defer f.ns.Close()
-	defer func() {
-		if f.dumpFD >= 0 {
-			unix.Close(f.dumpFD)
-		}
-	}()
+	defer unix.Close(f.dumpFD)
 	defer func() { f.notes.close() }()
 	settle := time.NewTimer(time.Hour)
 	settle.Stop()

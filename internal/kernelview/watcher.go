@@ -79,15 +79,14 @@ func Start(opts Options) (*Watcher, error) {
 	}
 	f := &follower{w: w, h: h, ns: ns, watched: map[int]int{}, routes: newRouteStore(), links: map[int]Link{}, addresses: map[int][]netip.Prefix{}, local: newLocalStore()}
 	if f.dumpFD, err = nldump.Open(); err != nil {
-		f.dumpFD = -1 // everything is read instead: slower, not wrong
-		opts.Logger.Warn("no netlink socket for reading one device's routes; reading all of them instead", "err", err)
+		h.Close()
+		ns.Close()
+		return nil, fmt.Errorf("open a netlink socket for filtered reads: %w", err)
 	}
 	if err := f.subscribe(); err != nil {
 		h.Close()
 		ns.Close()
-		if f.dumpFD >= 0 {
-			unix.Close(f.dumpFD)
-		}
+		unix.Close(f.dumpFD)
 		return nil, err
 	}
 	go f.run()
